@@ -1,0 +1,429 @@
+/* The C suite of bindings-tests/spec.tsv: one function per scenario id, run against the real
+ * libboxlite. Usage: spec_test SPEC.tsv. Prints `ok ID` or `FAILED ID: why` per scenario and,
+ * as the last line, `N passed, N failed`; exits non-zero when anything failed.
+ *
+ * Every scenario gets its own temporary home, removed afterwards, and frees everything it gets
+ * from the library: CI runs this under valgrind with definite and indirect leaks as errors. */
+#define _XOPEN_SOURCE 700 /* posix_spawn, waitpid */
+
+#include <boxlite.h>
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "spec.h"
+
+extern char **environ;
+
+#define DEFAULT_TESTKIT "target/x86_64-unknown-linux-gnu/debug/boxlite-testkit"
+
+struct ctx {
+    const struct spec *spec;
+    const struct spec_scenario *sc;
+    const char *home; /* this scenario's fresh home directory */
+    char why[1024];   /* the failure, when the scenario returns non-zero */
+};
+
+/* Records why the scenario failed; returns 1 so a check can `return fail(...)`. */
+__attribute__((format(printf, 2, 3))) static int fail(struct ctx *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->why, sizeof c->why, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+static const char *code_name(BoxliteErrorCode code) {
+    const char *name = boxlite_error_code_name(code);
+    return name != NULL ? name : "(not a code)";
+}
+
+/* Fails unless `code` is BOXLITE_OK, quoting the library's message. Frees `err` either way. */
+static int expect_ok(struct ctx *c, const char *what, BoxliteErrorCode code, BoxliteError *err) {
+    int failed = 0;
+    if (code != BOXLITE_OK) {
+        const char *msg = boxlite_error_message(err);
+        failed = fail(c, "%s returned %s: %s", what, code_name(code), msg ? msg : "(no error)");
+    }
+    boxlite_error_free(err);
+    return failed;
+}
+
+/* Fails unless the call failed with the code named `want`, with an error object that carries
+ * the same code and a non-empty message. Frees `err`. */
+static int expect_code(struct ctx *c, const char *what, BoxliteErrorCode code, BoxliteError *err,
+                       const char *want) {
+    int failed = 0;
+    const char *msg = boxlite_error_message(err);
+    if (strcmp(code_name(code), want) != 0) {
+        failed = fail(c, "%s returned %s, want %s (%s)", what, code_name(code), want,
+                      msg ? msg : "no error");
+    } else if (err == NULL || boxlite_error_code(err) != code) {
+        failed = fail(c, "%s: error object missing or with another code", what);
+    } else if (msg == NULL || msg[0] == '\0') {
+        failed = fail(c, "%s: error message is empty", what);
+    }
+    boxlite_error_free(err);
+    return failed;
+}
+
+static int open_runtime(struct ctx *c, BoxliteRuntime **rt) {
+    BoxliteError *err = NULL;
+    return expect_ok(c, "boxlite_runtime_open", boxlite_runtime_open(c->home, rt, &err), err);
+}
+
+/* Creates a box from the spec's image; `*id` is owned by the caller on success. */
+static int create_box(struct ctx *c, BoxliteRuntime *rt, const char *name, char **id) {
+    if (c->spec->image == NULL) {
+        return fail(c, "spec has no image line");
+    }
+    BoxliteError *err = NULL;
+    BoxliteErrorCode code = boxlite_box_create(rt, c->spec->image, name, id, &err);
+    return expect_ok(c, "boxlite_box_create", code, err);
+}
+
+static int param(struct ctx *c, const char *key, const char **value) {
+    *value = spec_param(c->sc, key);
+    return *value == NULL ? fail(c, "spec scenario lacks parameter %s", key) : 0;
+}
+
+/* ---- scenarios, named as in spec.tsv ---- */
+
+static int create_is_configured(struct ctx *c) {
+    BoxliteRuntime *rt = NULL;
+    char *id = NULL;
+    BoxliteBoxInfo *info = NULL;
+    BoxliteError *err = NULL;
+    int failed = open_runtime(c, &rt) || create_box(c, rt, NULL, &id) ||
+                 expect_ok(c, "boxlite_box_info", boxlite_box_info(rt, id, &info, &err), err);
+    if (!failed) {
+        const char *status = boxlite_box_info_status(info);
+        if (status == NULL || strcmp(status, "configured") != 0) {
+            failed = fail(c, "status is %s, want configured", status ? status : "NULL");
+        } else if (strcmp(boxlite_box_info_id(info), id) != 0) {
+            failed = fail(c, "info id %s differs from created id %s", boxlite_box_info_id(info), id);
+        } else if (strcmp(boxlite_box_info_image(info), c->spec->image) != 0) {
+            failed = fail(c, "image is %s, want %s", boxlite_box_info_image(info), c->spec->image);
+        } else if (boxlite_box_info_name(info) != NULL || boxlite_box_info_error_reason(info) != NULL) {
+            failed = fail(c, "an unnamed, new box reports a name or an error reason");
+        }
+    }
+    boxlite_box_info_free(info);
+    boxlite_string_free(id);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+static int status_names_match_core(struct ctx *c) {
+    size_t count = boxlite_status_count();
+    if (count != c->spec->n_statuses) {
+        return fail(c, "boxlite_status_count() is %zu, spec lists %zu", count, c->spec->n_statuses);
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *name = boxlite_status_name(i);
+        if (name == NULL || strcmp(name, c->spec->statuses[i]) != 0) {
+            return fail(c, "status %zu is %s, spec says %s", i, name ? name : "NULL",
+                        c->spec->statuses[i]);
+        }
+    }
+    if (boxlite_status_name(count) != NULL) {
+        return fail(c, "boxlite_status_name(count) is not NULL");
+    }
+    return 0;
+}
+
+/* The header's constants, each with the name the library must give it: checks that the
+ * numbering in boxlite.h and the library agree, not only the library with the spec. */
+static const struct {
+    BoxliteErrorCode code;
+    const char *name;
+} HEADER_CODES[] = {
+    {BOXLITE_OK, "ok"},
+    {BOXLITE_ERROR_INVALID_ARGUMENT, "invalid_argument"},
+    {BOXLITE_ERROR_NOT_FOUND, "not_found"},
+    {BOXLITE_ERROR_ALREADY_EXISTS, "already_exists"},
+    {BOXLITE_ERROR_INVALID_STATE, "invalid_state"},
+    {BOXLITE_ERROR_TIMEOUT, "timeout"},
+    {BOXLITE_ERROR_IMAGE, "image"},
+    {BOXLITE_ERROR_ENGINE, "engine"},
+    {BOXLITE_ERROR_EXEC, "exec"},
+    {BOXLITE_ERROR_DATABASE, "database"},
+    {BOXLITE_ERROR_IO, "io"},
+    {BOXLITE_ERROR_INTERNAL, "internal"},
+};
+
+static int error_codes_match_core(struct ctx *c) {
+    size_t count = boxlite_error_code_count();
+    if (count != c->spec->n_error_codes) {
+        return fail(c, "boxlite_error_code_count() is %zu, spec lists %zu", count,
+                    c->spec->n_error_codes);
+    }
+    for (size_t i = 1; i <= count; i++) {
+        const char *name = boxlite_error_code_name((BoxliteErrorCode)i);
+        if (name == NULL || strcmp(name, c->spec->error_codes[i - 1]) != 0) {
+            return fail(c, "code %zu is %s, spec says %s", i, name ? name : "NULL",
+                        c->spec->error_codes[i - 1]);
+        }
+    }
+    if (boxlite_error_code_name((BoxliteErrorCode)(count + 1)) != NULL) {
+        return fail(c, "boxlite_error_code_name(count + 1) is not NULL");
+    }
+    size_t n_header = sizeof HEADER_CODES / sizeof HEADER_CODES[0];
+    if (n_header != count + 1) {
+        return fail(c, "boxlite.h declares %zu codes, the library %zu", n_header, count + 1);
+    }
+    for (size_t i = 0; i < n_header; i++) {
+        if (strcmp(code_name(HEADER_CODES[i].code), HEADER_CODES[i].name) != 0) {
+            return fail(c, "header constant for %s is named %s by the library",
+                        HEADER_CODES[i].name, code_name(HEADER_CODES[i].code));
+        }
+    }
+    return 0;
+}
+
+static int invalid_name_is_invalid_argument(struct ctx *c) {
+    const char *name, *want;
+    if (param(c, "name", &name) || param(c, "code", &want)) {
+        return 1;
+    }
+    BoxliteRuntime *rt = NULL;
+    if (open_runtime(c, &rt)) {
+        return 1;
+    }
+    char *id = NULL;
+    BoxliteError *err = NULL;
+    BoxliteErrorCode code = boxlite_box_create(rt, c->spec->image, name, &id, &err);
+    int failed = expect_code(c, "boxlite_box_create", code, err, want);
+    if (!failed && id != NULL) {
+        failed = fail(c, "out_id was written by a failed call");
+    }
+    boxlite_string_free(id);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+static int duplicate_name_is_already_exists(struct ctx *c) {
+    const char *name, *want;
+    if (param(c, "name", &name) || param(c, "code", &want)) {
+        return 1;
+    }
+    BoxliteRuntime *rt = NULL;
+    char *first = NULL, *second = NULL;
+    int failed = open_runtime(c, &rt) || create_box(c, rt, name, &first);
+    if (!failed) {
+        BoxliteError *err = NULL;
+        BoxliteErrorCode code = boxlite_box_create(rt, c->spec->image, name, &second, &err);
+        failed = expect_code(c, "second boxlite_box_create", code, err, want);
+    }
+    boxlite_string_free(first);
+    boxlite_string_free(second);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+static int remove_then_get_is_none(struct ctx *c) {
+    BoxliteRuntime *rt = NULL;
+    char *id = NULL;
+    BoxliteBoxInfo *info = NULL;
+    BoxliteError *err = NULL;
+    int failed = open_runtime(c, &rt) || create_box(c, rt, NULL, &id) ||
+                 expect_ok(c, "boxlite_box_remove", boxlite_box_remove(rt, id, false, &err), err);
+    if (!failed) {
+        err = NULL;
+        BoxliteErrorCode code = boxlite_box_info(rt, id, &info, &err);
+        failed = expect_code(c, "boxlite_box_info after remove", code, err, "not_found");
+        if (!failed && info != NULL) {
+            failed = fail(c, "out was written by a failed boxlite_box_info");
+        }
+    }
+    boxlite_box_info_free(info);
+    boxlite_string_free(id);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+static int missing_box_is_not_found(struct ctx *c) {
+    const char *key, *want;
+    if (param(c, "key", &key) || param(c, "code", &want)) {
+        return 1;
+    }
+    BoxliteRuntime *rt = NULL;
+    if (open_runtime(c, &rt)) {
+        return 1;
+    }
+    BoxliteError *err = NULL;
+    BoxliteErrorCode code = boxlite_box_remove(rt, key, false, &err);
+    int failed = expect_code(c, "boxlite_box_remove", code, err, want);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+static int list_is_newest_first(struct ctx *c) {
+    BoxliteRuntime *rt = NULL;
+    char *older = NULL, *newer = NULL;
+    BoxliteBoxList *list = NULL;
+    BoxliteError *err = NULL;
+    int failed = open_runtime(c, &rt) || create_box(c, rt, NULL, &older) ||
+                 create_box(c, rt, NULL, &newer) ||
+                 expect_ok(c, "boxlite_box_list", boxlite_box_list(rt, &list, &err), err);
+    if (!failed) {
+        size_t len = boxlite_box_list_len(list);
+        const char *first = boxlite_box_info_id(boxlite_box_list_get(list, 0));
+        const char *second = boxlite_box_info_id(boxlite_box_list_get(list, 1));
+        if (len != 2) {
+            failed = fail(c, "list has %zu boxes, want 2", len);
+        } else if (first == NULL || strcmp(first, newer) != 0) {
+            failed = fail(c, "index 0 is %s, want the newer box %s", first ? first : "NULL", newer);
+        } else if (second == NULL || strcmp(second, older) != 0) {
+            failed = fail(c, "index 1 is %s, want the older box %s", second ? second : "NULL", older);
+        } else if (boxlite_box_list_get(list, 2) != NULL) {
+            failed = fail(c, "boxlite_box_list_get past the end is not NULL");
+        }
+    }
+    boxlite_box_list_free(list);
+    boxlite_string_free(older);
+    boxlite_string_free(newer);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+/* Runs `testkit mark-failed HOME ID REASON` as a separate process and waits for it. */
+static int run_mark_failed(struct ctx *c, const char *id, const char *reason) {
+    const char *testkit = getenv("BOXLITE_TESTKIT");
+    if (testkit == NULL || testkit[0] == '\0') {
+        testkit = DEFAULT_TESTKIT;
+    }
+    char *const argv[] = {(char *)testkit, "mark-failed", (char *)c->home, (char *)id,
+                          (char *)reason, NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, testkit, NULL, NULL, argv, environ);
+    if (rc != 0) {
+        return fail(c, "spawn %s: %s (set BOXLITE_TESTKIT)", testkit, strerror(rc));
+    }
+    int status;
+    while (waitpid(pid, &status, 0) == -1) {
+        if (errno != EINTR) {
+            return fail(c, "waitpid %s: %s", testkit, strerror(errno));
+        }
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        return fail(c, "%s mark-failed did not succeed (wait status %d)", testkit, status);
+    }
+    return 0;
+}
+
+static int failed_record_is_visible(struct ctx *c) {
+    const char *reason;
+    if (param(c, "reason", &reason)) {
+        return 1;
+    }
+    BoxliteRuntime *rt = NULL;
+    char *id = NULL;
+    BoxliteBoxInfo *info = NULL;
+    BoxliteError *err = NULL;
+    int failed = open_runtime(c, &rt) || create_box(c, rt, NULL, &id);
+    /* Closed before the other process writes, then reopened: the failure must come from the
+     * database, not from anything this process remembers. */
+    boxlite_runtime_free(rt);
+    rt = NULL;
+    failed = failed || run_mark_failed(c, id, reason) || open_runtime(c, &rt) ||
+             expect_ok(c, "boxlite_box_info", boxlite_box_info(rt, id, &info, &err), err);
+    if (!failed) {
+        const char *status = boxlite_box_info_status(info);
+        const char *got = boxlite_box_info_error_reason(info);
+        if (status == NULL || strcmp(status, "failed") != 0) {
+            failed = fail(c, "status is %s, want failed", status ? status : "NULL");
+        } else if (got == NULL || strcmp(got, reason) != 0) {
+            failed = fail(c, "error_reason is \"%s\", want \"%s\"", got ? got : "NULL", reason);
+        }
+    }
+    boxlite_box_info_free(info);
+    boxlite_string_free(id);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+static const struct {
+    const char *id;
+    int (*run)(struct ctx *);
+} SCENARIOS[] = {
+    {"create_is_configured", create_is_configured},
+    {"status_names_match_core", status_names_match_core},
+    {"error_codes_match_core", error_codes_match_core},
+    {"invalid_name_is_invalid_argument", invalid_name_is_invalid_argument},
+    {"duplicate_name_is_already_exists", duplicate_name_is_already_exists},
+    {"remove_then_get_is_none", remove_then_get_is_none},
+    {"missing_box_is_not_found", missing_box_is_not_found},
+    {"list_is_newest_first", list_is_newest_first},
+    {"failed_record_is_visible", failed_record_is_visible},
+};
+
+/* Runs one scenario in a fresh home; returns 0 when it passed. */
+static int run_scenario(const struct spec *spec, const struct spec_scenario *sc) {
+    struct ctx c = {spec, sc, NULL, ""};
+    int (*run)(struct ctx *) = NULL;
+    for (size_t i = 0; i < sizeof SCENARIOS / sizeof SCENARIOS[0]; i++) {
+        if (strcmp(SCENARIOS[i].id, sc->id) == 0) {
+            run = SCENARIOS[i].run;
+        }
+    }
+    int failed;
+    if (run == NULL) {
+        failed = fail(&c, "no C implementation of this scenario");
+    } else {
+        char *home = temp_home_new();
+        if (home == NULL) {
+            failed = fail(&c, "mkdtemp: %s", strerror(errno));
+        } else {
+            c.home = home;
+            failed = run(&c);
+            if (temp_home_free(home) != 0 && !failed) {
+                failed = fail(&c, "could not remove the temporary home");
+            }
+        }
+    }
+    if (failed) {
+        printf("FAILED %s: %s\n", sc->id, c.why);
+    } else {
+        printf("ok %s\n", sc->id);
+    }
+    fflush(stdout);
+    return failed;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s bindings-tests/spec.tsv\n", argv[0]);
+        return 2;
+    }
+    struct spec spec;
+    size_t passed = 0, failed = 0;
+    if (spec_load(argv[1], &spec) != 0) {
+        printf("FAILED spec: cannot read %s: %s\n", argv[1], strerror(errno));
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    for (size_t i = 0; i < spec.n_problems; i++) {
+        printf("FAILED spec: %s\n", spec.problems[i]);
+        failed++;
+    }
+    if (spec.n_scenarios == 0) {
+        printf("FAILED spec: no scenarios in %s\n", argv[1]);
+        failed++;
+    }
+    for (size_t i = 0; i < spec.n_scenarios; i++) {
+        if (run_scenario(&spec, &spec.scenarios[i]) == 0) {
+            passed++;
+        } else {
+            failed++;
+        }
+    }
+    spec_free(&spec);
+    printf("%zu passed, %zu failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,45 @@
+//! `boxlite`: the command-line face of boxlite-core. Each verb lives in `commands/<verb>.rs`
+//! and only turns arguments into core calls.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use boxlite_core::{Runtime, RuntimeOptions};
+use clap::Parser;
+
+/// Exit status for a failure of boxlite itself (as `docker run` uses 125), so it cannot be
+/// mistaken for a boxed command's own exit code.
+const EXIT_BOXLITE_ERROR: u8 = 125;
+
+#[derive(Parser)]
+#[command(name = "boxlite", version, about = "Embeddable sandbox runtime", max_term_width = 100)]
+struct Cli {
+    /// Home directory holding the database, images and boxes [default: ~/.boxlite]
+    #[arg(long, global = true, env = "BOXLITE_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: commands::Command,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = Runtime::open(RuntimeOptions { home_dir: cli.home })
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| cli.command.run(&rt));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e);
+            ExitCode::from(EXIT_BOXLITE_ERROR)
+        }
+    }
+}
+
+/// One line on stderr, whatever the error's chain holds.
+pub(crate) fn report(e: &anyhow::Error) {
+    let text = format!("{e:#}").replace('\n', " ");
+    eprintln!("boxlite: {text}");
+}

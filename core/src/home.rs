@@ -1,0 +1,83 @@
+//! The home directory layout (DESIGN §5).
+
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Paths under `$BOXLITE_HOME`.
+#[derive(Clone, Debug)]
+pub(crate) struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// Creates the layout if missing. Directories are private to the owner: boxes' files and
+    /// sockets live here.
+    pub(crate) fn create(root: PathBuf) -> Result<Self> {
+        let home = Home { root };
+        for dir in [
+            home.root.clone(),
+            home.db_dir(),
+            home.root.join("images/blobs/sha256"),
+            home.root.join("images/rootfs"),
+            home.boxes_dir(),
+            home.locks_dir(),
+            home.root.join("tmp"),
+        ] {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| Error::io(format!("create home directory {}", dir.display()), e))?;
+        }
+        Ok(home)
+    }
+
+    /// `$BOXLITE_HOME`, else `~/.boxlite`.
+    pub(crate) fn default_root() -> Result<PathBuf> {
+        if let Some(dir) = std::env::var_os("BOXLITE_HOME").filter(|d| !d.is_empty()) {
+            return Ok(PathBuf::from(dir));
+        }
+        match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+            Some(home) => Ok(PathBuf::from(home).join(".boxlite")),
+            None => Err(Error::invalid_argument(
+                "no home directory: set BOXLITE_HOME or HOME, or pass home_dir",
+            )),
+        }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn db_dir(&self) -> PathBuf {
+        self.root.join("db")
+    }
+
+    pub(crate) fn db_path(&self) -> PathBuf {
+        self.db_dir().join("boxlite.db")
+    }
+
+    pub(crate) fn boxes_dir(&self) -> PathBuf {
+        self.root.join("boxes")
+    }
+
+    pub(crate) fn box_dir(&self, id: &str) -> PathBuf {
+        self.boxes_dir().join(id)
+    }
+
+    pub(crate) fn locks_dir(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+
+    pub(crate) fn box_lock_path(&self, id: &str) -> PathBuf {
+        self.locks_dir().join(format!("{id}.lock"))
+    }
+
+    /// Held while a process opens and migrates the database.
+    pub(crate) fn db_open_lock_path(&self) -> PathBuf {
+        self.locks_dir().join("db-open.lock")
+    }
+}

@@ -1,0 +1,55 @@
+//! [`BoxInfo`]: a snapshot of one box as stored.
+
+use serde::Serialize;
+
+use crate::db::BoxRecord;
+use crate::options::BoxOptions;
+use crate::status::BoxStatus;
+
+/// What `get_info`, `list_info` and `inspect` report. Always read from the database, so two
+/// handles (or two processes) never disagree.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BoxInfo {
+    /// Unique id.
+    pub id: String,
+    /// Unique name, when one was given.
+    pub name: Option<String>,
+    /// Current status.
+    pub status: BoxStatus,
+    /// Image reference as given.
+    pub image: String,
+    /// Creation time, RFC 3339 UTC.
+    pub created_at: String,
+    /// Creation time in milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// Last state change in milliseconds since the Unix epoch.
+    pub updated_at_ms: i64,
+    /// Shim PID while active.
+    pub pid: Option<u32>,
+    /// Main command's exit code, once it exited.
+    pub exit_code: Option<i32>,
+    /// Why the box failed.
+    pub error_reason: Option<String>,
+    /// The box's configuration.
+    pub options: BoxOptions,
+}
+
+impl From<BoxRecord> for BoxInfo {
+    fn from(rec: BoxRecord) -> Self {
+        let created = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(rec.created_at_ms.max(0) as u64);
+        BoxInfo {
+            status: rec.state.status(),
+            image: rec.config.image.clone(),
+            created_at: humantime::format_rfc3339_millis(created).to_string(),
+            created_at_ms: rec.created_at_ms,
+            updated_at_ms: rec.state.updated_at_ms(),
+            pid: rec.state.pid(),
+            exit_code: rec.state.exit_code(),
+            error_reason: rec.state.error_reason().map(str::to_owned),
+            options: rec.config,
+            id: rec.id,
+            name: rec.name,
+        }
+    }
+}

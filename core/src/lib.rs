@@ -1,0 +1,43 @@
+//! boxlite-core: an embeddable sandbox runtime.
+//!
+//! A [`Runtime`] opens a home directory (SQLite state, images, boxes) and creates boxes —
+//! isolated, stateful Linux environments built from OCI images. Each box has a [`BoxStatus`]
+//! that only changes along the lifecycle in DESIGN §4; [`BoxStatus::as_str`] is the canonical
+//! name every SDK shows.
+//!
+//! ```
+//! use boxlite_core::{BoxOptions, BoxStatus, Runtime, RuntimeOptions};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! let rt = Runtime::open(RuntimeOptions { home_dir: Some(dir.path().into()) })?;
+//! let b = rt.create(BoxOptions::new("alpine:3.20"), Some("demo"))?;
+//! assert_eq!(b.info()?.status, BoxStatus::Configured);
+//! rt.remove("demo", false)?;
+//! assert!(rt.get("demo")?.is_none());
+//! # Ok::<(), boxlite_core::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod db;
+mod error;
+mod home;
+mod id;
+mod info;
+mod litebox;
+mod lock;
+mod options;
+mod runtime;
+mod status;
+
+#[doc(hidden)]
+pub mod testing;
+
+pub use error::{Error, ErrorKind, Result};
+pub use info::BoxInfo;
+pub use litebox::LiteBox;
+pub use options::{
+    parse_env_pair, validate_name, BoxOptions, RuntimeOptions, MAX_CPUS, MAX_MEMORY_MIB,
+    MAX_NAME_LEN, MIN_MEMORY_MIB,
+};
+pub use runtime::Runtime;
+pub use status::{BoxState, BoxStatus};

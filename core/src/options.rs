@@ -1,0 +1,236 @@
+//! Options of the runtime and of a box, validated at the boundary.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How to open a [`crate::Runtime`].
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeOptions {
+    /// Home directory; `None` means `$BOXLITE_HOME`, else `~/.boxlite`.
+    pub home_dir: Option<PathBuf>,
+}
+
+/// The immutable configuration of a box, stored as JSON with its record.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BoxOptions {
+    /// Image reference (`alpine:3.20`, `oci:/path/to/layout:tag`, …); resolved at start.
+    pub image: String,
+    /// Environment variables, in order; later entries win.
+    pub env: Vec<(String, String)>,
+    /// Working directory of the main command and the default for exec; absolute.
+    pub working_dir: Option<String>,
+    /// Command; `None` takes the image's `Cmd`.
+    pub cmd: Option<Vec<String>>,
+    /// Entrypoint; `None` takes the image's `Entrypoint`.
+    pub entrypoint: Option<Vec<String>>,
+    /// `uid[:gid]` or `name[:group]` resolved in the box's `/etc/passwd`.
+    pub user: Option<String>,
+    /// CPU limit in cores (fractions allowed).
+    pub cpus: Option<f64>,
+    /// Memory limit in MiB.
+    pub memory_mib: Option<u64>,
+    /// Remove the box when it stops.
+    pub auto_remove: bool,
+    /// Keep the box running after the process that started it exits.
+    pub detach: bool,
+}
+
+/// Smallest memory limit accepted: below it the guest agent itself cannot run.
+pub const MIN_MEMORY_MIB: u64 = 16;
+/// Largest memory limit accepted (16 TiB), to catch unit mistakes.
+pub const MAX_MEMORY_MIB: u64 = 16 * 1024 * 1024;
+/// Largest CPU limit accepted.
+pub const MAX_CPUS: f64 = 1024.0;
+/// Longest box name.
+pub const MAX_NAME_LEN: usize = 64;
+
+impl BoxOptions {
+    /// Options for `image` with every other field at its default.
+    pub fn new(image: impl Into<String>) -> Self {
+        BoxOptions { image: image.into(), ..Default::default() }
+    }
+
+    /// Checks every field; the error names the field and the rule it broke.
+    pub fn validate(&self) -> Result<()> {
+        validate_image(&self.image)?;
+        for (key, value) in &self.env {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(Error::invalid_argument(format!(
+                    "invalid env name {key:?}: must be non-empty without '=' or NUL"
+                )));
+            }
+            if value.contains('\0') {
+                return Err(Error::invalid_argument(format!(
+                    "invalid env value for {key}: contains NUL"
+                )));
+            }
+        }
+        if let Some(dir) = &self.working_dir {
+            if !dir.starts_with('/') || dir.contains('\0') {
+                return Err(Error::invalid_argument(format!(
+                    "invalid working_dir {dir:?}: must be an absolute path without NUL"
+                )));
+            }
+        }
+        validate_argv("cmd", self.cmd.as_deref())?;
+        validate_argv("entrypoint", self.entrypoint.as_deref())?;
+        if let Some(user) = &self.user {
+            validate_user(user)?;
+        }
+        if let Some(cpus) = self.cpus {
+            if !(cpus.is_finite() && cpus > 0.0 && cpus <= MAX_CPUS) {
+                return Err(Error::invalid_argument(format!(
+                    "invalid cpus {cpus}: must be greater than 0 and at most {MAX_CPUS}"
+                )));
+            }
+        }
+        if let Some(mib) = self.memory_mib {
+            if !(MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&mib) {
+                return Err(Error::invalid_argument(format!(
+                    "invalid memory_mib {mib}: must be between {MIN_MEMORY_MIB} and {MAX_MEMORY_MIB}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses `KEY=VALUE` as given on a command line.
+pub fn parse_env_pair(pair: &str) -> Result<(String, String)> {
+    match pair.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(Error::invalid_argument(format!("invalid env {pair:?}: expected KEY=VALUE"))),
+    }
+}
+
+/// A box name: 1–64 characters, `[A-Za-z0-9]` first, then `[A-Za-z0-9_.-]`. It becomes the
+/// box's hostname and appears in paths, so nothing else is allowed.
+pub fn validate_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !first_ok || !rest_ok || name.len() > MAX_NAME_LEN {
+        return Err(Error::invalid_argument(format!(
+            "invalid box name {name:?}: use 1-{MAX_NAME_LEN} characters from [A-Za-z0-9_.-], \
+             starting with a letter or digit"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_image(image: &str) -> Result<()> {
+    if image.is_empty() {
+        return Err(Error::invalid_argument("invalid image: the reference is empty"));
+    }
+    if image.len() > 4096 || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::invalid_argument(format!(
+            "invalid image {image:?}: whitespace or control characters, or longer than 4096 bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_argv(field: &str, argv: Option<&[String]>) -> Result<()> {
+    let Some(argv) = argv else { return Ok(()) };
+    if argv.first().is_some_and(|arg0| arg0.is_empty()) {
+        return Err(Error::invalid_argument(format!("invalid {field}: the program name is empty")));
+    }
+    if argv.iter().any(|a| a.contains('\0')) {
+        return Err(Error::invalid_argument(format!("invalid {field}: an argument contains NUL")));
+    }
+    Ok(())
+}
+
+/// `uid[:gid]` with numbers, or POSIX-portable user and group names.
+fn validate_user(user: &str) -> Result<()> {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 32
+            && (p.chars().all(|c| c.is_ascii_digit())
+                || (p.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))))
+    };
+    let ok = match user.split_once(':') {
+        Some((u, g)) => part_ok(u) && part_ok(g),
+        None => part_ok(user),
+    };
+    if !ok {
+        return Err(Error::invalid_argument(format!(
+            "invalid user {user:?}: expected uid[:gid] or name[:group]"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn rejected(opts: BoxOptions, needle: &str) {
+        let err = opts.validate().expect_err(needle);
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err.to_string().contains(needle), "{err} should mention {needle}");
+    }
+
+    #[test]
+    fn valid_options_pass() {
+        let opts = BoxOptions {
+            env: vec![("A".into(), "b=c".into())],
+            working_dir: Some("/srv".into()),
+            cmd: Some(vec!["sh".into(), "-c".into(), "true".into()]),
+            user: Some("1000:1000".into()),
+            cpus: Some(0.5),
+            memory_mib: Some(256),
+            ..BoxOptions::new("oci:/tmp/busybox:latest")
+        };
+        opts.validate().unwrap();
+        BoxOptions { user: Some("nobody".into()), ..BoxOptions::new("alpine") }.validate().unwrap();
+    }
+
+    #[test]
+    fn each_field_rule_is_enforced() {
+        rejected(BoxOptions::new(""), "image");
+        rejected(BoxOptions::new("alp ine"), "image");
+        let base = || BoxOptions::new("alpine");
+        rejected(BoxOptions { env: vec![("A=B".into(), "c".into())], ..base() }, "env name");
+        rejected(BoxOptions { env: vec![("".into(), "c".into())], ..base() }, "env name");
+        rejected(BoxOptions { env: vec![("A".into(), "\0".into())], ..base() }, "env value");
+        rejected(BoxOptions { working_dir: Some("rel".into()), ..base() }, "working_dir");
+        rejected(BoxOptions { cmd: Some(vec!["".into()]), ..base() }, "cmd");
+        rejected(BoxOptions { entrypoint: Some(vec!["a\0".into()]), ..base() }, "entrypoint");
+        rejected(BoxOptions { user: Some("ro ot".into()), ..base() }, "user");
+        rejected(BoxOptions { user: Some("1000:".into()), ..base() }, "user");
+        rejected(BoxOptions { cpus: Some(0.0), ..base() }, "cpus");
+        rejected(BoxOptions { cpus: Some(f64::NAN), ..base() }, "cpus");
+        rejected(BoxOptions { memory_mib: Some(1), ..base() }, "memory_mib");
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["a", "web-1", "A.b_c", &"x".repeat(MAX_NAME_LEN)] {
+            validate_name(ok).unwrap();
+        }
+        for bad in ["", "-a", ".a", "bad name!", "a/b", "é", &"x".repeat(MAX_NAME_LEN + 1)] {
+            assert_eq!(validate_name(bad).unwrap_err().kind(), ErrorKind::InvalidArgument, "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_pairs() {
+        assert_eq!(parse_env_pair("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert!(parse_env_pair("=x").is_err());
+        assert!(parse_env_pair("novalue").is_err());
+    }
+
+    #[test]
+    fn json_rejects_unknown_fields() {
+        let err = serde_json::from_str::<BoxOptions>(r#"{"image":"a","memroy_mib":1}"#);
+        assert!(err.is_err());
+    }
+}

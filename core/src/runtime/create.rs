@@ -1,0 +1,57 @@
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
+
+use super::Runtime;
+use crate::db::BoxRecord;
+use crate::error::{Error, ErrorKind, Result};
+use crate::litebox::LiteBox;
+use crate::options::{validate_name, BoxOptions};
+use crate::status::{now_ms, BoxState};
+
+impl Runtime {
+    /// Persists a `configured` box and returns its handle; nothing runs yet. The image
+    /// reference is stored as given and resolved at start.
+    pub fn create(&self, options: BoxOptions, name: Option<&str>) -> Result<LiteBox> {
+        options.validate()?;
+        if let Some(name) = name {
+            validate_name(name)?;
+        }
+        let rec = BoxRecord {
+            id: crate::id::new_box_id()?,
+            name: name.map(str::to_owned),
+            config: options,
+            created_at_ms: now_ms(),
+            state: BoxState::new(),
+        };
+        self.store().insert_box(&rec)?;
+        let dir = self.home().box_dir(&rec.id);
+        if let Err(e) = DirBuilder::new().mode(0o700).create(&dir) {
+            // The record was never handed out: undo it so a failed create leaves nothing.
+            let _ = self.store().delete_box(&rec.id);
+            return Err(Error::io(
+                format!("create box {}: directory {}", rec.id, dir.display()),
+                e,
+            ));
+        }
+        Ok(LiteBox::new(self.clone(), rec.id, rec.name))
+    }
+
+    /// The box named `name` if it exists, else a new one; the flag says whether it was created.
+    /// Safe against another process creating the same name at the same moment.
+    pub fn get_or_create(&self, options: BoxOptions, name: &str) -> Result<(LiteBox, bool)> {
+        validate_name(name)?;
+        if let Some(existing) = self.store().box_by_name(name)? {
+            return Ok((LiteBox::new(self.clone(), existing.id, existing.name), false));
+        }
+        match self.create(options, Some(name)) {
+            Ok(created) => Ok((created, true)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                match self.store().box_by_name(name)? {
+                    Some(rec) => Ok((LiteBox::new(self.clone(), rec.id, rec.name), false)),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

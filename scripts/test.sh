@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every test of the project, in the order a failure is cheapest to find. `make test` and CI
+# (.ci/run) call this; it installs what it needs, so it works on a fresh clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# One target tree for cargo, maturin and napi (napi always passes --target).
+export CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu
+
+bash scripts/setup.sh
+
+echo "== rust: format, lints, docs"
+cargo fmt --all --check
+cargo clippy --workspace --exclude boxlite-python --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -p boxlite-core --no-deps
+
+echo "== rust: tests (core, CLI)"
+cargo build --workspace --exclude boxlite-python
+cargo test --workspace --exclude boxlite-python
+
+echo "== python"
+bash scripts/test-python.sh
+echo "== node"
+bash scripts/test-node.sh
+echo "== c"
+bash scripts/test-c.sh

@@ -1,0 +1,234 @@
+//! [`BoxliteBoxInfo`]: a snapshot of one box, converted once from core's `BoxInfo` into the
+//! C strings its accessors lend out; [`BoxliteBoxList`] holds several, newest first.
+
+use std::ffi::{c_char, CStr, CString};
+use std::ptr;
+
+use boxlite_core::{BoxInfo, Error, ErrorKind};
+
+use crate::ffi::cstring_lossy;
+use crate::status;
+
+/// A snapshot of one box as stored when it was read. It does not change afterwards: read the
+/// info again for the current state.
+#[derive(Debug)]
+pub struct BoxliteBoxInfo {
+    id: CString,
+    name: Option<CString>,
+    image: CString,
+    status: &'static CStr,
+    created_at: CString,
+    error_reason: Option<CString>,
+    exit_code: Option<i32>,
+    pid: Option<u32>,
+}
+
+impl TryFrom<BoxInfo> for BoxliteBoxInfo {
+    type Error = Error;
+
+    fn try_from(info: BoxInfo) -> Result<Self, Error> {
+        let status = status::name_of(info.status).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Internal,
+                format!("status {} missing from BoxStatus::ALL", info.status),
+            )
+        })?;
+        Ok(BoxliteBoxInfo {
+            id: cstring_lossy(&info.id),
+            name: info.name.as_deref().map(cstring_lossy),
+            image: cstring_lossy(&info.image),
+            status,
+            created_at: cstring_lossy(&info.created_at),
+            error_reason: info.error_reason.as_deref().map(cstring_lossy),
+            exit_code: info.exit_code,
+            pid: info.pid,
+        })
+    }
+}
+
+/// Borrows a field of the info behind `info`, or NULL when `info` is NULL or the field absent.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+unsafe fn field(
+    info: *const BoxliteBoxInfo,
+    get: impl FnOnce(&BoxliteBoxInfo) -> Option<&CStr>,
+) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { info.as_ref() }.and_then(get).map_or(ptr::null(), CStr::as_ptr)
+}
+
+/// The box's id. Borrowed from `info`: valid until `info` is freed. NULL if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object (from `boxlite_box_info` or `boxlite_box_list_get`).
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_id(info: *const BoxliteBoxInfo) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| Some(&i.id)) }
+}
+
+/// The box's name, or NULL when it has none. Borrowed from `info`: valid until `info` is
+/// freed.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_name(info: *const BoxliteBoxInfo) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| i.name.as_deref()) }
+}
+
+/// The image reference as given at create. Borrowed from `info`: valid until `info` is freed.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_image(info: *const BoxliteBoxInfo) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| Some(&i.image)) }
+}
+
+/// The box's status name ("configured", "running", "failed", …): one of the static strings of
+/// `boxlite_status_name()`, so it may be compared by pointer as well as with strcmp, and stays
+/// valid after `info` is freed. Never free it.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_status(info: *const BoxliteBoxInfo) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| Some(i.status)) }
+}
+
+/// The creation time, RFC 3339 UTC with milliseconds ("2024-05-01T12:00:00.000Z"). Borrowed
+/// from `info`: valid until `info` is freed.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_created_at(info: *const BoxliteBoxInfo) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| Some(&i.created_at)) }
+}
+
+/// Why the box failed, or NULL when it has no recorded failure. Borrowed from `info`: valid
+/// until `info` is freed.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_error_reason(
+    info: *const BoxliteBoxInfo,
+) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| i.error_reason.as_deref()) }
+}
+
+/// Whether the box's main command has exited with a code; if so, and `out` is not NULL,
+/// writes the code to `*out`.
+///
+/// # Safety
+/// `info` is NULL or a live info object; `out` is NULL or valid for writing an `int32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_exit_code(
+    info: *const BoxliteBoxInfo,
+    out: *mut i32,
+) -> bool {
+    // SAFETY: forwarded caller contract.
+    unsafe { optional(info.as_ref().and_then(|i| i.exit_code), out) }
+}
+
+/// Whether the box has a live process (its shim, while starting, running or stopping); if so,
+/// and `out` is not NULL, writes its PID to `*out`.
+///
+/// # Safety
+/// `info` is NULL or a live info object; `out` is NULL or valid for writing a `uint32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_pid(info: *const BoxliteBoxInfo, out: *mut u32) -> bool {
+    // SAFETY: forwarded caller contract.
+    unsafe { optional(info.as_ref().and_then(|i| i.pid), out) }
+}
+
+/// Writes a present value to a nullable out-pointer and says whether it was present.
+///
+/// # Safety
+/// `out` is NULL or valid for writing a `T`.
+unsafe fn optional<T>(value: Option<T>, out: *mut T) -> bool {
+    match value {
+        Some(v) => {
+            if !out.is_null() {
+                // SAFETY: non-NULL and writable per the caller contract.
+                unsafe { out.write(v) };
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+/// Frees an info returned by `boxlite_box_info`. NULL does nothing. Never pass an info
+/// borrowed from a list.
+///
+/// # Safety
+/// `info` is NULL or an info returned by `boxlite_box_info`, freed only once.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_free(info: *mut BoxliteBoxInfo) {
+    if !info.is_null() {
+        // SAFETY: made with Box::into_raw in boxlite_box_info and freed once.
+        drop(unsafe { Box::from_raw(info) });
+    }
+}
+
+/// Infos of several boxes, newest first.
+#[derive(Debug)]
+pub struct BoxliteBoxList {
+    items: Vec<BoxliteBoxInfo>,
+}
+
+impl TryFrom<Vec<BoxInfo>> for BoxliteBoxList {
+    type Error = Error;
+
+    fn try_from(infos: Vec<BoxInfo>) -> Result<Self, Error> {
+        let items = infos.into_iter().map(BoxliteBoxInfo::try_from).collect::<Result<_, _>>()?;
+        Ok(BoxliteBoxList { items })
+    }
+}
+
+/// The number of boxes in `list`; 0 when `list` is NULL.
+///
+/// # Safety
+/// `list` is NULL or a live list from `boxlite_box_list`.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_list_len(list: *const BoxliteBoxList) -> usize {
+    // SAFETY: forwarded caller contract.
+    unsafe { list.as_ref() }.map_or(0, |l| l.items.len())
+}
+
+/// The info at `index` (0 is the newest box), or NULL when `index` is out of range or `list`
+/// is NULL. Borrowed from `list`: valid until `list` is freed; never free it on its own.
+///
+/// # Safety
+/// `list` is NULL or a live list from `boxlite_box_list`.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_list_get(
+    list: *const BoxliteBoxList,
+    index: usize,
+) -> *const BoxliteBoxInfo {
+    // SAFETY: forwarded caller contract.
+    unsafe { list.as_ref() }
+        .and_then(|l| l.items.get(index))
+        .map_or(ptr::null(), |info| info as *const BoxliteBoxInfo)
+}
+
+/// Frees a list returned by `boxlite_box_list`, with every info in it. NULL does nothing.
+///
+/// # Safety
+/// `list` is NULL or a list returned by `boxlite_box_list`, freed only once.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_list_free(list: *mut BoxliteBoxList) {
+    if !list.is_null() {
+        // SAFETY: made with Box::into_raw in boxlite_box_list and freed once.
+        drop(unsafe { Box::from_raw(list) });
+    }
+}
