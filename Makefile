@@ -3,17 +3,22 @@ export CARGO_BUILD_TARGET := x86_64-unknown-linux-gnu
 BOXLITE := target/$(CARGO_BUILD_TARGET)/debug/boxlite
 DEMO_HOME ?= /tmp/boxlite-demo
 
-.PHONY: help build test demo header fmt
+.PHONY: help build test demo bench header fmt
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-build: ## Build the CLI, the C library and the Node addon's crate
-	cargo build --workspace --exclude boxlite-python
+build: ## Build the CLI, shim, static guest and the busybox image
+	bash scripts/setup.sh
+	bash scripts/fixtures.sh >/dev/null
 
-demo: build ## The main job: create a box with the CLI and list it (home: $(DEMO_HOME))
-	$(BOXLITE) --home $(DEMO_HOME) create busybox echo hello
-	$(BOXLITE) --home $(DEMO_HOME) ls -a
+demo: build ## The main job: run a command in a box (home: $(DEMO_HOME))
+	eval "$$(bash scripts/fixtures.sh 2>/dev/null)" && \
+	  $(BOXLITE) --home $(DEMO_HOME) run --rm $$BOXLITE_TEST_IMAGE sh -c 'echo hello from $$(hostname), pid $$$$'
+
+bench: build ## Latency and memory of boxes, with host and bwrap baselines
+	eval "$$(bash scripts/fixtures.sh 2>/dev/null)" && \
+	  cargo run -q --release -p boxlite-cli --bin boxlite-bench -- $$BOXLITE_TEST_IMAGE
 
 test: ## Every test: Rust, Python, Node and C suites (what .ci/run runs)
 	bash scripts/test.sh

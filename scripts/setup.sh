@@ -4,9 +4,15 @@
 # installed by scripts/test-python.sh and scripts/test-node.sh into the repo.
 set -euo pipefail
 need=()
-command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v cc >/dev/null || need+=(gcc)
+# Static glibc for the test fixtures' fake guests (cc -static).
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v make >/dev/null || need+=(make)
+# The busybox test image is built from Debian's static busybox (GPL-2: built, never committed).
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+# A baseline for the benchmark.
+command -v bwrap >/dev/null || need+=(bubblewrap)
 if ((${#need[@]})); then
     echo "installing: ${need[*]}"
     apt-get update -qq

@@ -13,7 +13,10 @@ cargo fmt --all --check
 cargo clippy --workspace --exclude boxlite-python --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -p boxlite-core --no-deps
 
-echo "== rust: tests (core, CLI)"
+echo "== fixtures: shim, static guest, busybox image"
+eval "$(bash scripts/fixtures.sh)"
+
+echo "== rust: tests (core, shim, guest, CLI)"
 cargo build --workspace --exclude boxlite-python
 cargo test --workspace --exclude boxlite-python
 

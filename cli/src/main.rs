@@ -2,6 +2,7 @@
 //! and only turns arguments into core calls.
 
 mod commands;
+mod stream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,11 +25,15 @@ struct Cli {
     command: commands::Command,
 }
 
-fn main() -> ExitCode {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = Runtime::open(RuntimeOptions { home_dir: cli.home })
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| cli.command.run(&rt));
+    let result = Runtime::open(RuntimeOptions { home_dir: cli.home, ..Default::default() })
+        .map_err(anyhow::Error::from);
+    let result = match result {
+        Ok(rt) => cli.command.run(&rt).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -103,6 +103,7 @@ fn failed_record_written_by_core_shows_in_inspect() {
     let id = ok(h, &["create", "busybox"]);
     let rt = boxlite_core::Runtime::open(boxlite_core::RuntimeOptions {
         home_dir: Some(h.to_path_buf()),
+        ..Default::default()
     })
     .unwrap();
     boxlite_core::testing::persist_failed(&rt, id.trim(), "shim exited with status 1").unwrap();

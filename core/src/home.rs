@@ -68,6 +68,10 @@ impl Home {
         self.boxes_dir().join(id)
     }
 
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
     pub(crate) fn locks_dir(&self) -> PathBuf {
         self.root.join("locks")
     }
@@ -79,5 +83,47 @@ impl Home {
     /// Held while a process opens and migrates the database.
     pub(crate) fn db_open_lock_path(&self) -> PathBuf {
         self.locks_dir().join("db-open.lock")
+    }
+}
+
+/// The files of one box (DESIGN §5).
+#[derive(Clone, Debug)]
+pub(crate) struct BoxPaths {
+    pub(crate) dir: PathBuf,
+    pub(crate) upper: PathBuf,
+    pub(crate) work: PathBuf,
+    pub(crate) merged: PathBuf,
+    pub(crate) log: PathBuf,
+    pub(crate) spec: PathBuf,
+    pub(crate) exit_record: PathBuf,
+    pub(crate) socket: PathBuf,
+}
+
+/// Longest unix socket path (`sun_path` is 108 bytes with the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+impl Home {
+    pub(crate) fn box_paths(&self, id: &str) -> BoxPaths {
+        let dir = self.box_dir(id);
+        let mut socket = dir.join("agent.sock");
+        if socket.as_os_str().len() > MAX_SOCKET_PATH {
+            // A deep home: bind through a short per-user path instead. The id keeps it unique;
+            // the home's inode keeps two homes with the same box id apart.
+            use std::os::unix::fs::MetadataExt;
+            let ino = std::fs::metadata(&self.root).map(|m| m.ino()).unwrap_or(0);
+            // SAFETY: getuid cannot fail.
+            let uid = unsafe { libc::getuid() };
+            socket = std::env::temp_dir().join(format!("boxlite-{uid}-{ino:x}-{id}.sock"));
+        }
+        BoxPaths {
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            merged: dir.join("rootfs"),
+            log: dir.join("logs/box.log"),
+            spec: dir.join("shim.json"),
+            exit_record: dir.join("exit.json"),
+            socket,
+            dir,
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! use boxlite_core::{BoxOptions, BoxStatus, Runtime, RuntimeOptions};
 //!
 //! # let dir = tempfile::tempdir().unwrap();
-//! let rt = Runtime::open(RuntimeOptions { home_dir: Some(dir.path().into()) })?;
+//! let rt = Runtime::open(RuntimeOptions { home_dir: Some(dir.path().into()), ..Default::default() })?;
 //! let b = rt.create(BoxOptions::new("alpine:3.20"), Some("demo"))?;
 //! assert_eq!(b.info()?.status, BoxStatus::Configured);
 //! rt.remove("demo", false)?;
@@ -18,26 +18,34 @@
 //! ```
 #![deny(missing_docs)]
 
+mod agent;
+mod binaries;
 mod db;
+mod engine;
 mod error;
+mod exec;
 mod home;
 mod id;
+mod images;
 mod info;
 mod litebox;
 mod lock;
 mod options;
+mod procfs;
 mod runtime;
+mod shim;
 mod status;
 
 #[doc(hidden)]
 pub mod testing;
 
 pub use error::{Error, ErrorKind, Result};
+pub use exec::{Command, ExecResult, ExecStdin, Execution};
 pub use info::BoxInfo;
-pub use litebox::LiteBox;
+pub use litebox::{LiteBox, DEFAULT_STOP_TIMEOUT};
 pub use options::{
-    parse_env_pair, validate_name, BoxOptions, RuntimeOptions, MAX_CPUS, MAX_MEMORY_MIB,
-    MAX_NAME_LEN, MIN_MEMORY_MIB,
+    parse_env_pair, validate_name, BoxOptions, RuntimeOptions, DEFAULT_GUEST_READY_TIMEOUT,
+    GUEST_READY_TIMEOUT_ENV, MAX_CPUS, MAX_MEMORY_MIB, MAX_NAME_LEN, MIN_MEMORY_MIB,
 };
 pub use runtime::Runtime;
 pub use status::{BoxState, BoxStatus};

@@ -1,8 +1,18 @@
 //! [`LiteBox`]: a handle to one box.
 
-use crate::error::{Error, Result};
+use std::time::Duration;
+
+use boxlite_protocol::pb::AttachMainRequest;
+
+use crate::agent::status_error;
+use crate::error::{Error, ErrorKind, Result};
+use crate::exec::{Command, Execution};
 use crate::info::BoxInfo;
 use crate::runtime::Runtime;
+use crate::status::BoxStatus;
+
+/// Default grace period of [`LiteBox::stop`].
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A handle to a box. It holds the id only; status and everything else are read from the
 /// database on each call, so the handle never disagrees with it.
@@ -35,5 +45,74 @@ impl LiteBox {
             .box_by_id(&self.id)?
             .map(BoxInfo::from)
             .ok_or_else(|| Error::not_found(format!("box {} was removed", self.id)))
+    }
+
+    /// The box's log: the shim's diagnostics and the main command's output.
+    pub fn log_path(&self) -> std::path::PathBuf {
+        self.runtime.home().box_paths(&self.id).log
+    }
+
+    /// Waits until the box is no longer active (its main command exited, or it was stopped)
+    /// and returns its final info. Only boxes started by this runtime can be waited for.
+    pub async fn wait(&self) -> Result<BoxInfo> {
+        let shim = self.runtime.live().get(&self.id).and_then(|l| l.shim.clone());
+        let Some(shim) = shim else {
+            return self.info();
+        };
+        shim.wait().await;
+        self.runtime.settle_after_exit(&self.id, shim.pid()).await?;
+        self.info()
+    }
+
+    /// Starts the box (idempotent when running; retries a failed box). On failure the box is
+    /// `failed` with the reason, its files kept, and nothing of it left running.
+    pub async fn start(&self) -> Result<()> {
+        self.runtime.start_box(&self.id, None).await
+    }
+
+    /// Starts the box so that it outlives this process whatever its `detach` option says (the
+    /// CLI's `start`).
+    pub async fn start_detached(&self) -> Result<()> {
+        self.runtime.start_box(&self.id, Some(true)).await
+    }
+
+    /// Stops the box: SIGTERM to its processes, SIGKILL after `timeout`. Idempotent.
+    pub async fn stop(&self, timeout: Duration) -> Result<()> {
+        self.runtime.stop_box(&self.id, timeout).await
+    }
+
+    /// Runs `cmd` in the box, starting the box first when it is configured or stopped.
+    pub async fn exec(&self, cmd: Command) -> Result<Execution> {
+        let agent = self.running_agent().await?;
+        Execution::start(&self.id, agent, cmd).await
+    }
+
+    /// Follows the box's main command: its output from the start, then its exit.
+    pub async fn attach_main(&self) -> Result<Execution> {
+        let mut agent = self.running_agent().await?;
+        let opened = self.runtime.live().get_mut(&self.id).and_then(|l| l.main_stream.take());
+        let stream = match opened {
+            Some(stream) => stream,
+            None => agent
+                .attach_main(AttachMainRequest {})
+                .await
+                .map_err(|s| status_error(&self.id, "attach to main command", s))?
+                .into_inner(),
+        };
+        Ok(Execution::follow(&self.id, "main".into(), 0, agent, stream, None))
+    }
+
+    async fn running_agent(&self) -> Result<crate::agent::Agent> {
+        let status = self.info()?.status;
+        if matches!(status, BoxStatus::Configured | BoxStatus::Stopped) {
+            self.start().await?;
+        } else if !status.can_exec() {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!("cannot exec in box {}: it is {status}", self.id),
+            ));
+        }
+        let rec = self.runtime.resolve_existing(&self.id)?;
+        self.runtime.agent_for(&rec).await
     }
 }

@@ -19,14 +19,7 @@ pub(crate) struct FileLock {
 impl FileLock {
     /// Blocks until the lock on `path` (created if missing) is held.
     pub(crate) fn acquire(path: &Path, what: &str) -> Result<Self> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| Error::io(format!("open lock {}", path.display()), e))?;
+        let file = open(path)?;
         loop {
             // SAFETY: flock on a descriptor we own.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
@@ -39,9 +32,35 @@ impl FileLock {
         }
     }
 
+    /// The lock of box `id` if nobody holds it (another process mid-transition does).
+    pub(crate) fn try_for_box(home: &Home, id: &str) -> Result<Option<Self>> {
+        let path = home.box_lock_path(id);
+        let file = open(&path)?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(FileLock { _file: file }));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Ok(None);
+        }
+        Err(Error::io(format!("lock box {id}"), err))
+    }
+
     /// The lock of box `id`. Callers must re-read the box after acquiring it: a remover may
     /// have deleted the record while they waited.
     pub(crate) fn for_box(home: &Home, id: &str) -> Result<Self> {
         Self::acquire(&home.box_lock_path(id), &format!("box {id}"))
     }
+}
+
+fn open(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io(format!("open lock {}", path.display()), e))
 }

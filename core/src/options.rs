@@ -1,16 +1,49 @@
 //! Options of the runtime and of a box, validated at the boundary.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// How to open a [`crate::Runtime`].
+/// How to open a [`crate::Runtime`]. Build it with `..Default::default()`: fields are added.
 #[derive(Clone, Debug, Default)]
 pub struct RuntimeOptions {
     /// Home directory; `None` means `$BOXLITE_HOME`, else `~/.boxlite`.
     pub home_dir: Option<PathBuf>,
+    /// The `boxlite-shim` binary; `None`: `$BOXLITE_SHIM`, next to the program, or `PATH`.
+    pub shim_path: Option<PathBuf>,
+    /// The static `boxlite-guest` binary; `None`: `$BOXLITE_GUEST`, next to the shim, the
+    /// program, or `PATH`.
+    pub guest_path: Option<PathBuf>,
+    /// How long `start` waits for the guest agent; `None`:
+    /// `$BOXLITE_GUEST_READY_TIMEOUT_SECS`, else [`DEFAULT_GUEST_READY_TIMEOUT`].
+    pub guest_ready_timeout: Option<Duration>,
+}
+
+/// Default of [`RuntimeOptions::guest_ready_timeout`].
+pub const DEFAULT_GUEST_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Environment variable overriding the guest-ready timeout, in seconds.
+pub const GUEST_READY_TIMEOUT_ENV: &str = "BOXLITE_GUEST_READY_TIMEOUT_SECS";
+
+impl RuntimeOptions {
+    /// The effective guest-ready timeout: option, then environment, then default. A malformed
+    /// environment value is an error rather than silently the default.
+    pub fn resolved_guest_ready_timeout(&self) -> Result<Duration> {
+        if let Some(t) = self.guest_ready_timeout {
+            return Ok(t);
+        }
+        match std::env::var(GUEST_READY_TIMEOUT_ENV) {
+            Ok(v) => match v.trim().parse::<f64>() {
+                Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Duration::from_secs_f64(secs)),
+                _ => Err(Error::invalid_argument(format!(
+                    "{GUEST_READY_TIMEOUT_ENV}={v:?}: expected a positive number of seconds"
+                ))),
+            },
+            Err(_) => Ok(DEFAULT_GUEST_READY_TIMEOUT),
+        }
+    }
 }
 
 /// The immutable configuration of a box, stored as JSON with its record.

@@ -238,6 +238,19 @@ impl BoxState {
         self.updated_at_ms = now_ms();
     }
 
+    /// Records the shim of the current attempt, so reconcile and PID-reuse checks can find it.
+    pub(crate) fn set_shim(&mut self, pid: u32, start_ticks: Option<u64>) {
+        self.pid = Some(pid);
+        self.shim_start_ticks = start_ticks;
+        self.updated_at_ms = now_ms();
+    }
+
+    /// Records the main command's exit code.
+    pub(crate) fn set_exit_code(&mut self, code: Option<i32>) {
+        self.exit_code = code;
+        self.updated_at_ms = now_ms();
+    }
+
     /// Records a failure from any status. Runs inside `Drop` of cleanup guards, so it never
     /// panics and never fails; everything but the status, reason and live-process fields is kept.
     pub fn mark_failed(&mut self, reason: impl Into<String>) {

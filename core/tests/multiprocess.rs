@@ -20,7 +20,8 @@ fn child_worker() {
     let mut go = [0u8; 1];
     std::io::stdin().read_exact(&mut go).unwrap();
 
-    let rt = Runtime::open(RuntimeOptions { home_dir: Some(home.into()) }).unwrap();
+    let rt = Runtime::open(RuntimeOptions { home_dir: Some(home.into()), ..Default::default() })
+        .unwrap();
     let mut shared_id = None;
     for i in 0..PER_CHILD {
         let b = rt.create(BoxOptions::new("alpine"), Some(&format!("{tag}-{i}"))).unwrap();
@@ -64,7 +65,7 @@ fn two_processes_share_a_fresh_home() {
     }
     assert_eq!(shared[0], shared[1], "both processes resolved one shared box");
 
-    let rt = Runtime::open(RuntimeOptions { home_dir: Some(home) }).unwrap();
+    let rt = Runtime::open(RuntimeOptions { home_dir: Some(home), ..Default::default() }).unwrap();
     let mut names: Vec<String> =
         rt.list_info().unwrap().into_iter().filter_map(|i| i.name).collect();
     names.sort();

@@ -5,7 +5,8 @@ use std::path::Path;
 use boxlite_core::{BoxOptions, BoxStatus, ErrorKind, Runtime, RuntimeOptions};
 
 fn open(home: &Path) -> Runtime {
-    Runtime::open(RuntimeOptions { home_dir: Some(home.to_path_buf()) }).unwrap()
+    Runtime::open(RuntimeOptions { home_dir: Some(home.to_path_buf()), ..Default::default() })
+        .unwrap()
 }
 
 /// Another writer of the same database, as a second process would be.
@@ -200,7 +201,9 @@ fn newer_schema_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     open(tmp.path());
     raw_db(tmp.path()).pragma_update(None, "user_version", 999).unwrap();
-    let err = Runtime::open(RuntimeOptions { home_dir: Some(tmp.path().into()) }).unwrap_err();
+    let err =
+        Runtime::open(RuntimeOptions { home_dir: Some(tmp.path().into()), ..Default::default() })
+            .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Database);
     assert!(err.to_string().contains("999"), "{err}");
 }

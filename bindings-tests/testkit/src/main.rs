@@ -16,8 +16,9 @@ fn main() -> ExitCode {
         eprintln!("boxlite-testkit: unknown command {verb:?}");
         return ExitCode::from(2);
     }
-    let result = Runtime::open(RuntimeOptions { home_dir: Some(home.into()) })
-        .and_then(|rt| boxlite_core::testing::persist_failed(&rt, key, reason));
+    let result =
+        Runtime::open(RuntimeOptions { home_dir: Some(home.into()), ..Default::default() })
+            .and_then(|rt| boxlite_core::testing::persist_failed(&rt, key, reason));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -2,8 +2,9 @@ use std::process::ExitCode;
 
 use boxlite_core::{parse_env_pair, BoxOptions, Runtime};
 
+/// The box options shared by `create` and `run`.
 #[derive(clap::Args)]
-pub(crate) struct Args {
+pub(crate) struct BoxArgs {
     /// Unique name (also the box's hostname)
     #[arg(long)]
     name: Option<String>,
@@ -28,27 +29,41 @@ pub(crate) struct Args {
     /// Remove the box when it stops
     #[arg(long = "rm")]
     auto_remove: bool,
-    /// Image reference
+    /// Image reference (oci:PATH[:TAG] for a local OCI layout)
     image: String,
-    /// Command and arguments (default: the image's)
+    /// The box's main command (the box stops when it exits); none: the box stays up for exec
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
 }
 
+impl BoxArgs {
+    pub(crate) fn into_options(self, detach: bool) -> anyhow::Result<(BoxOptions, Option<String>)> {
+        let env = self.env.iter().map(|p| parse_env_pair(p)).collect::<Result<Vec<_>, _>>()?;
+        let options = BoxOptions {
+            env,
+            working_dir: self.working_dir,
+            user: self.user,
+            cpus: self.cpus,
+            memory_mib: self.memory_mib,
+            entrypoint: self.entrypoint.map(|e| vec![e]),
+            cmd: (!self.cmd.is_empty()).then_some(self.cmd),
+            auto_remove: self.auto_remove,
+            detach,
+            ..BoxOptions::new(self.image)
+        };
+        Ok((options, self.name))
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    spec: BoxArgs,
+}
+
 pub(crate) fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
-    let env = args.env.iter().map(|p| parse_env_pair(p)).collect::<Result<Vec<_>, _>>()?;
-    let options = BoxOptions {
-        env,
-        working_dir: args.working_dir,
-        user: args.user,
-        cpus: args.cpus,
-        memory_mib: args.memory_mib,
-        entrypoint: args.entrypoint.map(|e| vec![e]),
-        cmd: (!args.cmd.is_empty()).then_some(args.cmd),
-        auto_remove: args.auto_remove,
-        ..BoxOptions::new(args.image)
-    };
-    let created = rt.create(options, args.name.as_deref())?;
+    let (options, name) = args.spec.into_options(false)?;
+    let created = rt.create(options, name.as_deref())?;
     println!("{}", created.id());
     Ok(ExitCode::SUCCESS)
 }

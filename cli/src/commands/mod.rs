@@ -1,17 +1,32 @@
 mod create;
+mod exec;
 mod inspect;
+mod logs;
 mod ls;
 mod rm;
+mod run;
+mod start;
+mod stop;
 
 use std::process::ExitCode;
 
-use boxlite_core::Runtime;
+use boxlite_core::{LiteBox, Runtime};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Create a box (status "configured") and print its id
     Create(create::Args),
+    /// Create and start a box; in the foreground, stream its command and exit with its code
+    Run(run::Args),
+    /// Start a box (it keeps running after this command exits)
+    Start(start::Args),
+    /// Stop a box: SIGTERM to its processes, SIGKILL after the timeout
+    Stop(stop::Args),
+    /// Run a command in a box (starting it if needed) and exit with its code
+    Exec(exec::Args),
+    /// Print a box's log (its main command's output and setup diagnostics)
+    Logs(logs::Args),
     /// List boxes
     #[command(alias = "list", alias = "ps")]
     Ls(ls::Args),
@@ -22,12 +37,27 @@ pub(crate) enum Command {
 }
 
 impl Command {
-    pub(crate) fn run(self, rt: &Runtime) -> anyhow::Result<ExitCode> {
+    pub(crate) async fn run(self, rt: &Runtime) -> anyhow::Result<ExitCode> {
         match self {
             Command::Create(args) => create::run(rt, args),
+            Command::Run(args) => run::run(rt, args).await,
+            Command::Start(args) => start::run(rt, args).await,
+            Command::Stop(args) => stop::run(rt, args).await,
+            Command::Exec(args) => exec::run(rt, args).await,
+            Command::Logs(args) => logs::run(rt, args),
             Command::Ls(args) => ls::run(rt, args),
             Command::Inspect(args) => inspect::run(rt, args),
             Command::Rm(args) => rm::run(rt, args),
         }
     }
+}
+
+/// The box named by `key`, or a "no such box" error.
+pub(crate) fn find(rt: &Runtime, key: &str) -> anyhow::Result<LiteBox> {
+    rt.get(key)?.ok_or_else(|| anyhow::anyhow!("no such box: {key}"))
+}
+
+/// A process exit status as the shell reports it, clamped to a byte.
+pub(crate) fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(if code < 0 { 1 } else { 255 }))
 }

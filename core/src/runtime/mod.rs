@@ -1,20 +1,36 @@
-//! [`Runtime`]: the entry point. Owns the home directory and the database.
+//! [`Runtime`]: the entry point. Owns the home directory, the database, the image store and
+//! the boxes this process started.
 
 mod create;
+mod exit;
 mod fail;
+mod guard;
 mod lookup;
+mod reconcile;
 mod remove;
+mod shutdown;
+mod start;
+mod stop;
+#[cfg(test)]
+mod tests;
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::process::ChildStdin;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use crate::agent::Agent;
 use crate::db::Store;
-use crate::error::Result;
+use crate::engine::{Engine, NamespacesEngine};
+use crate::error::{Error, Result};
 use crate::home::Home;
+use crate::images::ImageStore;
 use crate::lock::FileLock;
 use crate::options::RuntimeOptions;
+use crate::shim::{ShimHandle, ShimReaper};
 
-/// An open home directory. Cheap to clone; clones share one database connection.
+/// An open home directory. Cheap to clone; clones share one database connection and one
+/// set of running boxes.
 #[derive(Clone, Debug)]
 pub struct Runtime {
     inner: Arc<Inner>,
@@ -24,16 +40,40 @@ pub struct Runtime {
 struct Inner {
     home: Home,
     store: Store,
+    images: ImageStore,
+    options: RuntimeOptions,
+    /// Set on first start (a runtime that only reads records needs no shim binary).
+    engine: OnceLock<Arc<dyn Engine>>,
+    reaper: OnceLock<ShimReaper>,
+    live: Mutex<HashMap<String, LiveBox>>,
+}
+
+/// A box whose shim this process knows: started here, or re-attached after reconcile.
+#[derive(Debug)]
+pub(crate) struct LiveBox {
+    /// Our own child (reaped by the ShimReaper); `None` for a shim started by another process.
+    pub(crate) shim: Option<ShimHandle>,
+    /// Write end of the shim's liveness pipe (non-detached boxes). Never written: it is held
+    /// for its drop, whose EOF tells the shim to stop the box.
+    #[allow(dead_code)]
+    pub(crate) liveness: Option<ChildStdin>,
+    pub(crate) agent: Option<Agent>,
+    pub(crate) detach: bool,
+    /// The main command's event stream, opened by start (opening it is what starts the main
+    /// command, so no output is missed); the first `attach_main` takes it.
+    pub(crate) main_stream: Option<tonic::Streaming<boxlite_protocol::pb::ExecEvent>>,
 }
 
 impl Runtime {
-    /// Opens the home in `options` (created if missing) and migrates its database. Several
-    /// processes may open the same home at once.
+    /// Opens the home in `options` (created if missing), migrates its database and reconciles
+    /// every box with the processes actually running. Several processes may open the same home
+    /// at once.
     pub fn open(options: RuntimeOptions) -> Result<Self> {
-        let root = match options.home_dir {
-            Some(dir) => dir,
+        let root = match &options.home_dir {
+            Some(dir) => dir.clone(),
             None => Home::default_root()?,
         };
+        options.resolved_guest_ready_timeout()?;
         let home = Home::create(root)?;
         // Switching a fresh database to WAL takes an exclusive lock for which SQLite does not
         // wait (busy handler not invoked), so concurrent first opens are serialised here.
@@ -41,7 +81,20 @@ impl Runtime {
             let _open = FileLock::acquire(&home.db_open_lock_path(), "database open")?;
             Store::open(&home.db_path())?
         };
-        Ok(Runtime { inner: Arc::new(Inner { home, store }) })
+        let images = ImageStore::new(&home);
+        let rt = Runtime {
+            inner: Arc::new(Inner {
+                home,
+                store,
+                images,
+                options,
+                engine: OnceLock::new(),
+                reaper: OnceLock::new(),
+                live: Mutex::default(),
+            }),
+        };
+        rt.reconcile_all()?;
+        Ok(rt)
     }
 
     /// Opens `$BOXLITE_HOME`, else `~/.boxlite`.
@@ -61,5 +114,50 @@ impl Runtime {
 
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    pub(crate) fn images(&self) -> &ImageStore {
+        &self.inner.images
+    }
+
+    pub(crate) fn options(&self) -> &RuntimeOptions {
+        &self.inner.options
+    }
+
+    pub(crate) fn live(&self) -> MutexGuard<'_, HashMap<String, LiveBox>> {
+        self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn reaper(&self) -> Result<&ShimReaper> {
+        if let Some(r) = self.inner.reaper.get() {
+            return Ok(r);
+        }
+        let reaper = ShimReaper::new()?;
+        // A concurrent first start may have won; its reaper is as good as ours.
+        Ok(self.inner.reaper.get_or_init(|| reaper))
+    }
+
+    pub(crate) fn engine(&self) -> Result<Arc<dyn Engine>> {
+        if let Some(e) = self.inner.engine.get() {
+            return Ok(e.clone());
+        }
+        let shim = crate::binaries::find_shim(self.inner.options.shim_path.as_deref())?;
+        let engine: Arc<dyn Engine> = Arc::new(NamespacesEngine::new(shim));
+        Ok(self.inner.engine.get_or_init(|| engine).clone())
+    }
+
+    /// Replaces the engine (fault-injection tests wrap the real one).
+    #[cfg(test)]
+    pub(crate) fn set_engine(&self, engine: Arc<dyn Engine>) {
+        let _ = self.inner.engine.set(engine);
+    }
+
+    /// Takes the per-box lock without blocking the async executor.
+    pub(crate) async fn lock_box(&self, id: &str) -> Result<FileLock> {
+        let home = self.home().clone();
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || FileLock::for_box(&home, &id))
+            .await
+            .map_err(|e| Error::new(crate::ErrorKind::Internal, format!("lock task: {e}")))?
     }
 }

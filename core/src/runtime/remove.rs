@@ -1,15 +1,18 @@
 use std::io::ErrorKind as IoKind;
+use std::time::Duration;
 
 use super::Runtime;
 use crate::error::{Error, ErrorKind, Result};
-use crate::lock::FileLock;
+
+/// How long a forced remove waits for a killed shim to exit.
+const KILL_WAIT: Duration = Duration::from_secs(5);
 
 impl Runtime {
     /// Deletes the box's record and directory. A box that is not in a removable status
-    /// (`starting`, `running`, `stopping`) needs `force`.
+    /// (`starting`, `running`, `stopping`) needs `force`, which kills its processes first.
     pub fn remove(&self, id_or_name: &str, force: bool) -> Result<()> {
         let id = self.resolve_existing(id_or_name)?.id;
-        let _lock = FileLock::for_box(self.home(), &id)?;
+        let _lock = crate::lock::FileLock::for_box(self.home(), &id)?;
         // Re-read under the lock: the status may have changed, or another remover won.
         let rec = self.store().box_by_id(&id)?.ok_or_else(|| {
             Error::not_found(format!("no such box: {id_or_name} (removed concurrently)"))
@@ -21,22 +24,47 @@ impl Runtime {
                 format!("cannot remove box {id}: it is {status}; stop it first or use force"),
             ));
         }
-        let dir = self.home().box_dir(&id);
+        if status.is_active() && self.shim_alive(&rec) {
+            if let Some(pid) = rec.state.pid() {
+                // SAFETY: the pid was just checked alive together with its start time; its
+                // death takes the agent and every process of the box with it.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                if !crate::shim::wait_pid_exit_blocking(pid, KILL_WAIT) {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("remove box {id}: its shim (pid {pid}) survived SIGKILL"),
+                    ));
+                }
+            }
+        }
+        self.live().remove(&id);
+        self.remove_locked(&id)
+    }
+
+    /// Deletes files, then the record, then the lock file. Caller holds the box lock.
+    pub(crate) fn remove_locked(&self, id: &str) -> Result<()> {
+        let paths = self.home().box_paths(id);
         // Files first: if that fails the record stays, so nothing is lost without a trace.
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == IoKind::NotFound => {}
-            Err(e) => {
-                return Err(Error::io(format!("remove box {id}: directory {}", dir.display()), e))
+        for path in [&paths.dir, &paths.socket] {
+            let result = if path.is_dir() {
+                std::fs::remove_dir_all(path)
+            } else {
+                std::fs::remove_file(path)
+            };
+            match result {
+                Err(e) if e.kind() != IoKind::NotFound => {
+                    return Err(Error::io(format!("remove box {id}: {}", path.display()), e))
+                }
+                _ => {}
             }
         }
-        self.store().delete_box(&id)?;
-        let lock_path = self.home().box_lock_path(&id);
-        if let Err(e) = std::fs::remove_file(&lock_path) {
-            if e.kind() != IoKind::NotFound {
-                return Err(Error::io(format!("remove box {id}: lock {}", lock_path.display()), e));
+        self.store().delete_box(id)?;
+        let lock_path = self.home().box_lock_path(id);
+        match std::fs::remove_file(&lock_path) {
+            Err(e) if e.kind() != IoKind::NotFound => {
+                Err(Error::io(format!("remove box {id}: lock {}", lock_path.display()), e))
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

@@ -14,7 +14,7 @@ pub struct JsRuntimeOptions {
 
 impl From<JsRuntimeOptions> for RuntimeOptions {
     fn from(opts: JsRuntimeOptions) -> Self {
-        RuntimeOptions { home_dir: opts.home_dir.map(PathBuf::from) }
+        RuntimeOptions { home_dir: opts.home_dir.map(PathBuf::from), ..Default::default() }
     }
 }
 

@@ -50,7 +50,9 @@ impl PyRuntime {
     #[staticmethod]
     #[pyo3(signature = (home_dir=None))]
     fn open(py: Python<'_>, home_dir: Option<PathBuf>) -> PyResult<Self> {
-        let inner = py.detach(|| Runtime::open(RuntimeOptions { home_dir })).map_err(to_py_err)?;
+        let inner = py
+            .detach(|| Runtime::open(RuntimeOptions { home_dir, ..Default::default() }))
+            .map_err(to_py_err)?;
         Ok(PyRuntime { inner })
     }
 

@@ -59,7 +59,7 @@ pub unsafe extern "C" fn boxlite_runtime_open(
                     "is empty (pass NULL for the default home)",
                 ));
             }
-            let inner = Runtime::open(RuntimeOptions { home_dir })?;
+            let inner = Runtime::open(RuntimeOptions { home_dir, ..Default::default() })?;
             out.write(Box::into_raw(Box::new(BoxliteRuntime { inner })));
             Ok(())
         })

@@ -1,0 +1,64 @@
+use std::process::ExitCode;
+
+use boxlite_core::{parse_env_pair, BoxStatus, Command, ErrorKind, Runtime};
+
+use crate::stream::{follow, Ended};
+
+/// Exit statuses of a command that could not run, as shells and `docker exec` use them.
+const EXIT_NOT_FOUND: u8 = 127;
+const EXIT_CANNOT_RUN: u8 = 126;
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Environment variable, KEY=VALUE (repeatable)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Working directory inside the box
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    working_dir: Option<String>,
+    /// User: uid[:gid] or name[:group]
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Forward this command's stdin
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Box id, name or unique id prefix
+    #[arg(value_name = "BOX")]
+    key: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    argv: Vec<String>,
+}
+
+pub(crate) async fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
+    let b = super::find(rt, &args.key)?;
+    if matches!(b.info()?.status, BoxStatus::Configured | BoxStatus::Stopped) {
+        // A CLI command is short-lived; the box it starts must outlive it.
+        b.start_detached().await?;
+    }
+    let env = args.env.iter().map(|p| parse_env_pair(p)).collect::<Result<Vec<_>, _>>()?;
+    let cmd = Command {
+        env,
+        working_dir: args.working_dir,
+        user: args.user,
+        stdin: args.interactive,
+        ..Command::new(args.argv)
+    };
+    let exec = match b.exec(cmd).await {
+        Ok(exec) => exec,
+        Err(e) if e.kind() == ErrorKind::Exec => {
+            let code = if e.to_string().contains("command not found") {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_CANNOT_RUN
+            };
+            crate::report(&anyhow::Error::from(e));
+            return Ok(ExitCode::from(code));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match follow(exec, args.interactive).await? {
+        Ended::Finished(result) => Ok(super::exit_code(result.code())),
+        Ended::Interrupted(signal) => Ok(super::exit_code(128 + signal)),
+    }
+}

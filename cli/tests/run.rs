@@ -1,0 +1,128 @@
+//! `run`, `exec`, `start`, `stop`, `logs` through the real binary with real boxes (fixtures
+//! from scripts/test.sh: BOXLITE_SHIM, BOXLITE_GUEST, BOXLITE_TEST_IMAGE).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn image() -> String {
+    std::env::var("BOXLITE_TEST_IMAGE")
+        .expect("BOXLITE_TEST_IMAGE unset: run the tests through scripts/test.sh (make test)")
+}
+
+fn boxlite(home: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    for var in ["BOXLITE_SHIM", "BOXLITE_GUEST"] {
+        assert!(std::env::var_os(var).is_some(), "{var} unset: run through scripts/test.sh");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boxlite"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(data) = stdin {
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn box_json(home: &Path, key: &str) -> Value {
+    let out = boxlite(home, &["inspect", key], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn run_streams_output_and_exits_with_the_command_code() {
+    let home = tempfile::tempdir().unwrap();
+    let img = image();
+    let out = boxlite(
+        home.path(),
+        &[
+            "run",
+            "--name",
+            "fg",
+            "-e",
+            "WHO=box",
+            &img,
+            "sh",
+            "-c",
+            "echo out $WHO; echo err >&2; exit 3",
+        ],
+        None,
+    );
+    assert_eq!(text(&out.stdout), "out box\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    assert_eq!(out.status.code(), Some(3));
+    let info = box_json(home.path(), "fg");
+    assert_eq!(info["status"], "stopped");
+    assert_eq!(info["exit_code"], 3);
+    let logs = boxlite(home.path(), &["logs", "fg"], None);
+    assert!(text(&logs.stdout).contains("out box"), "{}", text(&logs.stdout));
+}
+
+#[test]
+fn run_rm_removes_the_box() {
+    let home = tempfile::tempdir().unwrap();
+    let out = boxlite(home.path(), &["run", "--rm", &image(), "echo", "bye"], None);
+    assert_eq!((text(&out.stdout).as_str(), out.status.code()), ("bye\n", Some(0)));
+    let ls = boxlite(home.path(), &["ls", "-a", "--format", "json"], None);
+    assert_eq!(serde_json::from_slice::<Value>(&ls.stdout).unwrap(), Value::Array(vec![]));
+}
+
+#[test]
+fn detached_box_exec_start_stop() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = boxlite(h, &["run", "-d", "--name", "bg", &image()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(box_json(h, "bg")["status"], "running", "outlives the CLI that started it");
+
+    let out = boxlite(h, &["exec", "bg", "sh", "-c", "echo in-box; exit 5"], None);
+    assert_eq!((text(&out.stdout).as_str(), out.status.code()), ("in-box\n", Some(5)));
+    let out = boxlite(h, &["exec", "-i", "bg", "sh", "-c", "tr a-z A-Z"], Some(b"piped in"));
+    assert_eq!(text(&out.stdout), "PIPED IN");
+    let out = boxlite(h, &["exec", "bg", "no-such-binary"], None);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("command not found"));
+    let out =
+        boxlite(h, &["exec", "-u", "65534", "-w", "/etc", "bg", "sh", "-c", "id -u; pwd"], None);
+    assert_eq!(text(&out.stdout), "65534\n/etc\n");
+
+    assert!(boxlite(h, &["exec", "bg", "sh", "-c", "echo data > /root/f"], None).status.success());
+    assert!(boxlite(h, &["stop", "-t", "2", "bg"], None).status.success());
+    assert_eq!(box_json(h, "bg")["status"], "stopped");
+    assert!(boxlite(h, &["start", "bg"], None).status.success());
+    assert_eq!(box_json(h, "bg")["status"], "running");
+    let out = boxlite(h, &["exec", "bg", "cat", "/root/f"], None);
+    assert_eq!(text(&out.stdout), "data\n", "files survive stop/start");
+    let pid = box_json(h, "bg")["pid"].as_u64().unwrap();
+    assert!(boxlite(h, &["rm", "-f", "bg"], None).status.success());
+    // The shim's parent was the `start` process, long gone: whoever adopted it reaps it, so it
+    // may still show as a zombie for a moment — but it must not be alive.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(stat.is_empty() || stat.contains(") Z "), "rm -f killed the shim: {stat}");
+}
+
+#[test]
+fn lifecycle_errors_are_one_line_with_status_125() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    for args in [vec!["start", "nosuch"], vec!["stop", "nosuch"], vec!["exec", "nosuch", "true"]] {
+        let out = boxlite(h, &args, None);
+        assert_eq!(out.status.code(), Some(125), "{args:?}");
+        assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+    }
+    let out = boxlite(h, &["run", "oci:/nonexistent/layout", "true"], None);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("/nonexistent/layout"), "{}", text(&out.stderr));
+}

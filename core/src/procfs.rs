@@ -1,0 +1,59 @@
+//! Facts about host processes read from `/proc`, so a recorded PID is never trusted alone:
+//! PIDs are reused, start times are not.
+
+/// Start time of `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`), or `None`
+/// when there is no such process.
+pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: fields after it are
+    // counted from the last ')'.
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    // after_comm starts at field 3; field 22 is the 20th from there.
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the process `pid` that started at `ticks` is still alive (and not a zombie). A pid
+/// without its start time cannot be told from a reused one, so it never counts as alive (the
+/// start pipeline always records both).
+pub(crate) fn is_alive(pid: u32, ticks: Option<u64>) -> bool {
+    let Some(ticks) = ticks else { return false };
+    start_ticks(pid) == Some(ticks) && !is_zombie(pid)
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Processes whose command line has `arg` as one of its arguments: how reconcile finds a shim
+/// whose pid was never recorded (its host died between spawning it and persisting the pid).
+pub(crate) fn pids_with_arg(arg: &std::path::Path) -> Vec<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let needle = arg.as_os_str().as_bytes();
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|a| a == needle))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_with_its_ticks() {
+        let me = std::process::id();
+        let ticks = start_ticks(me).expect("own stat");
+        assert!(is_alive(me, Some(ticks)));
+        assert!(!is_alive(me, Some(ticks + 1)), "another start time is another process");
+        assert!(!is_alive(me, None), "no start time, no trust");
+        assert!(!is_alive(u32::MAX - 1, Some(ticks)));
+    }
+}

@@ -1,0 +1,86 @@
+//! What happens when a box's shim is gone: read its exit record and persist `stopped` (with
+//! the main command's exit code) or `failed` (with the reason).
+
+use std::sync::Arc;
+
+use boxlite_protocol::launch::ExitRecord;
+
+use super::Runtime;
+use crate::db::BoxRecord;
+use crate::error::Result;
+use crate::shim::ShimHandle;
+use crate::status::BoxStatus;
+
+impl Runtime {
+    /// Whether the shim recorded for `rec` is alive (pid and start time both match).
+    pub(crate) fn shim_alive(&self, rec: &BoxRecord) -> bool {
+        if let Some(live) = self.live().get(&rec.id) {
+            if let Some(shim) = &live.shim {
+                return shim.status().is_none();
+            }
+        }
+        rec.state
+            .pid()
+            .is_some_and(|pid| crate::procfs::is_alive(pid, rec.state.shim_start_ticks()))
+    }
+
+    /// Persists the end of a box whose shim has exited. `stop_requested`: a user stop, so an
+    /// escalation to SIGKILL is still a clean `stopped`. Caller holds the box lock.
+    pub(crate) fn settle_exit(&self, rec: &BoxRecord, stop_requested: bool) -> Result<()> {
+        let mut state = rec.state.clone();
+        if !state.status().is_active() {
+            return Ok(());
+        }
+        self.live().remove(&rec.id);
+        let paths = self.home().box_paths(&rec.id);
+        let record: Option<ExitRecord> = std::fs::read(&paths.exit_record)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        match record {
+            Some(r) if r.error.is_none() || stop_requested => {
+                state.transition(BoxStatus::Stopped)?;
+                state.set_exit_code(r.exit_code);
+            }
+            Some(r) => state.mark_failed(r.error.unwrap_or_default()),
+            None if stop_requested => state.transition(BoxStatus::Stopped)?,
+            None => state.mark_failed(format!(
+                "the box's shim (pid {}) exited without writing an exit record; see {}",
+                rec.state.pid().map_or_else(|| "?".to_string(), |p| p.to_string()),
+                paths.log.display()
+            )),
+        }
+        self.store().update_state(&rec.id, &state)?;
+        if state.status() == BoxStatus::Stopped && rec.config.auto_remove {
+            self.remove_locked(&rec.id)?;
+        }
+        Ok(())
+    }
+
+    /// Watches a shim this process started: when it exits on its own (main command done, box
+    /// crashed), the record is settled without anyone asking.
+    pub(crate) fn spawn_exit_monitor(&self, id: &str, shim: ShimHandle) {
+        // Weak: a monitor must not keep a dropped runtime (and its liveness pipes) alive.
+        let weak = Arc::downgrade(&self.inner);
+        let id = id.to_string();
+        tokio::spawn(async move {
+            if shim.wait().await.is_none() {
+                return; // the reaper shut down with its runtime
+            }
+            let Some(inner) = weak.upgrade() else { return };
+            let rt = Runtime { inner };
+            if let Err(e) = rt.settle_after_exit(&id, shim.pid()).await {
+                eprintln!("boxlite: box {id}: recording its exit failed: {e}");
+            }
+        });
+    }
+
+    /// Settles the run whose shim was `shim_pid`, unless the box has moved on (stopped by
+    /// someone else, or already started again with another shim).
+    pub(crate) async fn settle_after_exit(&self, id: &str, shim_pid: u32) -> Result<()> {
+        let _lock = self.lock_box(id).await?;
+        match self.store().box_by_id(id)? {
+            Some(rec) if rec.state.pid() == Some(shim_pid) => self.settle_exit(&rec, false),
+            _ => Ok(()),
+        }
+    }
+}

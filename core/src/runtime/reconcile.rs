@@ -1,0 +1,96 @@
+//! Reconcile on open (DESIGN §4): make every active record agree with the processes that
+//! actually run, so nothing is left behind unaccounted.
+
+use std::time::Duration;
+
+use super::{LiveBox, Runtime};
+use crate::agent::{connect, Agent};
+use crate::db::BoxRecord;
+use crate::error::{Error, Result};
+use crate::lock::FileLock;
+use crate::status::BoxStatus;
+
+/// How long reconcile waits for an orphan shim it killed to exit.
+const ORPHAN_KILL_WAIT: Duration = Duration::from_secs(5);
+
+impl Runtime {
+    /// Runs once at open. Boxes mid-transition in another process (lock held) are left alone.
+    pub(crate) fn reconcile_all(&self) -> Result<()> {
+        for rec in self.store().list_boxes()? {
+            if !rec.state.status().is_active() {
+                continue;
+            }
+            let Some(_lock) = FileLock::try_for_box(self.home(), &rec.id)? else { continue };
+            // Re-read under the lock: the other process may have finished meanwhile.
+            let Some(rec) = self.store().box_by_id(&rec.id)? else { continue };
+            self.reconcile_one(&rec)?;
+        }
+        Ok(())
+    }
+
+    fn reconcile_one(&self, rec: &BoxRecord) -> Result<()> {
+        match rec.state.status() {
+            BoxStatus::Running | BoxStatus::Stopping => {
+                if self.shim_alive(rec) {
+                    return Ok(()); // still running; re-attached on first use
+                }
+                self.settle_exit(rec, rec.state.status() == BoxStatus::Stopping)
+            }
+            BoxStatus::Starting => {
+                let owner = rec.state.owner_pid();
+                // We hold the lock, so no start is in progress anywhere: whoever was starting
+                // it died mid-pipeline (the lock dies with its holder).
+                // The recorded pid, and any shim running this box's spec: the host may have died
+                // after spawning the shim but before persisting its pid.
+                let spec = self.home().box_paths(&rec.id).spec;
+                let recorded = rec
+                    .state
+                    .pid()
+                    .filter(|&pid| crate::procfs::is_alive(pid, rec.state.shim_start_ticks()));
+                let mut orphans = crate::procfs::pids_with_arg(&spec);
+                orphans.extend(recorded);
+                orphans.sort_unstable();
+                orphans.dedup();
+                for pid in orphans {
+                    // SAFETY: a live process running this box's shim; its death takes the box.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                    crate::shim::wait_pid_exit_blocking(pid, ORPHAN_KILL_WAIT);
+                }
+                let mut state = rec.state.clone();
+                state.mark_failed(format!(
+                    "start interrupted: the process that was starting it{} exited before the \
+                     box was ready",
+                    owner.map(|p| format!(" (pid {p})")).unwrap_or_default()
+                ));
+                self.store().update_state(&rec.id, &state)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A client for the agent of a running box: cached, or connected now (a box started by
+    /// another process is re-attached this way).
+    pub(crate) async fn agent_for(&self, rec: &BoxRecord) -> Result<Agent> {
+        if let Some(agent) = self.live().get(&rec.id).and_then(|l| l.agent.clone()) {
+            return Ok(agent);
+        }
+        if rec.state.status() != BoxStatus::Running && rec.state.status() != BoxStatus::Stopping {
+            return Err(Error::new(
+                crate::ErrorKind::InvalidState,
+                format!("box {} is {}, not running", rec.id, rec.state.status()),
+            ));
+        }
+        let agent = connect(&rec.id, &self.home().box_paths(&rec.id).socket).await?;
+        self.live()
+            .entry(rec.id.clone())
+            .or_insert(LiveBox {
+                shim: None,
+                liveness: None,
+                agent: None,
+                detach: true,
+                main_stream: None,
+            })
+            .agent = Some(agent.clone());
+        Ok(agent)
+    }
+}

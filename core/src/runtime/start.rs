@@ -1,0 +1,228 @@
+//! The init pipeline: starting → rootfs → shim → reaper → ready → connect → running. Every
+//! step after `starting` is persisted runs under a [`CleanupGuard`].
+
+use std::time::Duration;
+
+use boxlite_protocol::launch::{GuestConfig, ShimSpec};
+
+use super::guard::CleanupGuard;
+use super::{LiveBox, Runtime};
+use boxlite_protocol::pb::AttachMainRequest;
+
+use crate::agent::{connect, status_error, wait_for_guest_ready, ReadyContext};
+use crate::db::BoxRecord;
+use crate::engine::LaunchRequest;
+use crate::error::{Error, ErrorKind, Result};
+use crate::images::ImageConfig;
+use crate::options::BoxOptions;
+use crate::status::BoxStatus;
+
+/// Grace between SIGTERM and SIGKILL when the box stops on its own (main command exited,
+/// host gone).
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
+
+impl Runtime {
+    /// Starts box `id` unless it runs already. `detach` overrides the box's option.
+    pub(crate) async fn start_box(&self, id: &str, detach: Option<bool>) -> Result<()> {
+        let _lock = self.lock_box(id).await?;
+        let mut rec = self.resolve_existing(id)?;
+        if rec.state.status() == BoxStatus::Running {
+            if self.shim_alive(&rec) {
+                return Ok(());
+            }
+            // Recorded as running but its shim is gone: settle that first, then start anew.
+            self.settle_exit(&rec, false)?;
+            rec = self.resolve_existing(id)?;
+        }
+        let status = rec.state.status();
+        if !status.can_start() {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!("cannot start box {id}: it is {status}"),
+            ));
+        }
+        rec.state.transition(BoxStatus::Starting)?;
+        rec.state.set_owner_pid(std::process::id());
+        self.store().update_state(id, &rec.state)?;
+
+        let mut guard = CleanupGuard::new(self, id);
+        let detach = detach.unwrap_or(rec.config.detach);
+        match self.launch_and_connect(&mut rec, detach, &mut guard).await {
+            Ok(()) => {
+                guard.disarm();
+                Ok(())
+            }
+            Err(e) => {
+                guard.fail(&e.to_string()).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn launch_and_connect(
+        &self,
+        rec: &mut BoxRecord,
+        detach: bool,
+        guard: &mut CleanupGuard,
+    ) -> Result<()> {
+        let id = rec.id.clone();
+        let images = self.images().clone();
+        let reference = rec.config.image.clone();
+        let image = tokio::task::spawn_blocking(move || images.prepare(&reference))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("image task: {e}")))??;
+
+        let paths = self.home().box_paths(&id);
+        for dir in [&paths.upper, &paths.work, &paths.merged] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("box {id}: create {}", dir.display()), e))?;
+        }
+        if let Some(logs) = paths.log.parent() {
+            std::fs::create_dir_all(logs)
+                .map_err(|e| Error::io(format!("box {id}: create {}", logs.display()), e))?;
+        }
+        // A record left by the previous run must never be mistaken for this one's.
+        match std::fs::remove_file(&paths.exit_record) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(format!("box {id}: remove stale exit record"), e))
+            }
+            _ => {}
+        }
+        let engine = self.engine()?;
+        let shim_path = crate::binaries::find_shim(self.options().shim_path.as_deref())?;
+        let guest_path =
+            crate::binaries::find_guest(self.options().guest_path.as_deref(), &shim_path)?;
+
+        let spec = ShimSpec {
+            box_id: id.clone(),
+            hostname: rec.name.clone().unwrap_or_else(|| id.clone()),
+            rootfs_lower: image.rootfs.clone(),
+            upper_dir: paths.upper.clone(),
+            work_dir: paths.work.clone(),
+            merged_dir: paths.merged.clone(),
+            socket_path: paths.socket.clone(),
+            guest_path,
+            exit_record_path: paths.exit_record.clone(),
+            detach,
+            stop_grace_ms: STOP_GRACE.as_millis() as u64,
+            guest: guest_config(&id, &rec.config, &image.config),
+        };
+        let request =
+            LaunchRequest { spec, spec_path: paths.spec.clone(), log_path: paths.log.clone() };
+        let launched = engine.launch(&request)?;
+        let shim = self.reaper()?.register(launched.child)?;
+        guard.set_shim(shim.clone());
+        rec.state.set_shim(shim.pid(), crate::procfs::start_ticks(shim.pid()));
+        self.store().update_state(&id, &rec.state)?;
+
+        let timeout = self.options().resolved_guest_ready_timeout()?;
+        let ctx = ReadyContext {
+            box_id: id.clone(),
+            log_path: paths.log.clone(),
+            socket_path: paths.socket.clone(),
+        };
+        wait_for_guest_ready(launched.ready, &shim, timeout, &ctx).await.map_err(|reason| {
+            let kind = if shim.status().is_none() && !reason.contains("exited") {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Engine
+            };
+            Error::new(kind, reason)
+        })?;
+        let mut agent = connect(&id, &paths.socket).await?;
+        // Attaching starts the main command: done here, before anyone else can talk to the
+        // agent, the stream sees all of its output however fast it exits.
+        let main_stream = match &request.spec.guest.main {
+            Some(_) => Some(
+                agent
+                    .attach_main(AttachMainRequest {})
+                    .await
+                    .map_err(|s| status_error(&id, "start main command", s))?
+                    .into_inner(),
+            ),
+            None => None,
+        };
+
+        rec.state.transition(BoxStatus::Running)?;
+        self.store().update_state(&id, &rec.state)?;
+        self.live().insert(
+            id.clone(),
+            LiveBox {
+                shim: Some(shim.clone()),
+                liveness: launched.liveness,
+                agent: Some(agent),
+                detach,
+                main_stream,
+            },
+        );
+        self.spawn_exit_monitor(&id, shim);
+        Ok(())
+    }
+}
+
+/// The agent's view of the box: image defaults overlaid by the box's options.
+fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> GuestConfig {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (k, v) in image.env.iter().chain(&opts.env) {
+        env.retain(|(existing, _)| existing != k);
+        env.push((k.clone(), v.clone()));
+    }
+    // As Docker: an explicit entrypoint replaces the image's entrypoint and drops its cmd; a
+    // cmd alone is appended to the image's entrypoint. Without either the box has no main
+    // command and stays up for exec: a box is a long-lived environment.
+    let main = match (&opts.entrypoint, &opts.cmd) {
+        (Some(ep), cmd) => Some(ep.iter().chain(cmd.iter().flatten()).cloned().collect()),
+        (None, Some(cmd)) => {
+            Some(image.entrypoint.iter().flatten().chain(cmd).cloned().collect::<Vec<_>>())
+        }
+        (None, None) => None,
+    }
+    .filter(|argv: &Vec<String>| !argv.is_empty());
+    GuestConfig {
+        box_id: id.to_string(),
+        env,
+        working_dir: opts
+            .working_dir
+            .clone()
+            .or_else(|| image.working_dir.clone().filter(|w| !w.is_empty()))
+            .unwrap_or_else(|| "/".to_string()),
+        user: opts.user.clone().or_else(|| image.user.clone()).unwrap_or_default(),
+        main,
+        stop_grace_ms: STOP_GRACE.as_millis() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image() -> ImageConfig {
+        ImageConfig {
+            entrypoint: Some(vec!["/init".into()]),
+            cmd: Some(vec!["serve".into()]),
+            env: vec![("PATH".into(), "/bin".into()), ("A".into(), "image".into())],
+            working_dir: Some("/app".into()),
+            user: Some("1000".into()),
+        }
+    }
+
+    #[test]
+    fn box_options_override_image_defaults() {
+        let opts = BoxOptions {
+            env: vec![("A".into(), "box".into())],
+            cmd: Some(vec!["run".into()]),
+            ..BoxOptions::new("x")
+        };
+        let cfg = guest_config("id", &opts, &image());
+        assert_eq!(cfg.env, vec![("PATH".into(), "/bin".into()), ("A".into(), "box".into())]);
+        assert_eq!(cfg.main, Some(vec!["/init".to_string(), "run".to_string()]));
+        assert_eq!((cfg.working_dir.as_str(), cfg.user.as_str()), ("/app", "1000"));
+    }
+
+    #[test]
+    fn entrypoint_drops_image_cmd_and_no_command_means_no_main() {
+        let opts = BoxOptions { entrypoint: Some(vec!["sh".into()]), ..BoxOptions::new("x") };
+        assert_eq!(guest_config("id", &opts, &image()).main, Some(vec!["sh".to_string()]));
+        assert_eq!(guest_config("id", &BoxOptions::new("x"), &image()).main, None);
+    }
+}

@@ -1,0 +1,171 @@
+//! Shared set-up of the end-to-end tests: the real shim, the real static guest and a real
+//! busybox OCI image, all prepared by scripts/test.sh and named by environment variables.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use boxlite_core::{BoxOptions, Runtime, RuntimeOptions};
+
+pub struct Fixture {
+    pub shim: PathBuf,
+    pub guest: PathBuf,
+    /// `oci:DIR:TAG` of the busybox test image.
+    pub image: String,
+}
+
+fn required(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the end-to-end tests through scripts/test.sh (make test)")
+    })
+}
+
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| Fixture {
+        shim: required("BOXLITE_SHIM").into(),
+        guest: required("BOXLITE_GUEST").into(),
+        image: required("BOXLITE_TEST_IMAGE"),
+    })
+}
+
+/// A runtime on its own temporary home, with explicit binaries.
+pub struct TestHome {
+    pub dir: tempfile::TempDir,
+    pub rt: Runtime,
+}
+
+impl TestHome {
+    pub fn new() -> Self {
+        Self::with_guest(&fixture().guest)
+    }
+
+    pub fn with_guest(guest: &Path) -> Self {
+        Self::with_options(guest, None)
+    }
+
+    pub fn with_options(guest: &Path, ready_timeout: Option<std::time::Duration>) -> Self {
+        let dir = tempfile::Builder::new().prefix("bl-").tempdir().unwrap();
+        let rt = open(dir.path(), guest, ready_timeout);
+        TestHome { dir, rt }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn options(&self) -> BoxOptions {
+        BoxOptions::new(fixture().image.clone())
+    }
+}
+
+pub fn open(home: &Path, guest: &Path, ready_timeout: Option<std::time::Duration>) -> Runtime {
+    Runtime::open(RuntimeOptions {
+        home_dir: Some(home.to_path_buf()),
+        shim_path: Some(fixture().shim.clone()),
+        guest_path: Some(guest.to_path_buf()),
+        guest_ready_timeout: ready_timeout,
+    })
+    .unwrap()
+}
+
+/// A fixture C program from tests/fixtures, compiled statically once per test binary.
+pub fn fake_guest(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fake-guests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(name);
+    {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.c"));
+        let status =
+            Command::new("cc").args(["-static", "-O2", "-o"]).arg(&out).arg(&src).status().unwrap();
+        assert!(status.success(), "compile {}", src.display());
+    }
+    out
+}
+
+/// Processes whose command line mentions `needle` (e.g. a test's home directory): what a
+/// leaked shim or agent would look like.
+pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// Zombie children of this test process.
+pub fn own_zombies() -> Vec<u32> {
+    let me = std::process::id();
+    let mut zombies = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else { continue };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
+        if state == Some("Z") && ppid == Some(me) {
+            zombies.push(pid);
+        }
+    }
+    zombies
+}
+
+/// Collects an execution's stdout and stderr and its result.
+pub async fn output(
+    mut exec: boxlite_core::Execution,
+) -> (Vec<u8>, Vec<u8>, boxlite_core::ExecResult) {
+    let mut out_rx = exec.stdout().unwrap();
+    let mut err_rx = exec.stderr().unwrap();
+    let out = tokio::spawn(async move {
+        let mut all = Vec::new();
+        while let Some(chunk) = out_rx.recv().await {
+            all.extend(chunk);
+        }
+        all
+    });
+    let err = tokio::spawn(async move {
+        let mut all = Vec::new();
+        while let Some(chunk) = err_rx.recv().await {
+            all.extend(chunk);
+        }
+        all
+    });
+    let result = exec.wait().await.unwrap();
+    (out.await.unwrap(), err.await.unwrap(), result)
+}
+
+/// Waits (with inotify, bounded by `timeout`) until `dir/name` exists.
+pub fn wait_for_file(dir: &Path, name: &str, timeout: std::time::Duration) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: plain syscalls on fds we own; buffers outlive the calls.
+    unsafe {
+        let fd = libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK);
+        assert!(fd >= 0);
+        let cdir = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        let wd = libc::inotify_add_watch(fd, cdir.as_ptr(), libc::IN_CREATE | libc::IN_MOVED_TO);
+        assert!(wd >= 0, "watch {}", dir.display());
+        let deadline = std::time::Instant::now() + timeout;
+        let found = loop {
+            if dir.join(name).exists() {
+                break true;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break false;
+            }
+            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            libc::poll(&mut pfd, 1, left.as_millis() as i32);
+            let mut buf = [0u8; 4096];
+            libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        };
+        libc::close(fd);
+        found
+    }
+}

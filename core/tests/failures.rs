@@ -1,0 +1,111 @@
+//! Every way a start can fail leaves a `failed` record with a reason, the box's files, and no
+//! stray process. Real shim, real namespaces; the guest is swapped for small static programs
+//! that misbehave the way a broken agent would.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use boxlite_core::{BoxStatus, ErrorKind};
+use common::{fake_guest, own_zombies, processes_mentioning, TestHome};
+
+#[tokio::test]
+async fn guest_never_ready_times_out_with_a_diagnosis() {
+    let t = TestHome::with_options(&fake_guest("never_ready"), Some(Duration::from_secs(2)));
+    let b = t.rt.create(t.options(), Some("hung")).unwrap();
+    let err = b.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    let info = b.info().unwrap();
+    assert_eq!(info.status, BoxStatus::Failed);
+    let reason = info.error_reason.unwrap();
+    for needle in [
+        "did not become ready within 2.0s",
+        "is alive",
+        "agent socket present",
+        "likely cause",
+        "never_ready: started, not serving",
+    ] {
+        assert!(reason.contains(needle), "{needle:?} missing from: {reason}");
+    }
+    assert!(t.path().join("boxes").join(b.id()).is_dir(), "files kept");
+    assert!(processes_mentioning(&t.path().display().to_string()).is_empty());
+    assert!(own_zombies().is_empty());
+}
+
+#[tokio::test]
+async fn agent_dying_at_once_fails_fast_not_at_the_timeout() {
+    let t = TestHome::with_options(&fake_guest("exit_at_once"), Some(Duration::from_secs(60)));
+    let b = t.rt.create(t.options(), None).unwrap();
+    let started = Instant::now();
+    let err = b.start().await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(20), "waited {:?}", started.elapsed());
+    let reason = b.info().unwrap().error_reason.unwrap();
+    assert!(reason.contains("exit_at_once: giving up"), "{reason}");
+    assert_eq!(err.kind(), ErrorKind::Engine, "{err}");
+}
+
+#[tokio::test]
+async fn eight_init_failures_leave_eight_failed_records_and_no_process() {
+    let t = TestHome::with_options(&fake_guest("exit_at_once"), Some(Duration::from_secs(30)));
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let b = t.rt.create(t.options(), Some(&format!("bad-{i}"))).unwrap();
+        assert!(b.start().await.is_err());
+        ids.push(b.id().to_string());
+    }
+    let infos = t.rt.list_info().unwrap();
+    assert_eq!(infos.len(), 8);
+    for info in infos {
+        assert_eq!(info.status, BoxStatus::Failed);
+        assert!(info.error_reason.as_deref().is_some_and(|r| !r.is_empty()));
+        assert_eq!(info.pid, None);
+    }
+    assert!(own_zombies().is_empty(), "zombies: {:?}", own_zombies());
+    let leftovers = processes_mentioning(&t.path().display().to_string());
+    assert!(leftovers.is_empty(), "orphans: {leftovers:?}");
+    // A failed box can be retried (and fails again the same way, cleanly).
+    let again = t.rt.get(&ids[0]).unwrap().unwrap();
+    assert!(again.start().await.is_err());
+    assert_eq!(again.info().unwrap().status, BoxStatus::Failed);
+}
+
+#[tokio::test]
+async fn missing_image_fails_the_start_and_keeps_the_record() {
+    let t = TestHome::new();
+    let b =
+        t.rt.create(boxlite_core::BoxOptions::new("oci:/nonexistent/layout:latest"), None).unwrap();
+    let err = b.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let info = b.info().unwrap();
+    assert_eq!(info.status, BoxStatus::Failed);
+    assert!(info.error_reason.unwrap().contains("/nonexistent/layout"));
+}
+
+#[tokio::test]
+async fn unregistered_child_keeps_its_exit_code_while_boxes_start() {
+    let t = TestHome::new();
+    // A child of the embedding program that boxlite knows nothing about.
+    let mut own = std::process::Command::new("sh")
+        .args(["-c", "read _; exit 42"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = t.rt.create(t.options(), None).unwrap();
+    b.start().await.unwrap();
+    b.stop(Duration::from_secs(5)).await.unwrap();
+    drop(own.stdin.take()); // let it exit now that the reaper has been busy
+    assert_eq!(own.wait().unwrap().code(), Some(42));
+}
+
+#[tokio::test]
+async fn main_command_that_does_not_exist_fails_the_start() {
+    let t = TestHome::new();
+    let opts = boxlite_core::BoxOptions { cmd: Some(vec!["no-such-main".into()]), ..t.options() };
+    let b = t.rt.create(opts, None).unwrap();
+    let err = b.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Exec, "{err}");
+    let info = b.info().unwrap();
+    assert_eq!(info.status, BoxStatus::Failed);
+    assert!(info.error_reason.unwrap().contains("command not found: no-such-main"));
+    assert!(processes_mentioning(&t.path().display().to_string()).is_empty());
+}

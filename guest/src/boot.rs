@@ -1,0 +1,110 @@
+//! Startup: process hardening and taking over the descriptors of the launch contract
+//! ([`boxlite_protocol::launch::fds`]).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+
+use boxlite_protocol::launch::{fds, GuestConfig};
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("launch descriptor {fd} ({what}) is not open")]
+    MissingFd { fd: i32, what: &'static str },
+    #[error("{what}: {source}")]
+    Sys { what: &'static str, source: io::Error },
+    #[error("reading the config: {0}")]
+    ReadConfig(io::Error),
+    #[error("parsing the config: {0}")]
+    ParseConfig(serde_json::Error),
+    #[error("descriptor 3 is not a listening unix socket: {0}")]
+    Listener(io::Error),
+}
+
+/// What the launch handed over, ready to use.
+pub struct Launch {
+    pub config: GuestConfig,
+    pub listener: UnixListener,
+    /// Write end of the readiness pipe.
+    pub ready: File,
+}
+
+/// Process-wide settings that must be in place before anything else runs.
+pub fn harden() -> Result<(), BootError> {
+    ensure_std_fds();
+    // SAFETY: prctl with integer arguments has no memory-safety preconditions.
+    unsafe {
+        // Nothing in the box may ptrace the agent or read its memory through /proc.
+        if libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 {
+            return Err(sys("PR_SET_DUMPABLE"));
+        }
+        // Orphans re-parent to us even when we are not PID 1 (tests, nested setups), so the
+        // central reaper sees every descendant.
+        if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
+            return Err(sys("PR_SET_CHILD_SUBREAPER"));
+        }
+        // A client that goes away must surface as EPIPE on a write, not kill the agent.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        // One malloc arena: the agent has two threads and cares about memory, not contention.
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+    Ok(())
+}
+
+/// Takes the listener, the readiness pipe and the config (read to EOF and closed).
+pub fn take_launch() -> Result<Launch, BootError> {
+    for (fd, what) in [(fds::LISTENER, "listener"), (fds::READY, "readiness pipe")] {
+        if !crate::sys::is_open(fd) {
+            return Err(BootError::MissingFd { fd, what });
+        }
+        // Spawned processes must never inherit the socket (a process in the box could accept
+        // the host's connections) nor the shim's pipes.
+        crate::sys::set_cloexec(fd)
+            .map_err(|source| BootError::Sys { what: "FD_CLOEXEC", source })?;
+    }
+    // Anything else a launcher leaked stays out of the box's processes as well. Best effort:
+    // close_range with this flag needs Linux 5.11.
+    // SAFETY: close_range with integer arguments has no memory-safety preconditions.
+    unsafe { libc::close_range(7, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) };
+
+    let config = read_config()?;
+    // SAFETY: the launch contract hands us this descriptor and nothing else owns it.
+    let listener = unsafe { UnixListener::from_raw_fd(fds::LISTENER) };
+    listener.local_addr().map_err(BootError::Listener)?;
+    listener.set_nonblocking(true).map_err(BootError::Listener)?;
+    // SAFETY: as above, for the readiness pipe.
+    let ready = File::from(unsafe { OwnedFd::from_raw_fd(fds::READY) });
+    Ok(Launch { config, listener, ready })
+}
+
+fn read_config() -> Result<GuestConfig, BootError> {
+    if !crate::sys::is_open(fds::CONFIG) {
+        return Err(BootError::MissingFd { fd: fds::CONFIG, what: "config pipe" });
+    }
+    // SAFETY: the launch contract hands us this descriptor and nothing else owns it.
+    let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fds::CONFIG) });
+    crate::sys::set_cloexec(file.as_raw_fd()).map_err(BootError::ReadConfig)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(BootError::ReadConfig)?;
+    drop(file);
+    serde_json::from_slice(&bytes).map_err(BootError::ParseConfig)
+}
+
+/// Opens /dev/null on any of 0-2 that is closed, so every descriptor the agent creates is
+/// above 2 and the child side of a spawn can dup2 its pipes onto 0-2 without clobbering.
+fn ensure_std_fds() {
+    for fd in 0..=2 {
+        if crate::sys::is_open(fd) {
+            continue;
+        }
+        // open returns the lowest free descriptor, which is `fd` since the lower ones are open.
+        // SAFETY: the path is a valid NUL-terminated string.
+        unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+    }
+}
+
+fn sys(what: &'static str) -> BootError {
+    BootError::Sys { what, source: io::Error::last_os_error() }
+}

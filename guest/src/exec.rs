@@ -1,0 +1,235 @@
+//! Exec: one process per request, its output streamed as events, ended by exactly one Exited.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use boxlite_protocol::pb::{exec_event::Event, ExecEvent, ExecRequest, Exited, Started};
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::pipe;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::output::{pump, EventTx, Kind, Sink};
+use crate::plan::{plan, spawn_status, Request};
+use crate::reaper::{ExitStatus, Reaper};
+use crate::spawn::{spawn, Process};
+
+/// Events buffered per exec before the process is made to wait for the client.
+const EVENT_BUFFER: usize = 8;
+/// Grace between SIGTERM and SIGKILL when the request leaves it at 0.
+const DEFAULT_KILL_GRACE: Duration = Duration::from_millis(1000);
+
+/// The stream an Exec call returns.
+pub type ExecStream = ReceiverStream<Result<ExecEvent, Status>>;
+
+/// Running execs by id, for WriteStdin and Signal.
+#[derive(Default)]
+pub struct ExecTable {
+    next_id: AtomicU64,
+    running: Mutex<HashMap<String, Arc<ExecHandle>>>,
+}
+
+/// What WriteStdin and Signal need of a running exec.
+pub struct ExecHandle {
+    pub pgid: libc::pid_t,
+    /// `None` in the outer option: the exec has no stdin pipe. `None` inside: closed.
+    stdin: Option<tokio::sync::Mutex<Option<pipe::Sender>>>,
+}
+
+/// Why WriteStdin failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StdinError {
+    #[error("exec {0} was started without stdin")]
+    NoStdin(String),
+    #[error("stdin of exec {0} is closed")]
+    Closed(String),
+    #[error("writing stdin of exec {id}: {source}")]
+    Write { id: String, source: std::io::Error },
+}
+
+impl From<StdinError> for Status {
+    fn from(err: StdinError) -> Self {
+        Status::failed_precondition(err.to_string())
+    }
+}
+
+impl ExecTable {
+    /// The exec `id`, while it runs.
+    pub fn get(&self, id: &str) -> Option<Arc<ExecHandle>> {
+        self.lock().get(id).cloned()
+    }
+
+    fn insert(&self, handle: ExecHandle) -> String {
+        let id = format!("exec-{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        self.lock().insert(id.clone(), Arc::new(handle));
+        id
+    }
+
+    fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ExecHandle>>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ExecHandle {
+    /// Writes `data`, then closes stdin when `close`.
+    pub async fn write_stdin(&self, id: &str, data: &[u8], close: bool) -> Result<(), StdinError> {
+        let slot = self.stdin.as_ref().ok_or_else(|| StdinError::NoStdin(id.to_owned()))?;
+        let mut slot = slot.lock().await;
+        let sender = slot.as_mut().ok_or_else(|| StdinError::Closed(id.to_owned()))?;
+        if !data.is_empty() {
+            sender
+                .write_all(data)
+                .await
+                .map_err(|source| StdinError::Write { id: id.to_owned(), source })?;
+        }
+        if close {
+            *slot = None;
+        }
+        Ok(())
+    }
+}
+
+/// Starts `request` and returns its event stream. Fails without starting anything when the
+/// request cannot become a process.
+pub async fn start(
+    config: &boxlite_protocol::launch::GuestConfig,
+    reaper: &Reaper,
+    table: &Arc<ExecTable>,
+    request: ExecRequest,
+) -> Result<ExecStream, Status> {
+    let env = request.env.into_iter().map(|v| (v.name, v.value)).collect();
+    let plan = plan(
+        config,
+        Request {
+            argv: &request.argv,
+            env,
+            working_dir: &request.working_dir,
+            user: &request.user,
+            stdin: request.stdin,
+        },
+    )?;
+    let argv0 = request.argv.first().map_or("", String::as_str);
+    let mut process = spawn(reaper, &plan).await.map_err(|e| spawn_status(e, &plan, argv0))?;
+
+    let stdin = match process.stdin.take() {
+        Some(fd) => {
+            Some(pipe::Sender::from_owned_fd(fd).map_err(|e| Status::internal(e.to_string()))?)
+        }
+        None => None,
+    };
+    let id = table.insert(ExecHandle {
+        pgid: process.pid,
+        stdin: request.stdin.then(|| tokio::sync::Mutex::new(stdin)),
+    });
+    let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+    let limits = Limits {
+        timeout: (request.timeout_ms > 0).then(|| Duration::from_millis(request.timeout_ms)),
+        grace: match request.kill_grace_ms {
+            0 => DEFAULT_KILL_GRACE,
+            ms => Duration::from_millis(ms),
+        },
+    };
+    let table = Arc::clone(table);
+    tokio::spawn(async move {
+        supervise(&id, process, tx, limits).await;
+        table.remove(&id);
+    });
+    Ok(ReceiverStream::new(rx))
+}
+
+struct Limits {
+    timeout: Option<Duration>,
+    grace: Duration,
+}
+
+/// Where a timed-out exec is in its escalation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// SIGTERM sent; SIGKILL at the deadline.
+    Terminating,
+    /// SIGKILL sent; the deadline bounds waiting for pipes held by processes that left the
+    /// group (they cannot be reached by the group kill).
+    Killed,
+}
+
+/// Streams the process's output and ends with its Exited event, enforcing the timeout.
+async fn supervise(id: &str, process: Process, tx: EventTx, limits: Limits) {
+    let Process { pid, mut exit, stdout, stderr, .. } = process;
+    let started = Event::Started(Started { exec_id: id.to_owned(), pid: pid as u32 });
+    // A client that is already gone changes nothing: the process runs to its end.
+    let _ = tx.send(Ok(ExecEvent { event: Some(started) })).await;
+
+    let out = tokio::spawn(pump(stdout, Kind::Stdout, Sink::stream(tx.clone())));
+    let err = tokio::spawn(pump(stderr, Kind::Stderr, Sink::stream(tx.clone())));
+    let aborts = [out.abort_handle(), err.abort_handle()];
+    let drained = async move {
+        let _ = out.await;
+        let _ = err.await;
+    };
+    tokio::pin!(drained);
+
+    let mut status: Option<Option<ExitStatus>> = None;
+    let mut pipes_done = false;
+    let mut phase = Phase::Running;
+    let mut timed_out = false;
+    let mut deadline = limits.timeout.map(|t| Instant::now() + t);
+    while status.is_none() || !pipes_done {
+        tokio::select! {
+            result = &mut exit, if status.is_none() => status = Some(result.ok()),
+            () = &mut drained, if !pipes_done => pipes_done = true,
+            () = sleep_until(deadline) => match phase {
+                Phase::Running => {
+                    timed_out = true;
+                    let _ = crate::sys::kill_group(pid, libc::SIGTERM);
+                    phase = Phase::Terminating;
+                    deadline = Some(Instant::now() + limits.grace);
+                }
+                Phase::Terminating => {
+                    let _ = crate::sys::kill_group(pid, libc::SIGKILL);
+                    phase = Phase::Killed;
+                    deadline = Some(Instant::now() + limits.grace);
+                }
+                Phase::Killed => {
+                    aborts.iter().for_each(tokio::task::AbortHandle::abort);
+                    pipes_done = true;
+                    deadline = None;
+                }
+            },
+        }
+    }
+    if timed_out && phase == Phase::Terminating {
+        // Whatever in the group ignored SIGTERM without holding the pipes goes too: a timed-out
+        // exec leaves nothing behind.
+        let _ = crate::sys::kill_group(pid, libc::SIGKILL);
+    }
+    let exited = exited_event(status.flatten(), timed_out);
+    let _ = tx.send(Ok(ExecEvent { event: Some(Event::Exited(exited)) })).await;
+}
+
+pub fn exited_event(status: Option<ExitStatus>, timed_out: bool) -> Exited {
+    match status {
+        Some(ExitStatus::Code(code)) => Exited { exit_code: Some(code), signal: None, timed_out },
+        Some(ExitStatus::Signal(signal)) => {
+            Exited { exit_code: None, signal: Some(signal), timed_out }
+        }
+        // Only when the reaper dropped the registration, which it never does while running.
+        None => Exited { exit_code: None, signal: None, timed_out },
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,150 @@
+//! Starting a process: raw `fork` + `execve`, registered with the central reaper.
+//!
+//! Not `std::process::Command` nor tokio's process module: both wait for their child with
+//! `waitpid(pid)`, which races the reaper's `waitpid(-1)` (std even panics when its wait after
+//! a failed exec gets ECHILD).
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use libc::c_char;
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+use tokio::sync::oneshot;
+
+use crate::child::{self, ChildSpec, RawCredentials, Stage, FAILURE_LEN};
+use crate::reaper::{ExitStatus, Reaper, RegisterError};
+use crate::users::Credentials;
+
+/// A fully resolved command, ready to fork: nothing in it can fail in the child except the
+/// system calls themselves.
+#[derive(Debug)]
+pub struct Plan {
+    /// What `execve` gets: absolute, or relative to `cwd`.
+    pub program: CString,
+    pub argv: Vec<CString>,
+    /// `NAME=value` entries.
+    pub env: Vec<CString>,
+    pub cwd: CString,
+    /// `None`: keep the agent's identity.
+    pub credentials: Option<Credentials>,
+    /// Give the process a stdin pipe (else /dev/null).
+    pub stdin: bool,
+}
+
+/// A started process. Its exit status arrives on `exit` from the reaper.
+pub struct Process {
+    pub pid: libc::pid_t,
+    pub exit: oneshot::Receiver<ExitStatus>,
+    pub stdin: Option<OwnedFd>,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// Why a process did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("creating pipes: {0}")]
+    Pipes(io::Error),
+    #[error(transparent)]
+    Register(#[from] RegisterError),
+    #[error("waiting for the child to exec: {0}")]
+    Handshake(io::Error),
+    #[error("child setup failed at {stage:?}: {}", io::Error::from_raw_os_error(*errno))]
+    Child { stage: Stage, errno: i32 },
+}
+
+/// Forks and execs `plan`; returns once `execve` succeeded (or the child reported why not).
+pub async fn spawn(reaper: &Reaper, plan: &Plan) -> Result<Process, SpawnError> {
+    let (forked, failures) = fork(reaper, plan)?;
+    let mut failures = pipe::Receiver::from_owned_fd(failures).map_err(SpawnError::Handshake)?;
+    let mut record = Vec::with_capacity(FAILURE_LEN);
+    failures.read_to_end(&mut record).await.map_err(SpawnError::Handshake)?;
+    if record.is_empty() {
+        return Ok(forked);
+    }
+    // The child has _exit(127)ed or is about to; its registration is reaped like any other.
+    let stage = record.first().copied().and_then(Stage::from_byte).unwrap_or(Stage::Setup);
+    let errno = match record.get(1..FAILURE_LEN) {
+        Some(&[a, b, c, d]) => i32::from_ne_bytes([a, b, c, d]),
+        _ => libc::EIO,
+    };
+    Err(SpawnError::Child { stage, errno })
+}
+
+/// The synchronous part: pipes, pointer arrays, fork. Returns the process and the read end of
+/// the error pipe.
+fn fork(reaper: &Reaper, plan: &Plan) -> Result<(Process, OwnedFd), SpawnError> {
+    let (stdout_r, stdout_w) = crate::sys::pipe().map_err(SpawnError::Pipes)?;
+    let (stderr_r, stderr_w) = crate::sys::pipe().map_err(SpawnError::Pipes)?;
+    let (stdin_parent, stdin_child) = if plan.stdin {
+        let (r, w) = crate::sys::pipe().map_err(SpawnError::Pipes)?;
+        (Some(w), r)
+    } else {
+        (None, null_stdin().map_err(SpawnError::Pipes)?)
+    };
+    let (failures_r, failures_w) = crate::sys::pipe().map_err(SpawnError::Pipes)?;
+
+    let argv = null_terminated(&plan.argv);
+    let envp = null_terminated(&plan.env);
+    let spec = ChildSpec {
+        program: plan.program.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: plan.cwd.as_ptr(),
+        credentials: plan.credentials.as_ref().map(|c| RawCredentials {
+            uid: c.uid,
+            gid: c.gid,
+            groups: c.groups.as_ptr(),
+            groups_len: c.groups.len(),
+        }),
+        stdio: [stdin_child.as_raw_fd(), stdout_w.as_raw_fd(), stderr_w.as_raw_fd()],
+        errors: failures_w.as_raw_fd(),
+    };
+    let (pid, exit) = reaper.register_fork(|| fork_child(&spec))?;
+    // SAFETY: setpgid has no memory-safety preconditions. Mirrors the child's own call so a
+    // signal sent right after this returns reaches the group; EACCES once the child has
+    // exec'd is expected and harmless.
+    unsafe { libc::setpgid(pid, pid) };
+    // Only the child keeps these: EOF on the pipes must mean the process side closed them.
+    drop((stdin_child, stdout_w, stderr_w, failures_w));
+    let process = Process { pid, exit, stdin: stdin_parent, stdout: stdout_r, stderr: stderr_r };
+    Ok((process, failures_r))
+}
+
+fn fork_child(spec: &ChildSpec) -> io::Result<libc::pid_t> {
+    // SAFETY: sigset manipulation on local values; fork's child only runs `child::exec`, which
+    // restricts itself to async-signal-safe calls on data prepared above.
+    unsafe {
+        // No signal handler of ours may run in the child before it resets the dispositions.
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::fork();
+        if pid == 0 {
+            child::exec(spec);
+        }
+        let err = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            Err(err)
+        } else {
+            Ok(pid)
+        }
+    }
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+}
+
+/// /dev/null, or in an image without one, a pipe whose write end is already closed (reads EOF
+/// all the same).
+fn null_stdin() -> io::Result<OwnedFd> {
+    match crate::sys::open_dev_null() {
+        Ok(fd) => Ok(fd),
+        Err(_) => Ok(crate::sys::pipe()?.0),
+    }
+}

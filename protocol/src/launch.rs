@@ -1,0 +1,101 @@
+//! Launch-time contracts. All JSON; every struct rejects unknown fields so a host and a shim
+//! of different builds fail loudly instead of silently dropping settings.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Descriptors the shim hands the guest agent, which starts as PID 1 with exactly these open
+/// (besides 0-2, which go to the box's console log).
+pub mod fds {
+    /// The listening unix socket the agent serves gRPC on. Bound by the shim on the host side
+    /// before the box is sealed; the path is not reachable from inside the box.
+    pub const LISTENER: i32 = 3;
+    /// Write end of the readiness pipe: the agent writes [`super::READY_LINE`] once it serves,
+    /// then closes it. EOF without that line means the agent died before becoming ready.
+    pub const READY: i32 = 4;
+    /// Read end of a pipe holding the [`super::GuestConfig`] JSON; the agent reads it to EOF.
+    pub const CONFIG: i32 = 5;
+    /// Write end of the report pipe to the shim: the agent writes one [`super::GuestReport`]
+    /// JSON line just before it exits.
+    pub const REPORT: i32 = 6;
+}
+
+/// What the agent writes on [`fds::READY`] when it serves.
+pub const READY_LINE: &str = "ready\n";
+
+/// What the host gives `boxlite-shim` (as a JSON file named by its only argument).
+///
+/// The shim's stdio carries the rest: stdin is the host's liveness pipe (EOF = the host died,
+/// stop the box) unless `detach`; stdout is the readiness pipe, passed to the agent as
+/// [`fds::READY`]; stderr is the box's log file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShimSpec {
+    /// The box's id, for logs.
+    pub box_id: String,
+    /// Hostname inside the box (name or id).
+    pub hostname: String,
+    /// Read-only lower directory of the overlay: the image's unpacked rootfs.
+    pub rootfs_lower: PathBuf,
+    /// The box's own upper and work directories, kept across restarts.
+    pub upper_dir: PathBuf,
+    /// Overlay work directory (same filesystem as `upper_dir`).
+    pub work_dir: PathBuf,
+    /// Empty directory where the overlay is mounted in the box's mount namespace.
+    pub merged_dir: PathBuf,
+    /// Unix socket path the shim binds for the agent. Must be shorter than 108 bytes.
+    pub socket_path: PathBuf,
+    /// The static guest agent binary; copied into a sealed memfd before it runs.
+    pub guest_path: PathBuf,
+    /// Where the shim writes the [`ExitRecord`] (atomically, via a temporary file).
+    pub exit_record_path: PathBuf,
+    /// When false, the shim stops the box once its stdin reaches EOF (the host died).
+    pub detach: bool,
+    /// How long a stop waits between SIGTERM and SIGKILL.
+    pub stop_grace_ms: u64,
+    /// Handed to the agent on [`fds::CONFIG`].
+    pub guest: GuestConfig,
+}
+
+/// What the agent needs to know about its box.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestConfig {
+    /// The box's id, reported by `Ping`.
+    pub box_id: String,
+    /// Environment every process starts with (image env, then box env), before per-exec env.
+    pub env: Vec<(String, String)>,
+    /// Default working directory (absolute).
+    pub working_dir: String,
+    /// Default user, `uid[:gid]` or `name[:group]`; empty means root.
+    pub user: String,
+    /// The box's main command; when it exits the box stops with its exit code.
+    pub main: Option<Vec<String>>,
+    /// Grace between SIGTERM and SIGKILL when the main command exits or on shutdown.
+    pub stop_grace_ms: u64,
+}
+
+/// The agent's last words to the shim, on [`fds::REPORT`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestReport {
+    /// The main command's exit code (128 + signal when it was killed), when it exited.
+    pub main_exit_code: Option<i32>,
+    /// Set when the agent exits because of its own failure.
+    pub error: Option<String>,
+}
+
+/// Written by the shim when the box is over, read by whichever host process reconciles it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExitRecord {
+    /// The main command's exit code, when there was one and it exited.
+    pub exit_code: Option<i32>,
+    /// Why the box ended abnormally (agent crash, setup failure); `None` for a clean stop.
+    pub error: Option<String>,
+    /// How the agent process ended, e.g. "exited with status 0", "killed by signal 9".
+    pub agent_status: String,
+    /// Milliseconds since the Unix epoch.
+    pub finished_at_ms: i64,
+}

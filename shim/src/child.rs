@@ -1,0 +1,123 @@
+//! The child: PID 1 of the box's new namespaces until it becomes the guest agent.
+//!
+//! It runs as a copy-on-write copy of the single-threaded shim (see `clone.rs`), builds the
+//! box's root filesystem, seals it with `pivot_root`, installs the agent's descriptors and
+//! executes the agent from its memfd. Any failure ends it with one line on stderr (the box's
+//! log) *and* a `GuestReport { error: "box setup failed: <step>: <cause>" }` on the report pipe,
+//! so the shim's exit record carries the same words without scraping the log.
+
+use std::convert::Infallible;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use boxlite_protocol::launch::{fds, GuestReport};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::prctl;
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::unistd::{fexecve, sethostname};
+
+use crate::descriptors::{self, Sources};
+use crate::error::{Step, StepError};
+use crate::mounts::{self, RootfsPlan};
+use crate::{devices, log, net};
+
+/// The agent's argv[0] and its whole initial environment.
+const AGENT_NAME: &std::ffi::CStr = c"boxlite-guest";
+const AGENT_PATH_ENV: &std::ffi::CStr =
+    c"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything the child needs, prepared by the shim before `clone`.
+#[derive(Debug)]
+pub struct ChildPlan {
+    /// For log lines.
+    pub box_id: String,
+    /// The box's hostname.
+    pub hostname: String,
+    /// The rootfs to assemble.
+    pub rootfs: RootfsPlan,
+    /// Descriptors the agent gets.
+    pub fds: Sources,
+    /// The shim's ends of the two pipes: the child closes its copies first thing, so that the
+    /// agent sees EOF on the config pipe and the shim-alive check below is exact.
+    pub shim_ends: [RawFd; 2],
+}
+
+/// Body of the child; never returns.
+pub fn run(plan: &ChildPlan) -> ! {
+    let mut report = plan.fds.report_write;
+    let failure = match catch_unwind(AssertUnwindSafe(|| setup_and_exec(plan, &mut report))) {
+        Ok(Err(err)) => err.to_string(),
+        Ok(Ok(never)) => match never {},
+        Err(_) => "panic during box setup".to_string(),
+    };
+    log::line(&plan.box_id, &failure);
+    let report_line =
+        GuestReport { main_exit_code: None, error: Some(format!("box setup failed: {failure}")) };
+    if let Ok(mut text) = serde_json::to_string(&report_line) {
+        text.push('\n');
+        // SAFETY: writes a buffer we own to a descriptor number; failure is not actionable.
+        unsafe { libc::write(report, text.as_ptr().cast(), text.len()) };
+    }
+    // SAFETY: _exit ends this process without running the shim's atexit handlers or
+    // destructors, which belong to the parent.
+    unsafe { libc::_exit(1) }
+}
+
+fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, StepError> {
+    for fd in plan.shim_ends {
+        // SAFETY: closes this process's copy of a descriptor only the shim uses.
+        unsafe { libc::close(fd) };
+    }
+    tie_to_shim(plan.fds.report_write)?;
+
+    let merged = &plan.rootfs.merged;
+    mounts::make_private()?;
+    mounts::mount_overlay(&plan.rootfs)?;
+    mounts::mount_proc(merged)?;
+    devices::populate(&mounts::mount_point(merged, "dev")?)?;
+    mounts::mount_sys(merged)?;
+    mounts::mount_tmp_if_image_lacks_it(&plan.rootfs)?;
+    mounts::pivot_into(merged)?;
+
+    sethostname(&plan.hostname).step(|| format!("set hostname {:?}", plan.hostname))?;
+    net::loopback_up()?;
+    mounts::mask_kernel_paths()?;
+
+    let memfd = descriptors::install(&plan.fds)?;
+    *report = fds::REPORT;
+    reset_signals()?;
+    // SAFETY: `memfd` was just returned by `install` and stays open until exec.
+    let memfd = unsafe { BorrowedFd::borrow_raw(memfd) };
+    let errno = match fexecve(memfd, &[AGENT_NAME], &[AGENT_PATH_ENV]) {
+        Err(errno) => errno,
+        Ok(never) => match never {},
+    };
+    Err(StepError::new("exec guest agent", errno.desc()))
+}
+
+/// Dies with the shim: PDEATHSIG covers a shim death from now on, and the check covers one
+/// that already happened. `getppid()` cannot serve as that check (it is 0 here: the shim lives
+/// outside our pid namespace), but the report pipe can: the shim holds its only read end for
+/// its whole life, and a pipe's write end polls POLLERR once no reader is left.
+fn tie_to_shim(report_write: RawFd) -> Result<(), StepError> {
+    prctl::set_pdeathsig(Signal::SIGKILL).step(|| "set parent-death signal".to_string())?;
+    // SAFETY: `report_write` is open in this process for as long as this call runs.
+    let fd = unsafe { BorrowedFd::borrow_raw(report_write) };
+    let mut poll_fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+    poll(&mut poll_fds, PollTimeout::ZERO).step(|| "check the shim is alive".to_string())?;
+    let gone = poll_fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLERR));
+    if gone {
+        return Err(StepError::new("check the shim is alive", "the shim has exited"));
+    }
+    Ok(())
+}
+
+/// The shim blocks the signals its signalfd handles, and Rust's runtime ignores SIGPIPE; a
+/// blocked mask and ignored dispositions survive exec, so both are reset for the agent.
+fn reset_signals() -> Result<(), StepError> {
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .step(|| "unblock signals".to_string())?;
+    // SAFETY: restores the default disposition of SIGPIPE; no handler function is involved.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    Ok(())
+}

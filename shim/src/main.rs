@@ -1,0 +1,211 @@
+//! `boxlite-shim`: the host-side process of one box.
+//!
+//! Started by the host (posix_spawn, nothing done between fork and exec) with the path of a
+//! [`ShimSpec`] JSON file as its only argument, stdin = the host's liveness pipe, stdout = the
+//! readiness pipe, stderr = the box's log. It binds the agent's socket on the host, copies the
+//! agent into a sealed memfd, clones the box's namespaces, builds its rootfs, starts the agent
+//! there as PID 1, supervises it (graceful stop on SIGTERM/SIGINT or, for a box that is not
+//! detached, when the host dies), and writes the box's [`ExitRecord`] when it is over.
+//!
+//! Exit status: 0 when the box ended cleanly, 1 otherwise (the exit record says why).
+//!
+//! [`ShimSpec`]: boxlite_protocol::launch::ShimSpec
+//! [`ExitRecord`]: boxlite_protocol::launch::ExitRecord
+
+mod channels;
+mod child;
+mod clone;
+mod descriptors;
+mod devices;
+mod error;
+mod exit_record;
+mod log;
+mod memfd;
+mod mounts;
+mod net;
+mod socket;
+mod spec;
+mod supervise;
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use std::time::Duration;
+
+use boxlite_protocol::launch::{ExitRecord, ShimSpec};
+use nix::sys::signal::SigSet;
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{dup2_stdout, getpid, getsid, setsid};
+
+use crate::child::ChildPlan;
+use crate::descriptors::Sources;
+use crate::error::{Step, StepError};
+use crate::mounts::RootfsPlan;
+use crate::socket::SocketFile;
+use crate::supervise::Supervisor;
+
+fn main() {
+    std::process::exit(run());
+}
+
+fn run() -> i32 {
+    // Before anything else: a SIGTERM from now on queues for the event loop instead of killing
+    // the shim without an exit record.
+    let signals = supervise::handled_signals();
+    if let Err(err) = supervise::block_signals(&signals) {
+        log::bare(err);
+        return 1;
+    }
+    become_session_leader();
+    // Predictable modes for the dirs the shim creates; the agent inherits it as the box's.
+    umask(Mode::from_bits_truncate(0o022));
+
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let [spec_path] = args.as_slice() else {
+        log::bare("usage: boxlite-shim <spec.json>");
+        return 1;
+    };
+    let spec = match spec::load(Path::new(spec_path)) {
+        Ok(spec) => spec,
+        Err(err) => {
+            log::bare(&err.message);
+            if let Some(path) = err.exit_record_path {
+                let record = exit_record::not_started(format!("box setup failed: {}", err.message));
+                if let Err(err) = exit_record::write(&path, &record) {
+                    log::bare(err);
+                }
+            }
+            return 1;
+        }
+    };
+    let id = spec.box_id.as_str();
+
+    if let Err(err) = exit_record::remove_stale(&spec.exit_record_path) {
+        log::line(id, &err);
+    }
+    let mut socket_file = None;
+    let record = match launch(&spec, &signals, &mut socket_file) {
+        Ok(record) => record,
+        Err(err) => {
+            log::line(id, &err);
+            exit_record::not_started(format!("box setup failed: {err}"))
+        }
+    };
+    if let Some(socket_file) = socket_file {
+        if let Err(err) = socket_file.remove() {
+            log::line(id, err);
+        }
+    }
+    report_end(id, &record);
+    let written = exit_record::write(&spec.exit_record_path, &record);
+    if let Err(err) = &written {
+        log::line(id, err);
+    }
+    i32::from(record.error.is_some() || written.is_err())
+}
+
+/// The shim's own session, so the host's terminal signals and job control never reach the box.
+/// A host that already asked posix_spawn for a new session makes `setsid` fail with EPERM;
+/// only an actual failure to lead a session is logged.
+fn become_session_leader() {
+    if let Err(errno) = setsid() {
+        if getsid(None).ok() != Some(getpid()) {
+            log::bare(format!("setsid: {}", errno.desc()));
+        }
+    }
+}
+
+/// Everything from preparing the box to collecting its agent. An `Err` means the agent never
+/// started; an agent that started always yields a record.
+fn launch(
+    spec: &ShimSpec,
+    signals: &SigSet,
+    socket_file: &mut Option<SocketFile>,
+) -> Result<ExitRecord, StepError> {
+    for dir in [&spec.upper_dir, &spec.work_dir, &spec.merged_dir] {
+        create_dir(dir)?;
+    }
+    let signal_fd = supervise::signal_fd(signals)?;
+    let (listener, bound) = socket::bind(&spec.socket_path)?;
+    *socket_file = Some(bound);
+    let memfd = memfd::sealed_copy(&spec.guest_path)?;
+    let channels = channels::open()?;
+    let liveness = if spec.detach { None } else { Some(liveness_pipe()?) };
+    let config = serde_json::to_vec(&spec.guest)
+        .map_err(|err| StepError::new("encode guest config", err.to_string()))?;
+
+    let plan = ChildPlan {
+        box_id: spec.box_id.clone(),
+        hostname: spec.hostname.clone(),
+        rootfs: RootfsPlan {
+            lower: spec.rootfs_lower.clone(),
+            upper: spec.upper_dir.clone(),
+            work: spec.work_dir.clone(),
+            merged: spec.merged_dir.clone(),
+        },
+        fds: Sources {
+            log: libc::STDERR_FILENO,
+            listener: listener.as_raw_fd(),
+            ready: libc::STDOUT_FILENO,
+            config_read: channels.config_read.as_raw_fd(),
+            report_write: channels.report_write.as_raw_fd(),
+            memfd: memfd.as_raw_fd(),
+        },
+        shim_ends: [channels.config_write.as_raw_fd(), channels.report_read.as_raw_fd()],
+    };
+    // Nothing after this may fail with `Err`: from here on the agent runs, and its end is
+    // what the record reports.
+    let agent = clone::spawn(&plan)?;
+
+    // The agent has its copies now. The shim keeps none of them: the socket is the agent's to
+    // serve, and the host must see EOF on the readiness pipe as soon as the agent dies.
+    drop((listener, memfd, channels.config_read, channels.report_write));
+    if let Err(err) = release_stdout() {
+        log::line(&spec.box_id, err);
+    }
+
+    let ended = Supervisor {
+        box_id: &spec.box_id,
+        agent,
+        signals: signal_fd,
+        liveness,
+        report: channels.report_read,
+        config: Some((channels.config_write, config)),
+        stop_grace: Duration::from_millis(spec.stop_grace_ms),
+    }
+    .run();
+    Ok(exit_record::decide(&ended.end, &ended.report, ended.forced_kill))
+}
+
+fn create_dir(dir: &Path) -> Result<(), StepError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .step(|| format!("create {}", dir.display()))
+}
+
+/// Points the shim's stdout (the readiness pipe) at /dev/null.
+fn release_stdout() -> Result<(), StepError> {
+    let devnull =
+        OpenOptions::new().write(true).open("/dev/null").step(|| "open /dev/null".to_string())?;
+    dup2_stdout(&devnull).step(|| "release the readiness pipe".to_string())
+}
+
+/// A duplicate of stdin, the host's liveness pipe, for the event loop (which reads it only
+/// when poll says it is readable, so it need not be non-blocking).
+fn liveness_pipe() -> Result<OwnedFd, StepError> {
+    std::io::stdin().as_fd().try_clone_to_owned().step(|| "duplicate the liveness pipe".to_string())
+}
+
+fn report_end(id: &str, record: &ExitRecord) {
+    let mut line = format!("box ended: guest agent {}", record.agent_status);
+    if let Some(code) = record.exit_code {
+        line.push_str(&format!(", main exit code {code}"));
+    }
+    if let Some(error) = &record.error {
+        line.push_str(&format!(", error: {error}"));
+    }
+    log::line(id, line);
+}

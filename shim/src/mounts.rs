@@ -1,0 +1,249 @@
+//! The box's root filesystem, built in the child's private mount namespace: overlay, `/proc`,
+//! `/sys`, `/tmp`, `pivot_root`, and the masks over `/proc` afterwards.
+//!
+//! Nothing here touches the host's mounts: the first step makes every mount in the new
+//! namespace private, so neither mounts nor the final detach of the old root propagate back.
+
+use std::fs::{self, DirBuilder};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::unistd::{chdir, pivot_root};
+
+use crate::error::{Step, StepError};
+
+/// Where the box's rootfs comes from and where it is assembled (host paths).
+#[derive(Debug)]
+pub struct RootfsPlan {
+    /// The image's unpacked rootfs, read-only.
+    pub lower: PathBuf,
+    /// The box's own changes, kept across runs.
+    pub upper: PathBuf,
+    /// Overlay's scratch directory (same filesystem as `upper`).
+    pub work: PathBuf,
+    /// Where the overlay is mounted and pivoted into.
+    pub merged: PathBuf,
+}
+
+/// `mount(2)` without a source or data, for flag changes.
+const NONE: Option<&str> = None;
+
+/// Stops mount events from propagating between the box's namespace and the host's.
+pub fn make_private() -> Result<(), StepError> {
+    mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE)
+        .step(|| "make mounts private".to_string())
+}
+
+/// Mounts the overlay of lower, upper and work at merged.
+pub fn mount_overlay(plan: &RootfsPlan) -> Result<(), StepError> {
+    let mut data = b"lowerdir=".to_vec();
+    push_escaped(&mut data, &plan.lower);
+    data.extend_from_slice(b",upperdir=");
+    push_escaped(&mut data, &plan.upper);
+    data.extend_from_slice(b",workdir=");
+    push_escaped(&mut data, &plan.work);
+    mount(Some("overlay"), &plan.merged, Some("overlay"), MsFlags::empty(), Some(data.as_slice()))
+        .step(|| format!("mount overlay on {}", plan.merged.display()))
+}
+
+/// Overlay splits its options at `,` and lower layers at `:`; it unescapes a backslash before
+/// either (and before itself), so any path can be passed.
+fn push_escaped(data: &mut Vec<u8>, path: &Path) {
+    for &byte in path.as_os_str().as_bytes() {
+        if matches!(byte, b',' | b':' | b'\\') {
+            data.push(b'\\');
+        }
+        data.push(byte);
+    }
+}
+
+/// Returns `merged/<name>` as a directory to mount on, creating it when the image lacks it (it
+/// then lands in the box's upper dir). The image is not trusted: a symlink there would make the
+/// mount (and the files created under it) land on the host's filesystem, so anything but a real
+/// directory is refused.
+pub fn mount_point(merged: &Path, name: &str) -> Result<PathBuf, StepError> {
+    let path = merged.join(name);
+    match fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_dir() => Ok(path),
+        Ok(_) => Err(StepError::new(
+            format!("mount point {}", path.display()),
+            "exists in the image and is not a directory",
+        )),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            DirBuilder::new()
+                .mode(0o755)
+                .create(&path)
+                .step(|| format!("create mount point {}", path.display()))?;
+            Ok(path)
+        }
+        Err(err) => Err(err).step(|| format!("inspect mount point {}", path.display())),
+    }
+}
+
+/// `/proc` of the box's own pid namespace (the child is its PID 1, so it sees only the box).
+pub fn mount_proc(merged: &Path) -> Result<(), StepError> {
+    let target = mount_point(merged, "proc")?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("proc"), &target, Some("proc"), flags, NONE)
+        .step(|| format!("mount proc on {}", target.display()))
+}
+
+/// `/sys` read-only. A fresh sysfs shows the box's own network namespace; where the kernel
+/// refuses one (possible inside a user namespace) the host's `/sys` is bound read-only instead.
+pub fn mount_sys(merged: &Path) -> Result<(), StepError> {
+    let target = mount_point(merged, "sys")?;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let sysfs = mount(Some("sysfs"), &target, Some("sysfs"), flags, NONE);
+    if sysfs.is_ok() {
+        return Ok(());
+    }
+    mount(Some("/sys"), &target, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+        .step(|| format!("bind /sys on {}", target.display()))?;
+    make_tree_read_only(&target)
+}
+
+/// `mount_setattr(2)` arguments (Linux 5.12); not in the `libc` crate.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// Makes a bind-mounted tree read-only, submounts included (a remount only reaches the top).
+fn make_tree_read_only(target: &Path) -> Result<(), StepError> {
+    let path = std::ffi::CString::new(target.as_os_str().as_bytes())
+        .map_err(|_| StepError::new(format!("path {}", target.display()), "contains a NUL"))?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `path` is a valid NUL-terminated string and `attr` a properly laid out
+    // `struct mount_attr` whose size is passed; both outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.12: read-only at the top at least.
+    remount_read_only(target)
+}
+
+/// Remounts an existing bind mount read-only (keeping nosuid, nodev, noexec).
+fn remount_read_only(target: &Path) -> Result<(), StepError> {
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC;
+    mount(NONE, target, NONE, flags, NONE)
+        .step(|| format!("remount {} read-only", target.display()))
+}
+
+/// A tmpfs `/tmp`, only when the image has no `/tmp` of its own. The image (the lower dir) is
+/// asked, not the merged view: a `/tmp` the box created in its upper dir on an earlier run must
+/// not change what later runs get.
+pub fn mount_tmp_if_image_lacks_it(plan: &RootfsPlan) -> Result<(), StepError> {
+    let in_image = plan.lower.join("tmp");
+    match fs::symlink_metadata(&in_image) {
+        Ok(_) => return Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).step(|| format!("inspect {}", in_image.display())),
+    }
+    let target = mount_point(&plan.merged, "tmp")?;
+    mount(
+        Some("tmpfs"),
+        &target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )
+    .step(|| format!("mount tmpfs on {}", target.display()))
+}
+
+/// Makes `merged` the root: `pivot_root(".", ".")` stacks the old root on top of the new one,
+/// and detaching it leaves only the box's tree (no mount point for the old root is needed in
+/// the image).
+pub fn pivot_into(merged: &Path) -> Result<(), StepError> {
+    chdir(merged).step(|| format!("chdir {}", merged.display()))?;
+    pivot_root(".", ".").step(|| format!("pivot_root into {}", merged.display()))?;
+    umount2(".", MntFlags::MNT_DETACH).step(|| "detach the old root".to_string())?;
+    chdir("/").step(|| "chdir / in the box".to_string())
+}
+
+/// Files in `/proc` that leak host information or kernel memory: hidden behind `/dev/null`.
+const MASKED_FILES: [&str; 6] = [
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/timer_list",
+    "/proc/sched_debug",
+    "/proc/latency_stats",
+    "/proc/timer_stats",
+];
+/// Directories hidden behind an empty read-only tmpfs.
+const MASKED_DIRS: [&str; 3] = ["/proc/acpi", "/proc/scsi", "/sys/firmware"];
+/// Kernel knobs visible but not writable.
+const READ_ONLY: [&str; 4] = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];
+
+/// Masks and write-protects parts of the box's `/proc` and `/sys/firmware`; runs after
+/// `pivot_root`, so every path resolves inside the box. Paths this kernel lacks are skipped.
+pub fn mask_kernel_paths() -> Result<(), StepError> {
+    for path in MASKED_FILES {
+        skip_missing(mount(Some("/dev/null"), path, NONE, MsFlags::MS_BIND, NONE))
+            .step(|| format!("mask {path}"))?;
+    }
+    for path in MASKED_DIRS {
+        skip_missing(mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, NONE))
+            .step(|| format!("mask {path}"))?;
+    }
+    for path in READ_ONLY {
+        let bound =
+            skip_missing(mount(Some(path), path, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE))
+                .step(|| format!("bind {path}"))?;
+        if bound {
+            remount_read_only(Path::new(path))?;
+        }
+    }
+    Ok(())
+}
+
+/// Ok(true) when done, Ok(false) when the path does not exist on this kernel.
+fn skip_missing(result: nix::Result<()>) -> nix::Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::ENOENT) => Ok(false),
+        Err(errno) => Err(errno),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_paths_are_escaped() {
+        let mut data = Vec::new();
+        push_escaped(&mut data, Path::new("/a,b:c\\d"));
+        assert_eq!(data, b"/a\\,b\\:c\\\\d");
+    }
+}
