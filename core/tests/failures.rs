@@ -84,17 +84,20 @@ async fn missing_image_fails_the_start_and_keeps_the_record() {
 #[tokio::test]
 async fn unregistered_child_keeps_its_exit_code_while_boxes_start() {
     let t = TestHome::new();
-    // A child of the embedding program that boxlite knows nothing about.
-    let mut own = std::process::Command::new("sh")
-        .args(["-c", "read _; exit 42"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     let b = t.rt.create(t.options(), None).unwrap();
     b.start().await.unwrap();
-    b.stop(Duration::from_secs(5)).await.unwrap();
-    drop(own.stdin.take()); // let it exit now that the reaper has been busy
-    assert_eq!(own.wait().unwrap().code(), Some(42));
+    // A child of the embedding program that boxlite knows nothing about, already exited (a
+    // zombie, waited for with WNOWAIT so it stays unreaped) when the reaper reaps the shim.
+    let mut own = std::process::Command::new("sh").args(["-c", "exit 42"]).spawn().unwrap();
+    // SAFETY: waitid on our own child with WNOWAIT leaves it for own.wait() below.
+    let waited = unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(libc::P_PID, own.id(), &mut info, libc::WEXITED | libc::WNOWAIT)
+    };
+    assert_eq!(waited, 0);
+    b.stop(Duration::from_secs(5)).await.unwrap(); // the reaper reaps the shim now
+    let status = own.wait().expect("the child's status was not stolen");
+    assert_eq!(status.code(), Some(42));
 }
 
 #[tokio::test]

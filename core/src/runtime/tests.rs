@@ -62,3 +62,28 @@ async fn shim_killed_during_start_leaves_a_failed_record_and_no_zombie() {
         }
     }
 }
+
+/// A late exit notice of a previous run (its monitor scheduled after the box was started
+/// again) must not settle the new run.
+#[tokio::test]
+async fn late_exit_notice_of_an_old_run_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::open(RuntimeOptions {
+        home_dir: Some(dir.path().into()),
+        shim_path: Some(env("BOXLITE_SHIM").into()),
+        guest_path: Some(env("BOXLITE_GUEST").into()),
+        guest_ready_timeout: None,
+    })
+    .unwrap();
+    let b = rt.create(BoxOptions::new(env("BOXLITE_TEST_IMAGE")), None).unwrap();
+    b.start().await.unwrap();
+    let old_pid = b.info().unwrap().pid.unwrap();
+    b.stop(Duration::from_secs(5)).await.unwrap();
+    b.start().await.unwrap();
+    rt.settle_after_exit(b.id(), old_pid).await.unwrap();
+    let info = b.info().unwrap();
+    assert_eq!(info.status, BoxStatus::Running, "{:?}", info.error_reason);
+    let result = b.exec(crate::Command::new(["true"])).await.unwrap().wait().await.unwrap();
+    assert_eq!(result.exit_code, Some(0), "the new run's liveness pipe is still held");
+    b.stop(Duration::from_secs(5)).await.unwrap();
+}
