@@ -52,3 +52,49 @@ fn host_killed_mid_start_is_reconciled() {
     let left = processes_mentioning(&t.path().display().to_string());
     assert!(left.is_empty(), "orphans left: {left:?}");
 }
+
+const READY_ENV: &str = "BOXLITE_HK_READY";
+
+#[tokio::test]
+#[ignore = "child process of non_detached_box_stops_when_its_host_dies"]
+async fn child_runs_a_box_then_waits() {
+    let home = std::env::var(HOME_ENV).expect("run by the parent test");
+    let id = std::env::var(BOX_ENV).expect("run by the parent test");
+    let rt = common::open(home.as_ref(), &common::fixture().guest, None);
+    rt.get(&id).unwrap().unwrap().start().await.unwrap();
+    // Tell the parent the box runs, then wait to be killed.
+    std::fs::write(std::env::var(READY_ENV).unwrap(), b"up").unwrap();
+    std::future::pending::<()>().await;
+}
+
+#[test]
+fn non_detached_box_stops_when_its_host_dies() {
+    let t = common::TestHome::new();
+    let b = t.rt.create(t.options(), Some("tethered")).unwrap();
+    let marker_dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "child_runs_a_box_then_waits", "--nocapture"])
+        .env(HOME_ENV, t.path())
+        .env(BOX_ENV, b.id())
+        .env(READY_ENV, marker_dir.path().join("up"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for_file(marker_dir.path(), "up", Duration::from_secs(30)), "box never ran");
+    let shim = b.info().unwrap().pid.expect("running box has a shim");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The shim sees its liveness pipe close and stops the box on its own.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, shim as libc::pid_t, 0) } as i32;
+    if pidfd >= 0 {
+        let mut pfd = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd; the fd is closed right after.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 30_000) };
+        unsafe { libc::close(pidfd) };
+        assert_eq!(ready, 1, "the shim exited after its host died");
+    }
+    let reopened = common::open(t.path(), &common::fixture().guest, None);
+    let info = reopened.get_info("tethered").unwrap().unwrap();
+    assert_eq!(info.status, BoxStatus::Stopped, "{:?}", info.error_reason);
+    assert!(processes_mentioning(&t.path().display().to_string()).is_empty());
+}

@@ -1,6 +1,8 @@
 use std::process::ExitCode;
 
-use boxlite_core::{parse_env_pair, BoxOptions, Runtime};
+use boxlite_core::{BoxOptions, Runtime};
+
+use super::args::ProcessArgs;
 
 /// The box options shared by `create` and `run`.
 #[derive(clap::Args)]
@@ -8,15 +10,8 @@ pub(crate) struct BoxArgs {
     /// Unique name (also the box's hostname)
     #[arg(long)]
     name: Option<String>,
-    /// Environment variable, KEY=VALUE (repeatable)
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
-    env: Vec<String>,
-    /// Working directory inside the box
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-    working_dir: Option<String>,
-    /// User to run as: uid[:gid] or name[:group]
-    #[arg(short = 'u', long)]
-    user: Option<String>,
+    #[command(flatten)]
+    process: ProcessArgs,
     /// CPU limit in cores
     #[arg(long)]
     cpus: Option<f64>,
@@ -38,11 +33,10 @@ pub(crate) struct BoxArgs {
 
 impl BoxArgs {
     pub(crate) fn into_options(self, detach: bool) -> anyhow::Result<(BoxOptions, Option<String>)> {
-        let env = self.env.iter().map(|p| parse_env_pair(p)).collect::<Result<Vec<_>, _>>()?;
         let options = BoxOptions {
-            env,
-            working_dir: self.working_dir,
-            user: self.user,
+            env: self.process.env_pairs()?,
+            working_dir: self.process.working_dir,
+            user: self.process.user,
             cpus: self.cpus,
             memory_mib: self.memory_mib,
             entrypoint: self.entrypoint.map(|e| vec![e]),

@@ -1,6 +1,8 @@
 use std::process::ExitCode;
 
-use boxlite_core::{parse_env_pair, BoxStatus, Command, ErrorKind, Runtime};
+use boxlite_core::{BoxStatus, Command, ErrorKind, Runtime};
+
+use super::args::ProcessArgs;
 
 use crate::stream::{follow, Ended};
 
@@ -10,15 +12,8 @@ const EXIT_CANNOT_RUN: u8 = 126;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Environment variable, KEY=VALUE (repeatable)
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
-    env: Vec<String>,
-    /// Working directory inside the box
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-    working_dir: Option<String>,
-    /// User: uid[:gid] or name[:group]
-    #[arg(short = 'u', long)]
-    user: Option<String>,
+    #[command(flatten)]
+    process: ProcessArgs,
     /// Forward this command's stdin
     #[arg(short = 'i', long)]
     interactive: bool,
@@ -36,11 +31,10 @@ pub(crate) async fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
         // A CLI command is short-lived; the box it starts must outlive it.
         b.start_detached().await?;
     }
-    let env = args.env.iter().map(|p| parse_env_pair(p)).collect::<Result<Vec<_>, _>>()?;
     let cmd = Command {
-        env,
-        working_dir: args.working_dir,
-        user: args.user,
+        env: args.process.env_pairs()?,
+        working_dir: args.process.working_dir,
+        user: args.process.user,
         stdin: args.interactive,
         ..Command::new(args.argv)
     };

@@ -1,3 +1,4 @@
+mod args;
 mod create;
 mod exec;
 mod inspect;
