@@ -11,6 +11,9 @@ command -v valgrind >/dev/null || need+=(valgrind)
 command -v make >/dev/null || need+=(make)
 # The busybox test image is built from Debian's static busybox (GPL-2: built, never committed).
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+# Oracles the image tests compare against (umoci unpack, skopeo inspect).
+command -v umoci >/dev/null || need+=(umoci)
+command -v skopeo >/dev/null || need+=(skopeo)
 # A baseline for the benchmark.
 command -v bwrap >/dev/null || need+=(bubblewrap)
 if ((${#need[@]})); then

@@ -31,6 +31,10 @@ fn boxlite(home: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+fn out_id(info: &Value) -> String {
+    info["id"].as_str().unwrap().to_string()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -105,12 +109,21 @@ fn detached_box_exec_start_stop() {
     assert_eq!(box_json(h, "bg")["status"], "running");
     let out = boxlite(h, &["exec", "bg", "cat", "/root/f"], None);
     assert_eq!(text(&out.stdout), "data\n", "files survive stop/start");
-    let pid = box_json(h, "bg")["pid"].as_u64().unwrap();
+    let box_id = box_json(h, "bg");
+    let pid = box_id["pid"].as_u64().unwrap();
     assert!(boxlite(h, &["rm", "-f", "bg"], None).status.success());
     // The shim's parent was the `start` process, long gone: whoever adopted it reaps it, so it
     // may still show as a zombie for a moment — but it must not be alive.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     assert!(stat.is_empty() || stat.contains(") Z "), "rm -f killed the shim: {stat}");
+    let id = out_id(&box_id);
+    let left: Vec<_> = ["pids", "memory", "cpu", "cpu,cpuacct"]
+        .iter()
+        .map(|c| format!("/sys/fs/cgroup/{c}/boxlite/{id}"))
+        .chain([format!("/sys/fs/cgroup/boxlite/{id}")])
+        .filter(|d| Path::new(d).exists())
+        .collect();
+    assert!(left.is_empty(), "rm -f left cgroups behind: {left:?}");
 }
 
 #[test]

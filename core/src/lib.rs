@@ -20,6 +20,7 @@
 
 mod agent;
 mod binaries;
+mod cgroups;
 mod db;
 mod engine;
 mod error;

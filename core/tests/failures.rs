@@ -63,6 +63,9 @@ async fn eight_init_failures_leave_eight_failed_records_and_no_process() {
     assert!(own_zombies().is_empty(), "zombies: {:?}", own_zombies());
     let leftovers = processes_mentioning(&t.path().display().to_string());
     assert!(leftovers.is_empty(), "orphans: {leftovers:?}");
+    for id in &ids {
+        assert!(common::leftover_cgroups(id).is_empty(), "cgroups of {id} left behind");
+    }
     // A failed box can be retried (and fails again the same way, cleanly).
     let again = t.rt.get(&ids[0]).unwrap().unwrap();
     assert!(again.start().await.is_err());

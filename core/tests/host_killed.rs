@@ -51,6 +51,7 @@ fn host_killed_mid_start_is_reconciled() {
     assert!(reason.contains("start interrupted"), "{reason}");
     let left = processes_mentioning(&t.path().display().to_string());
     assert!(left.is_empty(), "orphans left: {left:?}");
+    assert!(common::leftover_cgroups(b.id()).is_empty(), "cgroups left behind");
 }
 
 const READY_ENV: &str = "BOXLITE_HK_READY";

@@ -6,11 +6,7 @@ mod common;
 use std::time::Duration;
 
 use boxlite_core::{BoxOptions, BoxStatus, Command, ErrorKind};
-use common::{fixture, output, TestHome};
-
-fn sh(script: &str) -> Command {
-    Command::new(["sh", "-c", script])
-}
+use common::{fixture, output, sh, TestHome};
 
 #[tokio::test]
 async fn run_exec_stop_start_remove_keeps_files() {
@@ -154,10 +150,13 @@ async fn pid1_is_the_agent_and_orphans_are_reaped() {
     let t = TestHome::new();
     let b = t.rt.create(t.options(), None).unwrap();
     b.start().await.unwrap();
-    let (out, _, _) =
-        output(b.exec(sh("readlink /proc/1/exe; cat /proc/1/comm")).await.unwrap()).await;
+    // PID 1 was started from the sealed memfd (its comm is the memfd's name), and is
+    // non-dumpable: a process in the box cannot even resolve /proc/1/exe.
+    let (out, _, res) =
+        output(b.exec(sh("cat /proc/1/comm; readlink /proc/1/exe")).await.unwrap()).await;
     let out = String::from_utf8_lossy(&out);
-    assert!(out.starts_with("/memfd:"), "PID 1 runs from a memfd: {out}");
+    assert_eq!(out, "memfd:boxlite-g\n", "PID 1 runs from a memfd and hides its exe");
+    assert_ne!(res.exit_code, Some(0), "readlink /proc/1/exe is refused");
     // The grandchild is orphaned (its parent exits at once) and exits later: PID 1 must reap it.
     let (out, _, _) = output(b.exec(sh("sh -c 'sleep 0.3 & echo $!' ; true")).await.unwrap()).await;
     let orphan = String::from_utf8_lossy(&out).trim().to_string();

@@ -9,6 +9,8 @@ use std::os::fd::RawFd;
 
 use libc::{c_char, gid_t, uid_t};
 
+use crate::caps::{CapData, Privileges};
+
 /// Which step of the child setup failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -19,6 +21,12 @@ pub enum Stage {
     Uid = 4,
     Chdir = 5,
     Exec = 6,
+    /// PR_CAPBSET_DROP: removing capabilities outside the default set from the bounding set.
+    Bounding = 7,
+    /// capset and clearing the ambient set.
+    Capabilities = 8,
+    /// PR_SET_NO_NEW_PRIVS.
+    NoNewPrivs = 9,
 }
 
 impl Stage {
@@ -30,6 +38,9 @@ impl Stage {
             4 => Self::Uid,
             5 => Self::Chdir,
             6 => Self::Exec,
+            7 => Self::Bounding,
+            8 => Self::Capabilities,
+            9 => Self::NoNewPrivs,
             _ => return None,
         })
     }
@@ -59,6 +70,9 @@ pub struct ChildSpec {
     pub stdio: [RawFd; 3],
     /// Write end of the error pipe.
     pub errors: RawFd,
+    /// What the process may keep; `capset` is its capset payload, built from it.
+    pub privileges: Privileges,
+    pub capset: [CapData; 2],
 }
 
 /// Sets the child up and execs. Never returns.
@@ -86,6 +100,11 @@ pub unsafe fn exec(spec: &ChildSpec) -> ! {
         }
         target += 1;
     }
+    // Order matters: setgroups/setgid and setuid need CAP_SETGID/CAP_SETUID, and dropping from
+    // the bounding set needs CAP_SETPCAP, which setuid to a non-zero uid clears (no
+    // PR_SET_KEEPCAPS: a non-root process keeps no capability, so there is nothing to carry
+    // across). So: groups and gid, bounding set, uid, then the final sets, all before chdir so
+    // the working directory is entered with the process's own credentials.
     if let Some(creds) = &spec.credentials {
         if libc::setgroups(creds.groups_len, creds.groups) != 0 {
             fail(spec.errors, Stage::Groups);
@@ -93,15 +112,68 @@ pub unsafe fn exec(spec: &ChildSpec) -> ! {
         if libc::setgid(creds.gid) != 0 {
             fail(spec.errors, Stage::Gid);
         }
+    }
+    drop_bounding(spec);
+    if let Some(creds) = &spec.credentials {
         if libc::setuid(creds.uid) != 0 {
             fail(spec.errors, Stage::Uid);
         }
     }
+    set_capabilities(spec);
     if libc::chdir(spec.cwd) != 0 {
         fail(spec.errors, Stage::Chdir);
     }
+    // From here no setuid binary or file capability raises privileges across execve (nor can
+    // the process undo it: the flag is inherited and cannot be cleared).
+    if prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0) != 0 {
+        fail(spec.errors, Stage::NoNewPrivs);
+    }
     libc::execve(spec.program, spec.argv, spec.envp);
     fail(spec.errors, Stage::Exec)
+}
+
+/// Removes every capability the plan marked from the bounding set, so nothing exec'd later can
+/// regain it (e.g. through a file capability).
+///
+/// Safety: child only; prctl is a plain system call (async-signal-safe), no memory is passed.
+unsafe fn drop_bounding(spec: &ChildSpec) {
+    let privileges = &spec.privileges;
+    let mut cap = 0;
+    while cap <= privileges.last_cap {
+        if privileges.bounding_drop & (1 << cap) != 0
+            && prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0) != 0
+        {
+            fail(spec.errors, Stage::Bounding);
+        }
+        cap += 1;
+    }
+}
+
+/// Sets effective/permitted to the plan's set and inheritable and ambient to empty. Every
+/// failure aborts the spawn: a process never runs with the agent's privileges instead.
+///
+/// Safety: child only; raw system calls on a stack header and the parent's prepared data.
+unsafe fn set_capabilities(spec: &ChildSpec) {
+    let mut header = Privileges::capset_header();
+    // SAFETY (of the call): version 3 reads exactly two data structs, which `spec.capset` is;
+    // the header lives on this stack frame. Through syscall(): the libc crate has no capset.
+    if libc::syscall(libc::SYS_capset, &mut header as *mut _, spec.capset.as_ptr()) != 0 {
+        fail(spec.errors, Stage::Capabilities);
+    }
+    // Ambient capabilities would survive execve; capset does not touch them (only lowering
+    // permitted/inheritable does, implicitly). EINVAL: a kernel before 4.3 has no ambient set,
+    // so there is nothing to clear.
+    if prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0) != 0
+        && *libc::__errno_location() != libc::EINVAL
+    {
+        fail(spec.errors, Stage::Capabilities);
+    }
+}
+
+/// prctl with every argument passed as a full `unsigned long`: it is variadic, and the kernel
+/// rejects PR_SET_NO_NEW_PRIVS and PR_CAP_AMBIENT unless the unused ones are really zero.
+unsafe fn prctl(option: libc::c_int, arg2: libc::c_ulong, arg3: libc::c_ulong) -> libc::c_int {
+    libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong)
 }
 
 /// Default dispositions and an empty mask: ignored signals (the agent ignores SIGPIPE) would

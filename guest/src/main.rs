@@ -8,6 +8,7 @@
 //! One current-thread tokio runtime plus the reaper thread: an idle box should cost a few MiB.
 
 mod boot;
+mod caps;
 mod child;
 mod exec;
 mod main_cmd;

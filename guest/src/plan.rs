@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use boxlite_protocol::launch::GuestConfig;
 use tonic::Status;
 
+use crate::caps::{self, Privileges};
 use crate::child::Stage;
 use crate::spawn::{Plan, SpawnError};
 use crate::users::{Credentials, Databases, UserError};
@@ -103,6 +104,7 @@ pub fn plan(config: &GuestConfig, request: Request<'_>) -> Result<Plan, PlanErro
         .into_iter()
         .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(|_| PlanError::BadEnv(k)))
         .collect::<Result<Vec<_>, _>>()?;
+    let privileges = Privileges::for_uid(identity.uid);
     Ok(Plan {
         program: c_string(&program.to_string_lossy())?,
         argv,
@@ -110,6 +112,7 @@ pub fn plan(config: &GuestConfig, request: Request<'_>) -> Result<Plan, PlanErro
         cwd: c_string(&cwd.to_string_lossy())?,
         credentials,
         stdin: request.stdin,
+        privileges,
     })
 }
 
@@ -134,6 +137,18 @@ pub fn spawn_status(err: SpawnError, plan: &Plan, argv0: &str) -> Status {
                 }
                 (Stage::Exec, _) => Status::internal(format!("exec {argv0}: {reason}")),
                 (Stage::Setup, _) => Status::internal(format!("setting up {argv0}: {reason}")),
+                // The agent failed to apply its own policy, whatever was asked: not something
+                // the caller may fix by asking differently (PERMISSION_DENIED would say so).
+                (Stage::Bounding, _) => Status::internal(format!(
+                    "dropping capabilities from the bounding set for {argv0}: {reason}"
+                )),
+                (Stage::Capabilities, _) => Status::internal(format!(
+                    "dropping capabilities to {} for {argv0}: {reason}",
+                    caps::names(plan.privileges.capabilities)
+                )),
+                (Stage::NoNewPrivs, _) => {
+                    Status::internal(format!("setting no_new_privs for {argv0}: {reason}"))
+                }
             }
         }
         SpawnError::Register(crate::reaper::RegisterError::Closed) => {
@@ -307,5 +322,28 @@ mod tests {
             find_program("missing", &path, Path::new("/"), &id),
             Err(PlanError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_failed_privilege_drop_is_internal_and_names_the_step() {
+        let plan = Plan {
+            program: c"/bin/true".into(),
+            argv: vec![c"true".into()],
+            env: Vec::new(),
+            cwd: c"/".into(),
+            credentials: None,
+            stdin: false,
+            privileges: Privileges { last_cap: 40, bounding_drop: 0, capabilities: 1 },
+        };
+        for (stage, words) in [
+            (Stage::Bounding, "bounding set"),
+            (Stage::Capabilities, "to CAP_CHOWN"),
+            (Stage::NoNewPrivs, "no_new_privs"),
+        ] {
+            let err = SpawnError::Child { stage, errno: libc::EPERM };
+            let status = spawn_status(err, &plan, "true");
+            assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+            assert!(status.message().contains(words), "{status:?}");
+        }
     }
 }

@@ -13,6 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
 
+use crate::caps::Privileges;
 use crate::child::{self, ChildSpec, RawCredentials, Stage, FAILURE_LEN};
 use crate::reaper::{ExitStatus, Reaper, RegisterError};
 use crate::users::Credentials;
@@ -31,6 +32,8 @@ pub struct Plan {
     pub credentials: Option<Credentials>,
     /// Give the process a stdin pipe (else /dev/null).
     pub stdin: bool,
+    /// The capabilities it keeps (see [`crate::caps`]).
+    pub privileges: Privileges,
 }
 
 /// A started process. Its exit status arrives on `exit` from the reaper.
@@ -101,6 +104,8 @@ fn fork(reaper: &Reaper, plan: &Plan) -> Result<(Process, OwnedFd), SpawnError> 
         }),
         stdio: [stdin_child.as_raw_fd(), stdout_w.as_raw_fd(), stderr_w.as_raw_fd()],
         errors: failures_w.as_raw_fd(),
+        privileges: plan.privileges,
+        capset: plan.privileges.capset_data(),
     };
     let (pid, exit) = reaper.register_fork(|| fork_child(&spec))?;
     // SAFETY: setpgid has no memory-safety preconditions. Mirrors the child's own call so a

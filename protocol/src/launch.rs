@@ -54,8 +54,22 @@ pub struct ShimSpec {
     pub detach: bool,
     /// How long a stop waits between SIGTERM and SIGKILL.
     pub stop_grace_ms: u64,
+    /// Resource limits, applied through a cgroup per box (v1 or v2, detected at run time).
+    pub limits: Limits,
     /// Handed to the agent on [`fds::CONFIG`].
     pub guest: GuestConfig,
+}
+
+/// Resource limits of a box; `None` means unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Memory limit in MiB (the OOM killer acts inside the box beyond it; swap not allowed).
+    pub memory_mib: Option<u64>,
+    /// CPU limit in cores (CFS quota over a 100 ms period).
+    pub cpus: Option<f64>,
+    /// Most processes (threads included) the box may have at once.
+    pub pids_max: Option<u64>,
 }
 
 /// What the agent needs to know about its box.

@@ -3,15 +3,17 @@
 //! Started by the host (posix_spawn, nothing done between fork and exec) with the path of a
 //! [`ShimSpec`] JSON file as its only argument, stdin = the host's liveness pipe, stdout = the
 //! readiness pipe, stderr = the box's log. It binds the agent's socket on the host, copies the
-//! agent into a sealed memfd, clones the box's namespaces, builds its rootfs, starts the agent
-//! there as PID 1, supervises it (graceful stop on SIGTERM/SIGINT or, for a box that is not
-//! detached, when the host dies), and writes the box's [`ExitRecord`] when it is over.
+//! agent into a sealed memfd, creates the box's cgroups (its resource limits) and enters them,
+//! clones the box's namespaces, builds its rootfs, starts the agent there as PID 1, supervises
+//! it (graceful stop on SIGTERM/SIGINT or, for a box that is not detached, when the host dies),
+//! removes the cgroups and writes the box's [`ExitRecord`] when it is over.
 //!
 //! Exit status: 0 when the box ended cleanly, 1 otherwise (the exit record says why).
 //!
 //! [`ShimSpec`]: boxlite_protocol::launch::ShimSpec
 //! [`ExitRecord`]: boxlite_protocol::launch::ExitRecord
 
+mod cgroup;
 mod channels;
 mod child;
 mod clone;
@@ -38,6 +40,7 @@ use nix::sys::signal::SigSet;
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{dup2_stdout, getpid, getsid, setsid};
 
+use crate::cgroup::Cgroup;
 use crate::child::ChildPlan;
 use crate::descriptors::Sources;
 use crate::error::{Step, StepError};
@@ -85,7 +88,8 @@ fn run() -> i32 {
         log::line(id, &err);
     }
     let mut socket_file = None;
-    let record = match launch(&spec, &signals, &mut socket_file) {
+    let mut cgroup = None;
+    let record = match launch(&spec, &signals, &mut socket_file, &mut cgroup) {
         Ok(record) => record,
         Err(err) => {
             log::line(id, &err);
@@ -96,6 +100,11 @@ fn run() -> i32 {
         if let Err(err) = socket_file.remove() {
             log::line(id, err);
         }
+    }
+    // The agent is reaped (or never ran): its pid namespace is gone, only the shim is left in
+    // the box's cgroups.
+    if let Some(cgroup) = cgroup {
+        cgroup.remove(id);
     }
     report_end(id, &record);
     let written = exit_record::write(&spec.exit_record_path, &record);
@@ -117,11 +126,13 @@ fn become_session_leader() {
 }
 
 /// Everything from preparing the box to collecting its agent. An `Err` means the agent never
-/// started; an agent that started always yields a record.
+/// started; an agent that started always yields a record. `socket_file` and `cgroup` are
+/// handed out as soon as they exist, for the caller to remove in either case.
 fn launch(
     spec: &ShimSpec,
     signals: &SigSet,
     socket_file: &mut Option<SocketFile>,
+    cgroup: &mut Option<Cgroup>,
 ) -> Result<ExitRecord, StepError> {
     for dir in [&spec.upper_dir, &spec.work_dir, &spec.merged_dir] {
         create_dir(dir)?;
@@ -154,6 +165,12 @@ fn launch(
         },
         shim_ends: [channels.config_write.as_raw_fd(), channels.report_read.as_raw_fd()],
     };
+    // Last before the clone, so the box's PID 1 is born in its cgroups and its cgroup
+    // namespace is rooted there.
+    *cgroup = Cgroup::create(&spec.box_id, &spec.limits)?;
+    if let Some(cgroup) = cgroup.as_mut() {
+        cgroup.join()?;
+    }
     // Nothing after this may fail with `Err`: from here on the agent runs, and its end is
     // what the record reports.
     let agent = clone::spawn(&plan)?;

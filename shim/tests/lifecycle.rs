@@ -24,7 +24,9 @@ fn the_host_going_away_stops_a_box_that_is_not_detached() {
     let status = shim.wait_exit();
     let log = shim.log();
     assert!(status.success(), "shim failed: {status:?}; log:\n{log}");
-    assert!(log.contains("boxlite-shim: box bx-test: stopping the box: the host process is gone"));
+    let expected =
+        format!("boxlite-shim: box {}: stopping the box: the host process is gone", spec.box_id);
+    assert!(log.contains(&expected), "log:\n{log}");
     assert_gone(&[agent]);
     let record = exit_record(&spec);
     assert_eq!(record.error, None);
@@ -119,7 +121,7 @@ fn a_setup_failure_names_the_step() {
     let merged = spec.merged_dir.display();
     let expected = format!("mount overlay on {merged}: No such file or directory");
     assert!(
-        shim.log().contains(&format!("boxlite-shim: box bx-test: {expected}\n")),
+        shim.log().contains(&format!("boxlite-shim: box {}: {expected}\n", spec.box_id)),
         "log:\n{}",
         shim.log()
     );

@@ -50,6 +50,9 @@ impl Runtime {
             )),
         }
         self.store().update_state(&rec.id, &state)?;
+        // A shim that exited normally removed the box's cgroups; one killed by an escalated
+        // stop or a crash could not.
+        crate::cgroups::remove_box_cgroups(&rec.id)?;
         if state.status() == BoxStatus::Stopped && rec.config.auto_remove {
             self.remove_locked(&rec.id)?;
         }

@@ -42,6 +42,10 @@ impl CleanupGuard {
         }
         self.rt.live().remove(&self.box_id);
         persist_failed(&self.rt, &self.box_id, reason);
+        // A killed shim could not remove the box's cgroups itself.
+        if let Err(e) = crate::cgroups::remove_box_cgroups(&self.box_id) {
+            eprintln!("boxlite: box {}: {e}", self.box_id);
+        }
     }
 }
 

@@ -56,6 +56,7 @@ impl Runtime {
                     unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
                     crate::shim::wait_pid_exit_blocking(pid, ORPHAN_KILL_WAIT);
                 }
+                crate::cgroups::remove_box_cgroups(&rec.id)?;
                 let mut state = rec.state.clone();
                 state.mark_failed(format!(
                     "start interrupted: the process that was starting it{} exited before the \

@@ -58,6 +58,7 @@ impl Runtime {
                 _ => {}
             }
         }
+        crate::cgroups::remove_box_cgroups(id)?;
         self.store().delete_box(id)?;
         let lock_path = self.home().box_lock_path(id);
         match std::fs::remove_file(&lock_path) {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use boxlite_protocol::launch::{GuestConfig, ShimSpec};
+use boxlite_protocol::launch::{GuestConfig, Limits, ShimSpec};
 
 use super::guard::CleanupGuard;
 use super::{LiveBox, Runtime};
@@ -16,6 +16,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::images::ImageConfig;
 use crate::options::BoxOptions;
 use crate::status::BoxStatus;
+
+/// Process limit of every box: a fork bomb in one box must not exhaust the host's pid space.
+pub(crate) const DEFAULT_PIDS_MAX: u64 = 4096;
 
 /// Grace between SIGTERM and SIGKILL when the box stops on its own (main command exited,
 /// host gone).
@@ -105,6 +108,11 @@ impl Runtime {
             exit_record_path: paths.exit_record.clone(),
             detach,
             stop_grace_ms: STOP_GRACE.as_millis() as u64,
+            limits: Limits {
+                memory_mib: rec.config.memory_mib,
+                cpus: rec.config.cpus,
+                pids_max: Some(DEFAULT_PIDS_MAX),
+            },
             guest: guest_config(&id, &rec.config, &image.config),
         };
         let request =

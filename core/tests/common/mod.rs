@@ -169,3 +169,17 @@ pub fn wait_for_file(dir: &Path, name: &str, timeout: std::time::Duration) -> bo
         found
     }
 }
+
+/// The box's cgroup directories still present (there should be none once it is not running).
+pub fn leftover_cgroups(id: &str) -> Vec<String> {
+    ["pids", "memory", "cpu", "cpu,cpuacct", ""]
+        .iter()
+        .map(|c| format!("/sys/fs/cgroup/{c}/boxlite/{id}").replace("//", "/"))
+        .filter(|d| Path::new(d).exists())
+        .collect()
+}
+
+/// `sh -c SCRIPT` in the box.
+pub fn sh(script: &str) -> boxlite_core::Command {
+    boxlite_core::Command::new(["sh", "-c", script])
+}

@@ -46,8 +46,20 @@ impl Agent {
         agent
     }
 
+    /// Starts the agent as `uid` (gid likewise), without any capability: what a development
+    /// run by an ordinary user looks like. The test must be root.
+    pub async fn start_as(config: GuestConfig, uid: u32) -> Agent {
+        let mut agent = Agent::spawn_with(config, false, Some(uid));
+        assert!(agent.wait_ready().await, "agent did not become ready");
+        agent
+    }
+
     /// Starts the agent without waiting. `capture_stderr`: keep its stderr (the console).
     pub fn spawn(config: GuestConfig, capture_stderr: bool) -> Agent {
+        Agent::spawn_with(config, capture_stderr, None)
+    }
+
+    fn spawn_with(config: GuestConfig, capture_stderr: bool, uid: Option<u32>) -> Agent {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("agent.sock");
         let listener = UnixListener::bind(&socket).expect("bind");
@@ -61,6 +73,9 @@ impl Agent {
         command.stdin(Stdio::null());
         if capture_stderr {
             command.stderr(Stdio::piped());
+        }
+        if let Some(uid) = uid {
+            command.uid(uid).gid(uid);
         }
         // SAFETY: only fcntl/dup2 between fork and exec.
         unsafe { command.pre_exec(move || place_fds(handed)) };

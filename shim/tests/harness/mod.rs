@@ -11,10 +11,11 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use boxlite_protocol::launch::{ExitRecord, GuestConfig, ShimSpec};
+use boxlite_protocol::launch::{ExitRecord, GuestConfig, Limits, ShimSpec};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -66,13 +67,21 @@ pub fn busybox_rootfs(dir: &Path, with_tmp: bool) -> PathBuf {
     root
 }
 
+/// A box id of its own per spec: the box's cgroups are named after it, and tests run in
+/// parallel (also in other test binaries).
+pub fn unique_box_id() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("bx-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// A spec with the box's dirs under `dir/box`.
 pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
+    let box_id = unique_box_id();
     let box_dir = dir.join("box");
     fs::create_dir_all(box_dir.join("sockets")).expect("create box dir");
     let main = main.map(|argv| argv.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     ShimSpec {
-        box_id: "bx-test".to_string(),
+        box_id: box_id.clone(),
         hostname: "testbox".to_string(),
         rootfs_lower: rootfs.to_path_buf(),
         upper_dir: box_dir.join("upper"),
@@ -83,8 +92,9 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
         exit_record_path: box_dir.join("exit.json"),
         detach: false,
         stop_grace_ms: 2000,
+        limits: Limits::default(),
         guest: GuestConfig {
-            box_id: "bx-test".to_string(),
+            box_id,
             env: vec![("GREETING".to_string(), "hello".to_string())],
             working_dir: "/".to_string(),
             user: String::new(),
@@ -345,4 +355,67 @@ pub fn ns_link(pid: &str, ns: &str) -> String {
         .unwrap_or_else(|e| panic!("read ns {ns} of {pid}: {e}"))
         .to_string_lossy()
         .into_owned()
+}
+
+/// Where a box's cgroups are, found the way the shim finds them (independently coded).
+#[derive(Debug)]
+pub struct BoxCgroups {
+    /// Pure cgroup v2: one directory for every controller.
+    pub v2: bool,
+    pub memory: PathBuf,
+    pub pids: PathBuf,
+    pub cpu: PathBuf,
+}
+
+impl BoxCgroups {
+    pub fn of(box_id: &str) -> Self {
+        let root = Path::new("/sys/fs/cgroup");
+        if root.join("cgroup.controllers").exists() {
+            let dir = root.join("boxlite").join(box_id);
+            return Self { v2: true, memory: dir.clone(), pids: dir.clone(), cpu: dir };
+        }
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let mount_of = |controller: &str| {
+            mountinfo
+                .lines()
+                .filter_map(|line| line.split_once(" - "))
+                .find(|(_, right)| {
+                    let fields: Vec<&str> = right.split(' ').collect();
+                    fields[0] == "cgroup" && fields[2].split(',').any(|o| o == controller)
+                })
+                .map(|(left, _)| PathBuf::from(left.split(' ').nth(4).expect("mount point")))
+                .unwrap_or_else(|| panic!("no v1 {controller} hierarchy"))
+                .join("boxlite")
+                .join(box_id)
+        };
+        Self { v2: false, memory: mount_of("memory"), pids: mount_of("pids"), cpu: mount_of("cpu") }
+    }
+
+    /// The distinct directories (one on v2).
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.memory.clone(), self.pids.clone(), self.cpu.clone()];
+        dirs.sort();
+        dirs.dedup();
+        dirs
+    }
+
+    /// Reads a file of the box's cgroup, trimmed.
+    pub fn read(dir: &Path, file: &str) -> String {
+        fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.join(file).display()))
+            .trim()
+            .to_string()
+    }
+}
+
+/// Removes whatever the shim left of a box's cgroups when the test ends (the shim normally
+/// removes them itself; a failed test or a killed shim does not).
+pub struct CgroupCleanup(pub String);
+
+impl Drop for CgroupCleanup {
+    fn drop(&mut self) {
+        for dir in BoxCgroups::of(&self.0).dirs() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
 }

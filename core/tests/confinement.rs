@@ -1,0 +1,88 @@
+//! What a process inside a box can and cannot do: resource limits through cgroups, a reduced
+//! capability set and no_new_privs. Real boxes, asserted through what the box itself reports.
+
+mod common;
+
+use std::time::Duration;
+
+use boxlite_core::BoxOptions;
+use common::{output, sh, TestHome};
+
+/// Docker's default capability set without CAP_MKNOD (boxes have no device cgroup).
+const DEFAULT_CAPS: &str = "00000000a00425fb";
+
+#[tokio::test]
+async fn memory_limit_ooms_the_workload_not_the_box() {
+    let t = TestHome::new();
+    let b = t.rt.create(BoxOptions { memory_mib: Some(32), ..t.options() }, None).unwrap();
+    b.start().await.unwrap();
+    // 64 MiB held in a shell variable: beyond the limit.
+    let hog = sh("x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}");
+    let (_, _, res) = output(b.exec(hog).await.unwrap()).await;
+    assert!(res.signal == Some(9) || res.exit_code == Some(137), "not OOM-killed: {res:?}");
+    // The box survives its workload's OOM.
+    let (out, _, res) = output(b.exec(sh("echo alive")).await.unwrap()).await;
+    assert_eq!((out.as_slice(), res.exit_code), (&b"alive\n"[..], Some(0)));
+    b.stop(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn processes_run_with_default_capabilities_and_no_new_privs() {
+    let t = TestHome::new();
+    let b = t.rt.create(t.options(), None).unwrap();
+    b.start().await.unwrap();
+    let (out, _, _) = output(
+        b.exec(sh("grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status")).await.unwrap(),
+    )
+    .await;
+    let status = String::from_utf8_lossy(&out);
+    assert!(status.contains(&format!("CapEff:\t{DEFAULT_CAPS}")), "{status}");
+    assert!(status.contains(&format!("CapBnd:\t{DEFAULT_CAPS}")), "{status}");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    // A block device of the host's disk cannot be made (CAP_MKNOD dropped) ...
+    let (_, _, res) = output(b.exec(sh("mknod /root/disk b 8 0")).await.unwrap()).await;
+    assert_ne!(res.exit_code, Some(0), "mknod must fail");
+    // ... nor filesystems mounted (CAP_SYS_ADMIN dropped), while chown still works.
+    let (_, _, res) = output(b.exec(sh("mount -t tmpfs none /mnt")).await.unwrap()).await;
+    assert_ne!(res.exit_code, Some(0), "mount must fail");
+    let (_, _, res) =
+        output(b.exec(sh("touch /root/f && chown 1000:1000 /root/f")).await.unwrap()).await;
+    assert_eq!(res.exit_code, Some(0));
+    b.stop(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn cpu_limit_and_pid_limit_are_in_the_box_cgroup() {
+    let t = TestHome::new();
+    let b = t.rt.create(BoxOptions { cpus: Some(0.5), ..t.options() }, None).unwrap();
+    b.start().await.unwrap();
+    // The box sees its own cgroup as the root of its cgroup namespace.
+    let (out, _, _) = output(b.exec(sh("cat /proc/self/cgroup")).await.unwrap()).await;
+    let cgroups = String::from_utf8_lossy(&out);
+    assert!(cgroups.lines().all(|l| l.ends_with(":/")), "{cgroups}");
+    // From the host: the limits are what was asked for (v1 on these machines, v2 elsewhere).
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let (cpu, pids) = if v2 {
+        let dir = format!("/sys/fs/cgroup/boxlite/{}", b.id());
+        (
+            std::fs::read_to_string(format!("{dir}/cpu.max")).unwrap(),
+            std::fs::read_to_string(format!("{dir}/pids.max")).unwrap(),
+        )
+    } else {
+        let cpu_dir = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"]
+            .into_iter()
+            .find(|d| std::path::Path::new(d).exists())
+            .unwrap();
+        (
+            std::fs::read_to_string(format!("{cpu_dir}/boxlite/{}/cpu.cfs_quota_us", b.id()))
+                .unwrap(),
+            std::fs::read_to_string(format!("/sys/fs/cgroup/pids/boxlite/{}/pids.max", b.id()))
+                .unwrap(),
+        )
+    };
+    assert!(cpu.starts_with("50000"), "cpu quota {cpu}");
+    assert_eq!(pids.trim(), "4096");
+    b.stop(Duration::from_secs(5)).await.unwrap();
+    let pids_dir = if v2 { "/sys/fs/cgroup/boxlite" } else { "/sys/fs/cgroup/pids/boxlite" };
+    assert!(!std::path::Path::new(&format!("{pids_dir}/{}", b.id())).exists(), "cgroup removed");
+}

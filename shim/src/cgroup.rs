@@ -1,0 +1,606 @@
+//! Resource limits: one cgroup per box, `boxlite/<box_id>` at the root of each hierarchy.
+//!
+//! Both cgroup layouts are handled, detected at run time: pure v2 (`/sys/fs/cgroup` is the
+//! unified hierarchy, most machines) and v1 (one hierarchy per controller, found in
+//! /proc/self/mountinfo; also the "hybrid" layout, whose v2 part carries none of our
+//! controllers and is ignored). A [`Cgroup`] is the box's directory in each hierarchy that
+//! carries one of the memory, pids and cpu controllers: one directory on v2, up to three on v1.
+//!
+//! Placement: the shim joins the box's cgroups itself just before it clones the box, so the
+//! box's PID 1 is born inside them and its new cgroup namespace is rooted there (the box sees
+//! `/` in /proc/self/cgroup). The shim stays inside until the agent is reaped, so its own
+//! memory (about 1 MiB) and its one pid count against the box's limits. After the agent is
+//! reaped the shim moves back to the cgroups it started in and removes the box's.
+//!
+//! A shim killed by SIGKILL leaves the directories behind (its box dies with it, so they are
+//! empty); the next start of the same box removes and recreates them, or reuses one that
+//! cannot be removed, rewriting every limit either way.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use boxlite_protocol::launch::Limits;
+
+use crate::error::{io_cause, Step, StepError};
+use crate::log;
+
+/// Where v2 is mounted when it is the only hierarchy, and where v1 hierarchies conventionally
+/// live when /proc/self/mountinfo does not name them.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// The directory, at the root of each hierarchy, holding one cgroup per box.
+const PARENT: &str = "boxlite";
+/// CFS period: quota = cpus × period.
+const CPU_PERIOD_US: u64 = 100_000;
+/// The kernel's smallest CFS quota (1 ms).
+const CPU_MIN_QUOTA_US: u64 = 1_000;
+
+/// The controllers a box's limits use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Controller {
+    Memory,
+    Pids,
+    Cpu,
+}
+
+impl Controller {
+    const ALL: [Controller; 3] = [Controller::Memory, Controller::Pids, Controller::Cpu];
+
+    fn name(self) -> &'static str {
+        match self {
+            Controller::Memory => "memory",
+            Controller::Pids => "pids",
+            Controller::Cpu => "cpu",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// The cgroup layout of this machine.
+#[derive(Debug, PartialEq)]
+enum Layout {
+    /// One unified hierarchy; `controllers` are those of ours it offers.
+    V2(Hierarchy),
+    /// One hierarchy per mount; each carries one or more of our controllers.
+    V1(Vec<Hierarchy>),
+}
+
+/// A hierarchy the box gets a cgroup in.
+#[derive(Debug, PartialEq)]
+struct Hierarchy {
+    /// Where it is mounted.
+    mount: PathBuf,
+    /// Which of our controllers it carries.
+    controllers: Vec<Controller>,
+    /// The shim's cgroup in it at start (its directory under `mount`), to move back to.
+    original: PathBuf,
+}
+
+/// The limits as the values written to the cgroup files; `None` is unlimited.
+#[derive(Debug, PartialEq)]
+struct Values {
+    memory_bytes: Option<u64>,
+    cpu_quota_us: Option<u64>,
+    pids_max: Option<u64>,
+}
+
+impl Values {
+    fn new(limits: &Limits) -> Result<Self, StepError> {
+        let memory_bytes = match limits.memory_mib {
+            None => None,
+            Some(mib) => {
+                Some(mib.checked_mul(1 << 20).filter(|&bytes| bytes > 0).ok_or_else(|| {
+                    StepError::new("cgroup: memory limit", format!("{mib} MiB is out of range"))
+                })?)
+            }
+        };
+        let cpu_quota_us = match limits.cpus {
+            None => None,
+            Some(cpus) => {
+                // `as` saturates: an absurdly large value reaches the kernel, which rejects it.
+                let quota = (cpus * CPU_PERIOD_US as f64).round();
+                if !quota.is_finite() || quota < CPU_MIN_QUOTA_US as f64 {
+                    return Err(StepError::new(
+                        "cgroup: cpu limit",
+                        format!("{cpus} CPUs is out of range (at least 0.01)"),
+                    ));
+                }
+                Some(quota as u64)
+            }
+        };
+        Ok(Self { memory_bytes, cpu_quota_us, pids_max: limits.pids_max })
+    }
+
+    /// Whether this controller's limit was asked for.
+    fn limits(&self, controller: Controller) -> bool {
+        match controller {
+            Controller::Memory => self.memory_bytes.is_some(),
+            Controller::Pids => self.pids_max.is_some(),
+            Controller::Cpu => self.cpu_quota_us.is_some(),
+        }
+    }
+}
+
+/// The box's cgroup directories.
+#[derive(Debug)]
+pub struct Cgroup {
+    /// One per hierarchy: the box's directory, where the shim goes back to, and the top of
+    /// the hierarchy, for when that is gone (systemd removes an empty scope).
+    dirs: Vec<BoxDir>,
+    /// Whether the shim (tried to) put itself in them; only then does it move back.
+    joined: bool,
+}
+
+impl Cgroup {
+    /// Creates the box's cgroups with `limits` applied.
+    ///
+    /// `Ok(None)` means the box runs without a cgroup: cgroups cannot be used here (none
+    /// mounted, no permission, no pids controller) and neither a memory nor a cpu limit was
+    /// asked for, only the pids limit the host always sets; that is logged. A memory or cpu
+    /// limit that cannot be applied is an error: the box must not run without it.
+    pub fn create(box_id: &str, limits: &Limits) -> Result<Option<Cgroup>, StepError> {
+        if box_id.is_empty() || box_id.contains('/') || box_id == "." || box_id == ".." {
+            return Err(StepError::new("cgroup", format!("box id {box_id:?} is not a file name")));
+        }
+        let values = Values::new(limits)?;
+        let mut cgroup = Cgroup { dirs: Vec::new(), joined: false };
+        match detect().and_then(|layout| cgroup.build(&layout, box_id, &values)) {
+            Ok(()) => Ok(Some(cgroup)),
+            Err(err) => {
+                cgroup.remove(box_id);
+                if limits.memory_mib.is_some() || limits.cpus.is_some() {
+                    return Err(err);
+                }
+                log::line(box_id, format!("{err}; the box runs without a cgroup"));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Creates a directory per hierarchy and writes the limits, recording each directory as
+    /// soon as it exists so that a failure part-way removes what was made.
+    fn build(&mut self, layout: &Layout, box_id: &str, values: &Values) -> Result<(), StepError> {
+        let hierarchies = match layout {
+            Layout::V2(hierarchy) => std::slice::from_ref(hierarchy),
+            Layout::V1(hierarchies) => hierarchies.as_slice(),
+        };
+        for controller in Controller::ALL.into_iter().filter(|&c| values.limits(c)) {
+            if !hierarchies.iter().any(|h| h.controllers.contains(&controller)) {
+                return Err(StepError::new(
+                    format!("cgroup: {} limit", controller.name()),
+                    format!("no cgroup hierarchy offers the {} controller", controller.name()),
+                ));
+            }
+        }
+        for hierarchy in hierarchies {
+            let parent = hierarchy.mount.join(PARENT);
+            if let Layout::V2(_) = layout {
+                // v2 only lets a cgroup use the controllers its parent enables for its children.
+                enable_controllers(&hierarchy.mount, &hierarchy.controllers)?;
+                create_dir(&parent)?;
+                enable_controllers(&parent, &hierarchy.controllers)?;
+            } else {
+                create_dir(&parent)?;
+            }
+            let dir = parent.join(box_id);
+            create_box_dir(&dir, box_id)?;
+            self.dirs.push(BoxDir {
+                path: dir.clone(),
+                original: hierarchy.original.clone(),
+                top: hierarchy.mount.clone(),
+            });
+            for &controller in &hierarchy.controllers {
+                match layout {
+                    Layout::V2(_) => write_v2(&dir, controller, values)?,
+                    Layout::V1(_) => write_v1(&dir, controller, values)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the shim into the box's cgroups: everything it clones from now on is born there.
+    pub fn join(&mut self) -> Result<(), StepError> {
+        self.joined = true;
+        let pid = std::process::id().to_string();
+        for dir in &self.dirs {
+            write(&dir.path, "cgroup.procs", &pid)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the shim back to where it started and removes the box's cgroups. Called once the
+    /// agent is reaped: when PID 1 of a pid namespace exits, the kernel kills and waits for
+    /// the rest of it, so nothing of the box is left inside. Failures (a process that escaped
+    /// the box's pid namespace keeps its cgroup busy) are logged, never fatal.
+    pub fn remove(self, box_id: &str) {
+        let pid = std::process::id().to_string();
+        for dir in &self.dirs {
+            if self.joined {
+                if let Err(err) = write(&dir.original, "cgroup.procs", &pid) {
+                    log::line(box_id, &err);
+                    if let Err(err) = write(&dir.top, "cgroup.procs", &pid) {
+                        log::line(box_id, err);
+                    }
+                }
+            }
+            if let Err(err) = fs::remove_dir(&dir.path) {
+                let cause = io_cause(&err);
+                log::line(box_id, format!("cgroup: remove {}: {cause}", dir.path.display()));
+            }
+        }
+    }
+}
+
+/// The box's cgroup in one hierarchy.
+#[derive(Debug)]
+struct BoxDir {
+    path: PathBuf,
+    original: PathBuf,
+    top: PathBuf,
+}
+
+/// v1 files. Unset limits are written as unlimited too: a reused leftover may hold old ones.
+fn write_v1(dir: &Path, controller: Controller, values: &Values) -> Result<(), StepError> {
+    match controller {
+        Controller::Memory => {
+            let limit = values.memory_bytes.map_or("-1".to_string(), |b| b.to_string());
+            // memory+swap gets the same limit, so the box cannot escape into swap. The kernel
+            // keeps memsw >= memory at every write: lift memsw first, lower it last.
+            let memsw = dir.join("memory.memsw.limit_in_bytes").exists();
+            if memsw {
+                write(dir, "memory.memsw.limit_in_bytes", "-1")?;
+            }
+            write(dir, "memory.limit_in_bytes", &limit)?;
+            if memsw {
+                write(dir, "memory.memsw.limit_in_bytes", &limit)?;
+            }
+        }
+        Controller::Cpu => {
+            let quota = values.cpu_quota_us.map_or("-1".to_string(), |q| q.to_string());
+            set(dir, "cpu.cfs_period_us", &CPU_PERIOD_US.to_string(), values.cpu_quota_us)?;
+            set(dir, "cpu.cfs_quota_us", &quota, values.cpu_quota_us)?;
+        }
+        Controller::Pids => write(dir, "pids.max", &max_or(values.pids_max))?,
+    }
+    Ok(())
+}
+
+/// v2 files. Unset limits are written as unlimited too: a reused leftover may hold old ones.
+fn write_v2(dir: &Path, controller: Controller, values: &Values) -> Result<(), StepError> {
+    match controller {
+        Controller::Memory => {
+            write(dir, "memory.max", &max_or(values.memory_bytes))?;
+            // No swap for a limited box; the file is missing when swap accounting is off.
+            let swap = if values.memory_bytes.is_some() { "0" } else { "max" };
+            set(dir, "memory.swap.max", swap, None)?;
+        }
+        Controller::Cpu => {
+            let quota = max_or(values.cpu_quota_us);
+            set(dir, "cpu.max", &format!("{quota} {CPU_PERIOD_US}"), values.cpu_quota_us)?;
+        }
+        Controller::Pids => write(dir, "pids.max", &max_or(values.pids_max))?,
+    }
+    Ok(())
+}
+
+fn max_or(value: Option<u64>) -> String {
+    value.map_or("max".to_string(), |v| v.to_string())
+}
+
+/// Writes a file that only matters when `asked` is set: a kernel without it (no CFS bandwidth
+/// control, no swap accounting) is then fine.
+fn set(dir: &Path, file: &str, value: &str, asked: Option<u64>) -> Result<(), StepError> {
+    if asked.is_none() && !dir.join(file).exists() {
+        return Ok(());
+    }
+    write(dir, file, value)
+}
+
+/// One `write` of `value` to an existing cgroup file (never created: cgroupfs has no such
+/// thing, and a missing file must read as "not supported" rather than as EACCES).
+fn write(dir: &Path, file: &str, value: &str) -> Result<(), StepError> {
+    OpenOptions::new()
+        .write(true)
+        .open(dir.join(file))
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .step(|| format!("cgroup: write {file} in {}", dir.display()))
+}
+
+fn create_dir(dir: &Path) -> Result<(), StepError> {
+    match fs::create_dir(dir) {
+        Err(err) if err.kind() != io::ErrorKind::AlreadyExists => {
+            Err(err).step(|| format!("cgroup: create {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Creates the box's directory. A leftover from a crashed run is removed first when empty (a
+/// fresh cgroup carries no stale memory charges or counters); one still in use is reused.
+fn create_box_dir(dir: &Path, box_id: &str) -> Result<(), StepError> {
+    let create = || fs::create_dir(dir).step(|| format!("cgroup: create {}", dir.display()));
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => match fs::remove_dir(dir) {
+            Ok(()) => create(),
+            Err(err) => {
+                let cause = io_cause(&err);
+                log::line(
+                    box_id,
+                    format!("cgroup: reusing {} (cannot remove: {cause})", dir.display()),
+                );
+                Ok(())
+            }
+        },
+        Err(err) => Err(err).step(|| format!("cgroup: create {}", dir.display())),
+    }
+}
+
+/// Adds `controllers` to what `dir` enables for its children (v2).
+fn enable_controllers(dir: &Path, controllers: &[Controller]) -> Result<(), StepError> {
+    let file = dir.join("cgroup.subtree_control");
+    let enabled = fs::read_to_string(&file).step(|| format!("cgroup: read {}", file.display()))?;
+    for controller in controllers {
+        if !enabled.split_whitespace().any(|name| name == controller.name()) {
+            write(dir, "cgroup.subtree_control", &format!("+{}", controller.name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Finds the hierarchies carrying our controllers and the shim's place in each.
+fn detect() -> Result<Layout, StepError> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .step(|| "cgroup: read /proc/self/mountinfo".to_string())?;
+    let own = fs::read_to_string("/proc/self/cgroup")
+        .step(|| "cgroup: read /proc/self/cgroup".to_string())?;
+    let mounts = parse_mountinfo(&mountinfo);
+    let root = Path::new(CGROUP_ROOT);
+    let layout = if root.join("cgroup.controllers").exists() {
+        let available = fs::read_to_string(root.join("cgroup.controllers"))
+            .step(|| format!("cgroup: read {CGROUP_ROOT}/cgroup.controllers"))?;
+        v2_layout(&mounts, &own, root, &available)
+    } else {
+        let mut hierarchies = v1_hierarchies(&mounts, &own);
+        if hierarchies.is_empty() {
+            hierarchies = v1_conventional(root, &own);
+        }
+        Layout::V1(hierarchies)
+    };
+    match &layout {
+        Layout::V1(hierarchies) if hierarchies.is_empty() => {
+            Err(StepError::new("cgroup", "no memory, pids or cpu cgroup hierarchy is mounted"))
+        }
+        _ => Ok(layout),
+    }
+}
+
+/// A line of /proc/self/mountinfo, the fields used here.
+#[derive(Debug)]
+struct Mount {
+    /// The directory of the filesystem mounted here (for a cgroup hierarchy: the cgroup that
+    /// appears as the mount point, `/` unless only part of the hierarchy is mounted).
+    root: String,
+    point: PathBuf,
+    fstype: String,
+    options: String,
+}
+
+fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            // "<id> <parent> <dev> <root> <point> <opts> [optional...] - <type> <source> <super>"
+            let (left, right) = line.split_once(" - ")?;
+            let mut left = left.split(' ').skip(3);
+            let root = unescape(left.next()?);
+            let point = PathBuf::from(unescape(left.next()?));
+            let mut right = right.split(' ');
+            let fstype = right.next()?.to_string();
+            let options = right.nth(1).unwrap_or("").to_string();
+            Some(Mount { root, point, fstype, options })
+        })
+        .collect()
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, …).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match octal {
+            Some(digits) if bytes[i] == b'\\' => {
+                out.push(digits.iter().fold(0u8, |n, d| n.wrapping_mul(8).wrapping_add(d - b'0')));
+                i += 4;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The shim's cgroup in the hierarchy whose /proc/self/cgroup line matches `is_hierarchy`
+/// (given the line's controller list), as a directory under `mount`; the mount's top when
+/// it cannot be told (the shim then ends up there after the box, still outside the box).
+fn original_dir(
+    own: &str,
+    mount: &Path,
+    mount_root: &str,
+    is_hierarchy: impl Fn(&str) -> bool,
+) -> PathBuf {
+    own.lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(':')?;
+            rest.split_once(':')
+        })
+        .find(|(controllers, _)| is_hierarchy(controllers))
+        .and_then(|(_, path)| {
+            let below = if mount_root == "/" { path } else { path.strip_prefix(mount_root)? };
+            (below.is_empty() || below.starts_with('/'))
+                .then(|| mount.join(below.trim_start_matches('/')))
+        })
+        .unwrap_or_else(|| mount.to_path_buf())
+}
+
+fn v2_layout(mounts: &[Mount], own: &str, root: &Path, available: &str) -> Layout {
+    let mount_root = mounts
+        .iter()
+        .rfind(|m| m.fstype == "cgroup2" && m.point == root)
+        .map_or("/", |m| m.root.as_str());
+    let controllers = Controller::ALL
+        .into_iter()
+        .filter(|c| available.split_whitespace().any(|name| name == c.name()))
+        .collect();
+    let original = original_dir(own, root, mount_root, str::is_empty);
+    Layout::V2(Hierarchy { mount: root.to_path_buf(), controllers, original })
+}
+
+/// v1 hierarchies from the mount table: each `cgroup` mount whose options name one of our
+/// controllers (the first mount of each, when a hierarchy is mounted twice).
+fn v1_hierarchies(mounts: &[Mount], own: &str) -> Vec<Hierarchy> {
+    let mut found: Vec<Hierarchy> = Vec::new();
+    for mount in mounts.iter().filter(|m| m.fstype == "cgroup") {
+        let names: Vec<&str> = mount.options.split(',').collect();
+        let controllers: Vec<Controller> = names
+            .iter()
+            .filter_map(|name| Controller::from_name(name))
+            .filter(|c| !found.iter().any(|h| h.controllers.contains(c)))
+            .collect();
+        if controllers.is_empty() {
+            continue;
+        }
+        let original = original_dir(own, &mount.point, &mount.root, |listed| {
+            listed.split(',').any(|name| controllers.iter().any(|c| c.name() == name))
+        });
+        found.push(Hierarchy { mount: mount.point.clone(), controllers, original });
+    }
+    found
+}
+
+/// v1 hierarchies at their conventional places, for a mount table that does not show them.
+fn v1_conventional(root: &Path, own: &str) -> Vec<Hierarchy> {
+    let mut found: Vec<Hierarchy> = Vec::new();
+    for (dir, controller) in [
+        ("memory", Controller::Memory),
+        ("pids", Controller::Pids),
+        ("cpu", Controller::Cpu),
+        ("cpu,cpuacct", Controller::Cpu),
+    ] {
+        let mount = root.join(dir);
+        if found.iter().any(|h| h.controllers.contains(&controller))
+            || !mount.join("cgroup.procs").exists()
+        {
+            continue;
+        }
+        let original = original_dir(own, &mount, "/", |listed| {
+            listed.split(',').any(|name| name == controller.name())
+        });
+        found.push(Hierarchy { mount, controllers: vec![controller], original });
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+90 35 0:32 / /mnt/memory\\040again rw,relatime - cgroup cgroup rw,memory
+";
+    const HYBRID_OWN: &str = "\
+9:name=systemd:/
+8:pids:/user.slice
+4:memory:/process_api/abc
+3:cpuset:/
+1:cpu,cpuacct:/
+0::/
+";
+
+    #[test]
+    fn v1_hierarchies_come_from_the_mount_table() {
+        let found = v1_hierarchies(&parse_mountinfo(HYBRID), HYBRID_OWN);
+        let expected = [
+            ("/sys/fs/cgroup/cpu,cpuacct", Controller::Cpu, "/sys/fs/cgroup/cpu,cpuacct"),
+            ("/sys/fs/cgroup/memory", Controller::Memory, "/sys/fs/cgroup/memory/process_api/abc"),
+            ("/sys/fs/cgroup/pids", Controller::Pids, "/sys/fs/cgroup/pids/user.slice"),
+        ];
+        assert_eq!(found.len(), expected.len(), "{found:?}");
+        for (hierarchy, (mount, controller, original)) in found.iter().zip(expected) {
+            assert_eq!(hierarchy.mount, Path::new(mount));
+            assert_eq!(hierarchy.controllers, [controller]);
+            assert_eq!(hierarchy.original, Path::new(original));
+        }
+    }
+
+    #[test]
+    fn a_partly_mounted_v1_hierarchy_maps_the_shims_cgroup_below_its_root() {
+        let mounts = parse_mountinfo(
+            "50 40 0:32 /docker/x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory,pids\n",
+        );
+        let found = v1_hierarchies(&mounts, "4:memory,pids:/docker/x/inner\n");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].controllers, [Controller::Memory, Controller::Pids]);
+        assert_eq!(found[0].original, Path::new("/sys/fs/cgroup/memory/inner"));
+        // Outside the mounted part: the mount's top.
+        let found = v1_hierarchies(&mounts, "4:memory,pids:/elsewhere\n");
+        assert_eq!(found[0].original, Path::new("/sys/fs/cgroup/memory"));
+    }
+
+    #[test]
+    fn v2_offers_the_available_controllers() {
+        let mounts = parse_mountinfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        let layout = v2_layout(
+            &mounts,
+            "0::/user.slice/session-1.scope\n",
+            Path::new("/sys/fs/cgroup"),
+            "cpuset cpu io memory pids\n",
+        );
+        assert_eq!(
+            layout,
+            Layout::V2(Hierarchy {
+                mount: PathBuf::from("/sys/fs/cgroup"),
+                controllers: Controller::ALL.to_vec(),
+                original: PathBuf::from("/sys/fs/cgroup/user.slice/session-1.scope"),
+            })
+        );
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape("/mnt/a\\040b\\134c"), "/mnt/a b\\c");
+        assert_eq!(unescape("/trailing\\04"), "/trailing\\04");
+    }
+
+    #[test]
+    fn limits_become_file_values() {
+        let limits = Limits { memory_mib: Some(32), cpus: Some(0.5), pids_max: Some(16) };
+        let values = Values::new(&limits).expect("values");
+        assert_eq!(
+            values,
+            Values { memory_bytes: Some(32 << 20), cpu_quota_us: Some(50_000), pids_max: Some(16) }
+        );
+        for cpus in [0.0, -1.0, 0.001, f64::NAN, f64::INFINITY] {
+            let limits = Limits { cpus: Some(cpus), ..Limits::default() };
+            assert!(Values::new(&limits).is_err(), "{cpus} accepted");
+        }
+        for mib in [0, u64::MAX] {
+            let limits = Limits { memory_mib: Some(mib), ..Limits::default() };
+            assert!(Values::new(&limits).is_err(), "{mib} MiB accepted");
+        }
+    }
+}

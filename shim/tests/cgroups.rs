@@ -1,0 +1,273 @@
+//! Resource limits through the box's cgroups (real ones: v1 or v2, whichever the machine has):
+//! the limits reach the files and act inside the box, the box is born in its cgroups, and the
+//! cgroups are gone when the box is over, also after a leftover from a crashed run.
+
+mod harness;
+
+use std::fs;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use boxlite_protocol::launch::{Limits, ShimSpec};
+use harness::*;
+use nix::sys::signal::Signal;
+
+/// v1 memory.limit_in_bytes when unlimited (PAGE_COUNTER_MAX pages of 4 KiB).
+const V1_UNLIMITED_BYTES: &str = "9223372036854771712";
+
+/// A box with `limits`, running `main`, whose cgroups are removed when the test ends.
+fn limited_spec(
+    dir: &Path,
+    main: Option<&[&str]>,
+    limits: Limits,
+) -> (ShimSpec, BoxCgroups, CgroupCleanup) {
+    let rootfs = busybox_rootfs(dir, true);
+    let mut spec = spec(dir, &rootfs, main);
+    spec.limits = limits;
+    let cgroups = BoxCgroups::of(&spec.box_id);
+    let cleanup = CgroupCleanup(spec.box_id.clone());
+    (spec, cgroups, cleanup)
+}
+
+fn procs(dir: &Path) -> Vec<i32> {
+    BoxCgroups::read(dir, "cgroup.procs").lines().filter_map(|l| l.parse().ok()).collect()
+}
+
+/// Stops a running box with SIGTERM and checks it ended cleanly with its cgroups removed.
+fn stop_and_check_cleanup(shim: &mut Shim, spec: &ShimSpec, cgroups: &BoxCgroups) -> String {
+    shim.signal(Signal::SIGTERM);
+    let status = shim.wait_exit();
+    let log = shim.log();
+    assert!(status.success(), "shim failed: {status:?}; log:\n{log}");
+    assert_eq!(exit_record(spec).error, None, "log:\n{log}");
+    for dir in cgroups.dirs() {
+        assert!(!dir.exists(), "{} left behind; log:\n{log}", dir.display());
+    }
+    log
+}
+
+#[test]
+fn limits_are_written_and_the_box_is_born_in_its_cgroups() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits { memory_mib: Some(32), cpus: Some(0.5), pids_max: Some(16) };
+    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), Some(&["cgroup"]), limits);
+
+    let mut shim = spawn(dir.path(), "run", &spec);
+    shim.expect_ready();
+    let agent = shim.agent();
+
+    let mib32 = (32u64 << 20).to_string();
+    if cgroups.v2 {
+        assert_eq!(BoxCgroups::read(&cgroups.memory, "memory.max"), mib32);
+        if cgroups.memory.join("memory.swap.max").exists() {
+            assert_eq!(BoxCgroups::read(&cgroups.memory, "memory.swap.max"), "0");
+        }
+        assert_eq!(BoxCgroups::read(&cgroups.cpu, "cpu.max"), "50000 100000");
+    } else {
+        assert_eq!(BoxCgroups::read(&cgroups.memory, "memory.limit_in_bytes"), mib32);
+        if cgroups.memory.join("memory.memsw.limit_in_bytes").exists() {
+            assert_eq!(BoxCgroups::read(&cgroups.memory, "memory.memsw.limit_in_bytes"), mib32);
+        }
+        assert_eq!(BoxCgroups::read(&cgroups.cpu, "cpu.cfs_quota_us"), "50000");
+        assert_eq!(BoxCgroups::read(&cgroups.cpu, "cpu.cfs_period_us"), "100000");
+    }
+    assert_eq!(BoxCgroups::read(&cgroups.pids, "pids.max"), "16");
+
+    // The agent (PID 1 of the box) and the shim itself are in every one of the box's cgroups.
+    for dir in cgroups.dirs() {
+        let members = procs(&dir);
+        assert!(members.contains(&agent.pid), "agent not in {}: {members:?}", dir.display());
+        assert!(members.contains(&shim.pid()), "shim not in {}: {members:?}", dir.display());
+    }
+    // Inside, the cgroup namespace is rooted at the box's cgroups: every hierarchy shows `/`.
+    let log = shim.log();
+    let facts = guest_facts(&log);
+    let lines = facts.get("cgroup").unwrap_or_else(|| panic!("no cgroup fact; log:\n{log}"));
+    for entry in lines.split(';') {
+        assert!(entry.ends_with(":/"), "box sees {entry:?} in /proc/self/cgroup");
+    }
+
+    stop_and_check_cleanup(&mut shim, &spec, &cgroups);
+}
+
+#[test]
+fn a_process_beyond_the_memory_limit_is_oom_killed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits { memory_mib: Some(32), cpus: None, pids_max: Some(64) };
+    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), Some(&["alloc", "128"]), limits);
+
+    let mut shim = spawn(dir.path(), "run", &spec);
+    let status = shim.wait_exit();
+    let log = shim.log();
+    assert!(status.success(), "shim failed: {status:?}; log:\n{log}");
+    // The child touching 128 MiB got SIGKILL (128 + 9); the agent itself survived to say so.
+    assert_eq!(exit_record(&spec).exit_code, Some(137), "log:\n{log}");
+    for dir in cgroups.dirs() {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+}
+
+#[test]
+fn forks_beyond_pids_max_fail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits { pids_max: Some(16), ..Limits::default() };
+    let (spec, _cgroups, _cleanup) = limited_spec(dir.path(), Some(&["forks", "64"]), limits);
+
+    let mut shim = spawn(dir.path(), "run", &spec);
+    let status = shim.wait_exit();
+    let log = shim.log();
+    assert!(status.success(), "shim failed: {status:?}; log:\n{log}");
+    let facts = guest_facts(&log);
+    let forked: i32 = facts.get("forked").and_then(|n| n.parse().ok()).expect("forked fact");
+    // 16 pids for the shim, the agent and its children.
+    assert!((10..=14).contains(&forked), "forked {forked} children; log:\n{log}");
+    assert_eq!(facts.get("fork_errno").map(String::as_str), Some("11"), "EAGAIN expected");
+    assert_eq!(exit_record(&spec).exit_code, Some(0));
+}
+
+#[test]
+fn only_a_pids_limit_leaves_the_rest_unlimited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits { pids_max: Some(64), ..Limits::default() };
+    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), None, limits);
+
+    let mut shim = spawn(dir.path(), "run", &spec);
+    shim.expect_ready();
+    assert_eq!(BoxCgroups::read(&cgroups.pids, "pids.max"), "64");
+    if cgroups.v2 {
+        assert_eq!(BoxCgroups::read(&cgroups.memory, "memory.max"), "max");
+        assert_eq!(BoxCgroups::read(&cgroups.cpu, "cpu.max"), "max 100000");
+    } else {
+        let memory = BoxCgroups::read(&cgroups.memory, "memory.limit_in_bytes");
+        assert_eq!(memory, V1_UNLIMITED_BYTES);
+        assert_eq!(BoxCgroups::read(&cgroups.cpu, "cpu.cfs_quota_us"), "-1");
+    }
+    stop_and_check_cleanup(&mut shim, &spec, &cgroups);
+}
+
+/// Creates the box's cgroups by hand, as a crashed shim would have left them, with a stale
+/// pids limit that would stop the box from starting.
+fn leave_stale_cgroups(cgroups: &BoxCgroups) {
+    for dir in cgroups.dirs() {
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    }
+    fs::write(cgroups.pids.join("pids.max"), "1").expect("stale pids.max");
+}
+
+#[test]
+fn an_empty_leftover_from_a_crashed_run_is_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits { pids_max: Some(64), ..Limits::default() };
+    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), None, limits);
+    leave_stale_cgroups(&cgroups);
+
+    let mut shim = spawn(dir.path(), "run", &spec);
+    shim.expect_ready();
+    assert_eq!(BoxCgroups::read(&cgroups.pids, "pids.max"), "64");
+    let log = stop_and_check_cleanup(&mut shim, &spec, &cgroups);
+    assert!(!log.contains("cgroup"), "log:\n{log}");
+}
+
+#[test]
+fn a_busy_leftover_is_reused_and_its_removal_failure_is_not_fatal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits { pids_max: Some(64), ..Limits::default() };
+    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), None, limits);
+    leave_stale_cgroups(&cgroups);
+    // A process that escaped a crashed box still sits in its cgroups (one pid: within the
+    // stale limit of 1).
+    let mut escaped = Command::new(BUSYBOX)
+        .args(["sleep", "1000"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn sleep");
+    for dir in cgroups.dirs() {
+        fs::write(dir.join("cgroup.procs"), escaped.id().to_string()).expect("move into cgroup");
+    }
+
+    let mut shim = spawn(dir.path(), "run", &spec);
+    shim.expect_ready();
+    // Reused, with the limit rewritten.
+    assert_eq!(BoxCgroups::read(&cgroups.pids, "pids.max"), "64");
+    shim.signal(Signal::SIGTERM);
+    let status = shim.wait_exit();
+    let log = shim.log();
+    escaped.kill().expect("kill sleep");
+    escaped.wait().expect("reap sleep");
+    assert!(status.success(), "shim failed: {status:?}; log:\n{log}");
+    assert_eq!(exit_record(&spec).error, None);
+    assert!(log.contains("cgroup: reusing "), "log:\n{log}");
+    let busy = format!("cgroup: remove {}: Device or resource busy", cgroups.pids.display());
+    assert!(log.contains(&busy), "log:\n{log}");
+}
+
+/// Spawns the shim in a mount namespace of its own where no cgroup hierarchy is mounted, as in
+/// an unprivileged container.
+fn spawn_without_cgroups(dir: &Path, spec: &ShimSpec) -> Shim {
+    let spec_path = write_spec(dir, "run", spec);
+    spawn_with(dir, "run", &spec_path, |command| {
+        // SAFETY: the hook only makes raw syscalls (unshare, mount, umount2) with static
+        // strings, all async-signal-safe; it allocates nothing.
+        unsafe {
+            command.pre_exec(|| {
+                let check = |rc: libc::c_int| {
+                    if rc == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                };
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+                let flags = libc::MS_REC | libc::MS_PRIVATE;
+                check(libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    flags,
+                    std::ptr::null(),
+                ))?;
+                // Detaching /sys/fs/cgroup takes every hierarchy mounted below it along.
+                check(libc::umount2(c"/sys/fs/cgroup".as_ptr(), libc::MNT_DETACH))
+            });
+        }
+    })
+}
+
+#[test]
+fn without_cgroups_a_box_runs_without_its_pids_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits { pids_max: Some(64), ..Limits::default() };
+    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), Some(&["exit", "0"]), limits);
+
+    let mut shim = spawn_without_cgroups(dir.path(), &spec);
+    let status = shim.wait_exit();
+    let log = shim.log();
+    assert!(status.success(), "shim failed: {status:?}; log:\n{log}");
+    assert_eq!(exit_record(&spec).exit_code, Some(0));
+    let expected = format!(
+        "boxlite-shim: box {}: cgroup: no memory, pids or cpu cgroup hierarchy is mounted; \
+         the box runs without a cgroup\n",
+        spec.box_id
+    );
+    assert!(log.contains(&expected), "log:\n{log}");
+    for dir in cgroups.dirs() {
+        assert!(!dir.exists(), "{} created", dir.display());
+    }
+}
+
+#[test]
+fn without_cgroups_a_memory_limit_stops_the_box_from_starting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits { memory_mib: Some(64), pids_max: Some(64), ..Limits::default() };
+    let (spec, _cgroups, _cleanup) = limited_spec(dir.path(), Some(&["exit", "0"]), limits);
+
+    let mut shim = spawn_without_cgroups(dir.path(), &spec);
+    assert_eq!(shim.wait_ready(), Readiness::Eof(String::new()));
+    assert_eq!(shim.wait_exit().code(), Some(1));
+    let record = exit_record(&spec);
+    let expected = "box setup failed: cgroup: no memory, pids or cpu cgroup hierarchy is mounted";
+    assert_eq!(record.error.as_deref(), Some(expected), "log:\n{}", shim.log());
+    assert_eq!(record.agent_status, "not started");
+}
