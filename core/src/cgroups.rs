@@ -38,9 +38,8 @@ pub(crate) fn remove_box_cgroups(id: &str) -> Result<()> {
     for dir in box_dirs(id) {
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
         for pid in procs.lines().filter_map(|p| p.trim().parse::<u32>().ok()) {
-            // SAFETY: the pid is a member of this box's own cgroup.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            crate::shim::wait_pid_exit_blocking(pid, KILL_WAIT);
+            // A member of this box's own cgroup: everything in it belongs to the box.
+            crate::shim::kill_and_wait_blocking(pid, KILL_WAIT);
         }
         match std::fs::remove_dir(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -1,15 +1,22 @@
 //! Facts about host processes read from `/proc`, so a recorded PID is never trusted alone:
 //! PIDs are reused, start times are not.
 
-/// Start time of `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`), or `None`
-/// when there is no such process.
-pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
+/// The state letter (field 3) and start time in clock ticks since boot (field 22) of
+/// `/proc/PID/stat`, or `None` when there is no such process.
+fn stat(pid: u32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses: fields after it are
     // counted from the last ')'.
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    // after_comm starts at field 3; field 22 is the 20th from there.
-    after_comm.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // The state was field 3; field 22 is the 19th after it.
+    let ticks = fields.nth(18)?.parse().ok()?;
+    Some((state, ticks))
+}
+
+/// Start time of `pid` in clock ticks since boot, or `None` when there is no such process.
+pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
+    stat(pid).map(|(_, ticks)| ticks)
 }
 
 /// Whether the process `pid` that started at `ticks` is still alive (and not a zombie). A pid
@@ -17,14 +24,7 @@ pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
 /// start pipeline always records both).
 pub(crate) fn is_alive(pid: u32, ticks: Option<u64>) -> bool {
     let Some(ticks) = ticks else { return false };
-    start_ticks(pid) == Some(ticks) && !is_zombie(pid)
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().starts_with('Z')))
-        .unwrap_or(false)
+    stat(pid).is_some_and(|(state, now)| now == ticks && state != 'Z')
 }
 
 /// Processes whose command line has `arg` as one of its arguments: how reconcile finds a shim

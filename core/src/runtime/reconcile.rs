@@ -52,9 +52,8 @@ impl Runtime {
                 orphans.sort_unstable();
                 orphans.dedup();
                 for pid in orphans {
-                    // SAFETY: a live process running this box's shim; its death takes the box.
-                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-                    crate::shim::wait_pid_exit_blocking(pid, ORPHAN_KILL_WAIT);
+                    // A live process running this box's shim; its death takes the box.
+                    crate::shim::kill_and_wait_blocking(pid, ORPHAN_KILL_WAIT);
                 }
                 crate::cgroups::remove_box_cgroups(&rec.id)?;
                 let mut state = rec.state.clone();

@@ -26,10 +26,9 @@ impl Runtime {
         }
         if status.is_active() && self.shim_alive(&rec) {
             if let Some(pid) = rec.state.pid() {
-                // SAFETY: the pid was just checked alive together with its start time; its
-                // death takes the agent and every process of the box with it.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-                if !crate::shim::wait_pid_exit_blocking(pid, KILL_WAIT) {
+                // Checked alive together with its start time just above; its death takes the
+                // agent and every process of the box with it.
+                if !crate::shim::kill_and_wait_blocking(pid, KILL_WAIT) {
                     return Err(Error::new(
                         ErrorKind::Timeout,
                         format!("remove box {id}: its shim (pid {pid}) survived SIGKILL"),

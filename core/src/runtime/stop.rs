@@ -46,18 +46,20 @@ impl Runtime {
             // SAFETY: pid was checked alive with its start time just above.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
         }
-        let exited = match &own {
-            Some(shim) => tokio::time::timeout(grace + SHIM_EXIT_SLACK, shim.wait()).await.is_ok(),
-            None => crate::shim::wait_pid_exit(pid, grace + SHIM_EXIT_SLACK).await,
+        // Our own child is awaited through the reaper; another process's shim through a pidfd.
+        let wait_gone = |timeout: Duration| {
+            let own = own.clone();
+            async move {
+                match own {
+                    Some(shim) => tokio::time::timeout(timeout, shim.wait()).await.is_ok(),
+                    None => crate::shim::wait_pid_exit(pid, timeout).await,
+                }
+            }
         };
-        if !exited {
+        if !wait_gone(grace + SHIM_EXIT_SLACK).await {
             // SAFETY: as above; the shim's death takes the agent (PDEATHSIG) and the box.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            let gone = match &own {
-                Some(shim) => tokio::time::timeout(SHIM_EXIT_SLACK, shim.wait()).await.is_ok(),
-                None => crate::shim::wait_pid_exit(pid, SHIM_EXIT_SLACK).await,
-            };
-            if !gone {
+            if !wait_gone(SHIM_EXIT_SLACK).await {
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     format!("stop box {id}: shim {pid} survived SIGKILL"),

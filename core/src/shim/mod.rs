@@ -4,4 +4,4 @@ mod reaper;
 mod wait;
 
 pub(crate) use reaper::{ShimHandle, ShimReaper};
-pub(crate) use wait::{wait_pid_exit, wait_pid_exit_blocking};
+pub(crate) use wait::{kill_and_wait_blocking, wait_pid_exit};

@@ -21,10 +21,18 @@ pub(crate) async fn wait_pid_exit(pid: u32, timeout: Duration) -> bool {
 }
 
 /// Blocking variant for synchronous paths (reconcile at open).
-pub(crate) fn wait_pid_exit_blocking(pid: u32, timeout: Duration) -> bool {
+fn wait_pid_exit_blocking(pid: u32, timeout: Duration) -> bool {
     let Some(fd) = pidfd_open(pid) else { return true };
     let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: one valid pollfd.
     unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
+}
+
+/// SIGKILL to `pid`, then waits up to `timeout` for it to be gone. The caller vouches that
+/// `pid` is the process it means (checked with its start time, or a member of a box's cgroup).
+pub(crate) fn kill_and_wait_blocking(pid: u32, timeout: Duration) -> bool {
+    // SAFETY: kill(2) has no memory effects; which process is targeted is the caller's check.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    wait_pid_exit_blocking(pid, timeout)
 }
