@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use boxlite_core::BoxOptions;
+use boxlite_core::{BoxOptions, BoxStatus};
 use common::{output, sh, TestHome};
 
 /// Docker's default capability set without CAP_MKNOD (boxes have no device cgroup).
@@ -16,11 +16,20 @@ async fn memory_limit_ooms_the_workload_not_the_box() {
     let t = TestHome::new();
     let b = t.rt.create(BoxOptions { memory_mib: Some(32), ..t.options() }, None).unwrap();
     b.start().await.unwrap();
-    // 64 MiB held in a shell variable: beyond the limit.
-    let hog = sh("x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}");
-    let (_, _, res) = output(b.exec(hog).await.unwrap()).await;
-    assert!(res.signal == Some(9) || res.exit_code == Some(137), "not OOM-killed: {res:?}");
-    // The box survives its workload's OOM.
+    // Workloads are the OOM killer's first choice (500), the agent is not (0).
+    let (out, _, _) =
+        output(b.exec(sh("cat /proc/1/oom_score_adj /proc/self/oom_score_adj")).await.unwrap())
+            .await;
+    assert_eq!(String::from_utf8_lossy(&out), "0\n500\n");
+    // 64 MiB held in a shell variable: beyond the limit. Several times: the victim must be the
+    // workload every time, never the agent or the shim.
+    for round in 0..5 {
+        let hog = sh("x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}");
+        let (_, _, res) = output(b.exec(hog).await.unwrap()).await;
+        assert!(res.signal == Some(9) || res.exit_code == Some(137), "not OOM-killed: {res:?}");
+        let info = b.info().unwrap();
+        assert_eq!(info.status, BoxStatus::Running, "round {round}: {:?}", info.error_reason);
+    }
     let (out, _, res) = output(b.exec(sh("echo alive")).await.unwrap()).await;
     assert_eq!((out.as_slice(), res.exit_code), (&b"alive\n"[..], Some(0)));
     b.stop(Duration::from_secs(5)).await.unwrap();

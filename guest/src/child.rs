@@ -27,6 +27,8 @@ pub enum Stage {
     Capabilities = 8,
     /// PR_SET_NO_NEW_PRIVS.
     NoNewPrivs = 9,
+    /// Raising `/proc/self/oom_score_adj` to [`WORKLOAD_OOM_SCORE_ADJ`].
+    OomScore = 10,
 }
 
 impl Stage {
@@ -41,10 +43,15 @@ impl Stage {
             7 => Self::Bounding,
             8 => Self::Capabilities,
             9 => Self::NoNewPrivs,
+            10 => Self::OomScore,
             _ => return None,
         })
     }
 }
+
+/// `oom_score_adj` of every process the agent starts: half the memory limit's worth of badness
+/// added, so the OOM killer picks workloads before the agent and the shim.
+pub const WORKLOAD_OOM_SCORE_ADJ: &str = "500";
 
 /// Size of a failure record on the error pipe: the stage byte and the errno.
 pub const FAILURE_LEN: usize = 5;
@@ -73,6 +80,8 @@ pub struct ChildSpec {
     /// What the process may keep; `capset` is its capset payload, built from it.
     pub privileges: Privileges,
     pub capset: [CapData; 2],
+    /// Set the workload's `oom_score_adj` (see [`raise_oom_score`]).
+    pub raise_oom_score: bool,
 }
 
 /// Sets the child up and execs. Never returns.
@@ -86,6 +95,9 @@ pub unsafe fn exec(spec: &ChildSpec) -> ! {
         fail(spec.errors, Stage::Setup);
     }
     reset_signals();
+    if spec.raise_oom_score {
+        raise_oom_score(spec.errors);
+    }
     let mut target = 0;
     while target < 3 {
         let fd = spec.stdio[target as usize];
@@ -130,6 +142,24 @@ pub unsafe fn exec(spec: &ChildSpec) -> ! {
     }
     libc::execve(spec.program, spec.argv, spec.envp);
     fail(spec.errors, Stage::Exec)
+}
+
+/// A box at its memory limit must lose its workload, never its agent (or its shim, which the
+/// box's cgroup also holds). Lowering the agent's score needs CAP_SYS_RESOURCE, which hosts do
+/// not always grant (these machines do not); raising a workload's own score is always allowed.
+/// So every process the agent starts runs at [`WORKLOAD_OOM_SCORE_ADJ`], the agent at 0. Done
+/// while still root, before the user switch.
+unsafe fn raise_oom_score(errors: RawFd) {
+    let fd = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+    if fd < 0 {
+        fail(errors, Stage::OomScore);
+    }
+    let value = WORKLOAD_OOM_SCORE_ADJ.as_bytes();
+    let written = libc::write(fd, value.as_ptr().cast(), value.len());
+    libc::close(fd);
+    if written != value.len() as isize {
+        fail(errors, Stage::OomScore);
+    }
 }
 
 /// Removes every capability the plan marked from the bounding set, so nothing exec'd later can

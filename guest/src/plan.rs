@@ -149,6 +149,9 @@ pub fn spawn_status(err: SpawnError, plan: &Plan, argv0: &str) -> Status {
                 (Stage::NoNewPrivs, _) => {
                     Status::internal(format!("setting no_new_privs for {argv0}: {reason}"))
                 }
+                (Stage::OomScore, _) => {
+                    Status::internal(format!("raising the OOM score for {argv0}: {reason}"))
+                }
             }
         }
         SpawnError::Register(crate::reaper::RegisterError::Closed) => {
@@ -339,6 +342,7 @@ mod tests {
             (Stage::Bounding, "bounding set"),
             (Stage::Capabilities, "to CAP_CHOWN"),
             (Stage::NoNewPrivs, "no_new_privs"),
+            (Stage::OomScore, "OOM score"),
         ] {
             let err = SpawnError::Child { stage, errno: libc::EPERM };
             let status = spawn_status(err, &plan, "true");

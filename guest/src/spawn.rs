@@ -106,6 +106,10 @@ fn fork(reaper: &Reaper, plan: &Plan) -> Result<(Process, OwnedFd), SpawnError> 
         errors: failures_w.as_raw_fd(),
         privileges: plan.privileges,
         capset: plan.privileges.capset_data(),
+        // SAFETY: geteuid cannot fail. An agent that is not root is non-dumpable without
+        // privilege: its children's /proc/self files are root's, so the write would fail —
+        // and such an agent runs no cgroup-limited box anyway.
+        raise_oom_score: unsafe { libc::geteuid() } == 0,
     };
     let (pid, exit) = reaper.register_fork(|| fork_child(&spec))?;
     // SAFETY: setpgid has no memory-safety preconditions. Mirrors the child's own call so a
