@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use boxlite_core::{BoxOptions, Command, Runtime, RuntimeOptions};
 
+/// Discarded iterations before each measured series.
+const WARMUP: usize = 10;
+
 struct Stats(Vec<Duration>);
 
 impl Stats {
@@ -102,6 +105,11 @@ async fn main() -> anyhow::Result<()> {
 
     let b = rt.create(BoxOptions::new(image.clone()), None)?;
     b.start().await?;
+    // Warm-up (discarded), for the box as for the host baseline below: first runs pay for
+    // cold caches on both sides.
+    for _ in 0..WARMUP {
+        b.exec(Command::new(["true"])).await?.wait().await?;
+    }
     let mut exec = Vec::new();
     for _ in 0..n * 3 {
         let t = Instant::now();
@@ -124,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
         idle.iter().map(|b| b.info().ok().and_then(|i| i.pid).map_or(0, tree_pss_kib)).collect();
     rt.shutdown(Duration::from_secs(5)).await?;
 
+    time_host(&["/bin/true"], WARMUP)?;
     let host = time_host(&["/bin/true"], n * 3)?;
     let bwrap = Path::new("/usr/bin/bwrap").exists().then(|| {
         time_host(
