@@ -95,3 +95,30 @@ async fn cpu_limit_and_pid_limit_are_in_the_box_cgroup() {
     let pids_dir = if v2 { "/sys/fs/cgroup/boxlite" } else { "/sys/fs/cgroup/pids/boxlite" };
     assert!(!std::path::Path::new(&format!("{pids_dir}/{}", b.id())).exists(), "cgroup removed");
 }
+
+#[tokio::test]
+async fn processes_run_under_a_seccomp_filter() {
+    let t = TestHome::new();
+    let b = t.rt.create(t.options(), None).unwrap();
+    b.start().await.unwrap();
+    let (out, _, _) = output(
+        b.exec(sh("grep '^Seccomp:' /proc/self/status; grep '^Seccomp:' /proc/1/status"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "Seccomp:\t2\nSeccomp:\t0\n",
+        "box process filtered, agent not"
+    );
+    // Namespaces cannot be created from inside (busybox unshare: a user namespace).
+    let (_, err, res) = output(b.exec(sh("unshare -U true")).await.unwrap()).await;
+    assert_ne!(res.exit_code, Some(0));
+    assert!(
+        String::from_utf8_lossy(&err).contains("not permitted"),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+    b.stop(Duration::from_secs(5)).await.unwrap();
+}

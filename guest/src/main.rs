@@ -16,6 +16,7 @@ mod output;
 mod plan;
 mod reaper;
 mod report;
+mod seccomp;
 mod service;
 mod shutdown;
 mod spawn;

@@ -10,5 +10,6 @@ mod main_cmd;
 mod memory;
 mod privileges;
 mod reaping;
+mod seccomp;
 mod shutdown;
 mod users;
