@@ -29,8 +29,6 @@ pub enum Stage {
     NoNewPrivs = 9,
     /// Raising `/proc/self/oom_score_adj` to [`WORKLOAD_OOM_SCORE_ADJ`].
     OomScore = 10,
-    /// PR_SET_SECCOMP: installing the filter of [`crate::seccomp`].
-    Seccomp = 11,
 }
 
 impl Stage {
@@ -46,7 +44,6 @@ impl Stage {
             8 => Self::Capabilities,
             9 => Self::NoNewPrivs,
             10 => Self::OomScore,
-            11 => Self::Seccomp,
             _ => return None,
         })
     }
@@ -85,9 +82,6 @@ pub struct ChildSpec {
     pub capset: [CapData; 2],
     /// Set the workload's `oom_score_adj` (see [`raise_oom_score`]).
     pub raise_oom_score: bool,
-    /// The seccomp filter ([`crate::seccomp::fprog`]): points into the agent's `'static`
-    /// program, which the child's copy of memory holds all the same.
-    pub seccomp: libc::sock_fprog,
 }
 
 /// Sets the child up and execs. Never returns.
@@ -145,16 +139,6 @@ pub unsafe fn exec(spec: &ChildSpec) -> ! {
     // the process undo it: the flag is inherited and cannot be cleared).
     if prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0) != 0 {
         fail(spec.errors, Stage::NoNewPrivs);
-    }
-    // Last, so none of the setup above is filtered: from here the process and everything it
-    // starts run under the filter (which allows execve). Installing one without CAP_SYS_ADMIN
-    // needs no_new_privs, set just above. A kernel without seccomp filters fails the spawn
-    // rather than running the process unfiltered.
-    // SAFETY: the kernel copies the program in during the call; `spec.seccomp` points at
-    // `len` instructions of a vector that lives as long as the agent (and so in this copy).
-    let fprog: *const libc::sock_fprog = &spec.seccomp;
-    if prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER.into(), fprog as libc::c_ulong) != 0 {
-        fail(spec.errors, Stage::Seccomp);
     }
     libc::execve(spec.program, spec.argv, spec.envp);
     fail(spec.errors, Stage::Exec)

@@ -152,9 +152,6 @@ pub fn spawn_status(err: SpawnError, plan: &Plan, argv0: &str) -> Status {
                 (Stage::OomScore, _) => {
                     Status::internal(format!("raising the OOM score for {argv0}: {reason}"))
                 }
-                (Stage::Seccomp, _) => {
-                    Status::internal(format!("installing the seccomp filter for {argv0}: {reason}"))
-                }
             }
         }
         SpawnError::Register(crate::reaper::RegisterError::Closed) => {
@@ -346,7 +343,6 @@ mod tests {
             (Stage::Capabilities, "to CAP_CHOWN"),
             (Stage::NoNewPrivs, "no_new_privs"),
             (Stage::OomScore, "OOM score"),
-            (Stage::Seccomp, "seccomp filter"),
         ] {
             let err = SpawnError::Child { stage, errno: libc::EPERM };
             let status = spawn_status(err, &plan, "true");

@@ -110,7 +110,6 @@ fn fork(reaper: &Reaper, plan: &Plan) -> Result<(Process, OwnedFd), SpawnError> 
         // privilege: its children's /proc/self files are root's, so the write would fail —
         // and such an agent runs no cgroup-limited box anyway.
         raise_oom_score: unsafe { libc::geteuid() } == 0,
-        seccomp: crate::seccomp::fprog(),
     };
     let (pid, exit) = reaper.register_fork(|| fork_child(&spec))?;
     // SAFETY: setpgid has no memory-safety preconditions. Mirrors the child's own call so a
