@@ -324,3 +324,18 @@ pub async fn read_fifo(fifo: &Path) -> String {
         tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo).expect("read fifo"));
     tokio::time::timeout(LIMIT, read).await.expect("fifo writer in time").expect("join")
 }
+
+/// Whether the tests run as root (the privilege, user and seccomp tests need it).
+pub fn root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The value of `field` in a /proc/<pid>/status text.
+pub fn status_field<'a>(status: &'a str, field: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+        .trim()
+}

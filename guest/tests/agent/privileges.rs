@@ -4,27 +4,13 @@
 
 use boxlite_protocol::pb::AttachMainRequest;
 
-use crate::harness::{config, drain, request, run, sh, Agent, LIMIT};
+use crate::harness::{config, drain, request, root, run, sh, status_field as field, Agent, LIMIT};
 
 /// CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE,
 /// NET_RAW, SYS_CHROOT, AUDIT_WRITE, SETFCAP: Docker's 0xa80425fb without bit 27 (MKNOD).
 /// Written out here rather than taken from the agent, so the test checks the policy itself.
 const DEFAULT: &str = "00000000a00425fb";
 const NONE: &str = "0000000000000000";
-
-fn root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// The value of `field` in a /proc/<pid>/status text.
-fn field<'a>(status: &'a str, field: &str) -> &'a str {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .unwrap_or_else(|| panic!("no {field} in {status}"))
-        .trim()
-}
 
 fn assert_sets(status: &str, effective: &str, bounding: &str) {
     assert_eq!(field(status, "CapEff"), effective, "{status}");

@@ -6,21 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{config, request, run, sh, Agent};
-
-fn root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// The `Seccomp:` line of a /proc/<pid>/status text (0: none, 2: filter).
-fn seccomp_mode(status: &str) -> &str {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Seccomp:"))
-        .unwrap_or_else(|| panic!("no Seccomp in {status}"))
-        .trim()
-}
+use crate::harness::{config, request, root, run, sh, status_field, Agent};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_agent_and_every_exec_are_filtered() {
@@ -35,19 +21,19 @@ async fn the_agent_and_every_exec_are_filtered() {
         req.user = user.into();
         let out = run(&mut client, req).await.expect("exec");
         assert_eq!(out.exited.exit_code, Some(0), "{user}");
-        assert_eq!(seccomp_mode(&out.stdout()), "2", "{user}: {}", out.stdout());
+        assert_eq!(status_field(&out.stdout(), "Seccomp"), "2", "{user}: {}", out.stdout());
     }
     let agent_status =
         std::fs::read_to_string(format!("/proc/{}/status", agent.pid)).expect("agent status");
     // Installed once on the agent (per spawn it was JIT-compiled on every exec).
-    assert_eq!(seccomp_mode(&agent_status), "2", "{agent_status}");
+    assert_eq!(status_field(&agent_status, "Seccomp"), "2", "{agent_status}");
 
     // An agent without privileges (a development run) installs it all the same.
     let unprivileged = Agent::start_as(config(), 65534).await;
     let out = run(&mut unprivileged.client().await, request(&["cat", "/proc/self/status"]))
         .await
         .expect("exec");
-    assert_eq!(seccomp_mode(&out.stdout()), "2", "{}", out.stdout());
+    assert_eq!(status_field(&out.stdout(), "Seccomp"), "2", "{}", out.stdout());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,11 +1,6 @@
 //! Running as another user (only meaningful, and only run, as root).
 
-use crate::harness::{config, run, sh, Agent};
-
-fn root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
+use crate::harness::{config, root, run, sh, Agent};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn numeric_user_runs_with_that_uid_and_its_passwd_group() {
