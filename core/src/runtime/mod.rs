@@ -15,7 +15,7 @@ mod stop;
 mod tests;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ChildStdin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -44,6 +44,8 @@ struct Inner {
     options: RuntimeOptions,
     /// Set on first start (a runtime that only reads records needs no shim binary).
     engine: OnceLock<Arc<dyn Engine>>,
+    /// The `boxlite-shim` found on first start.
+    shim_path: OnceLock<PathBuf>,
     reaper: OnceLock<ShimReaper>,
     live: Mutex<HashMap<String, LiveBox>>,
 }
@@ -89,6 +91,7 @@ impl Runtime {
                 images,
                 options,
                 engine: OnceLock::new(),
+                shim_path: OnceLock::new(),
                 reaper: OnceLock::new(),
                 live: Mutex::default(),
             }),
@@ -137,12 +140,20 @@ impl Runtime {
         Ok(self.inner.reaper.get_or_init(|| reaper))
     }
 
+    /// The shim binary, searched for once (option, environment, next to the program, PATH).
+    pub(crate) fn shim_path(&self) -> Result<&PathBuf> {
+        if let Some(path) = self.inner.shim_path.get() {
+            return Ok(path);
+        }
+        let found = crate::binaries::find_shim(self.inner.options.shim_path.as_deref())?;
+        Ok(self.inner.shim_path.get_or_init(|| found))
+    }
+
     pub(crate) fn engine(&self) -> Result<Arc<dyn Engine>> {
         if let Some(e) = self.inner.engine.get() {
             return Ok(e.clone());
         }
-        let shim = crate::binaries::find_shim(self.inner.options.shim_path.as_deref())?;
-        let engine: Arc<dyn Engine> = Arc::new(NamespacesEngine::new(shim));
+        let engine: Arc<dyn Engine> = Arc::new(NamespacesEngine::new(self.shim_path()?.clone()));
         Ok(self.inner.engine.get_or_init(|| engine).clone())
     }
 

@@ -92,9 +92,8 @@ impl Runtime {
             _ => {}
         }
         let engine = self.engine()?;
-        let shim_path = crate::binaries::find_shim(self.options().shim_path.as_deref())?;
         let guest_path =
-            crate::binaries::find_guest(self.options().guest_path.as_deref(), &shim_path)?;
+            crate::binaries::find_guest(self.options().guest_path.as_deref(), self.shim_path()?)?;
 
         let spec = ShimSpec {
             box_id: id.clone(),
