@@ -76,6 +76,12 @@ enum BoxliteErrorCode
   BOXLITE_ERROR_IO = 10,
   // "internal": a bug in boxlite, including a panic caught at the C boundary.
   BOXLITE_ERROR_INTERNAL = 11,
+  // "command_not_found": the command of an exec does not exist in the box.
+  BOXLITE_ERROR_COMMAND_NOT_FOUND = 12,
+  // "not_executable": the command of an exec exists but cannot be executed.
+  BOXLITE_ERROR_NOT_EXECUTABLE = 13,
+  // "bad_working_dir": the working directory of an exec does not exist or cannot be entered.
+  BOXLITE_ERROR_BAD_WORKING_DIR = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -155,6 +155,9 @@ static const struct {
     {BOXLITE_ERROR_DATABASE, "database"},
     {BOXLITE_ERROR_IO, "io"},
     {BOXLITE_ERROR_INTERNAL, "internal"},
+    {BOXLITE_ERROR_COMMAND_NOT_FOUND, "command_not_found"},
+    {BOXLITE_ERROR_NOT_EXECUTABLE, "not_executable"},
+    {BOXLITE_ERROR_BAD_WORKING_DIR, "bad_working_dir"},
 };
 
 static int error_codes_match_core(struct ctx *c) {

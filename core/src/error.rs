@@ -28,10 +28,17 @@ pub enum ErrorKind {
     Io,
     /// A bug: an invariant of boxlite itself did not hold.
     Internal,
+    /// The command of an exec does not exist in the box.
+    CommandNotFound,
+    /// The command of an exec exists but cannot be executed (mode, format, a directory).
+    NotExecutable,
+    /// The working directory of an exec does not exist or cannot be entered.
+    BadWorkingDir,
 }
 
 impl ErrorKind {
-    /// Every kind, in the order of the C enum's numbering.
+    /// Every kind, in the order of the C enum's numbering (new kinds are appended, so the
+    /// numbers are stable).
     pub const ALL: &'static [ErrorKind] = &[
         ErrorKind::InvalidArgument,
         ErrorKind::NotFound,
@@ -44,6 +51,9 @@ impl ErrorKind {
         ErrorKind::Database,
         ErrorKind::Io,
         ErrorKind::Internal,
+        ErrorKind::CommandNotFound,
+        ErrorKind::NotExecutable,
+        ErrorKind::BadWorkingDir,
     ];
 
     /// The stable snake_case code every binding exposes.
@@ -60,6 +70,9 @@ impl ErrorKind {
             ErrorKind::Database => "database",
             ErrorKind::Io => "io",
             ErrorKind::Internal => "internal",
+            ErrorKind::CommandNotFound => "command_not_found",
+            ErrorKind::NotExecutable => "not_executable",
+            ErrorKind::BadWorkingDir => "bad_working_dir",
         }
     }
 }

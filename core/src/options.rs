@@ -66,7 +66,8 @@ pub struct BoxOptions {
     pub cpus: Option<f64>,
     /// Memory limit in MiB.
     pub memory_mib: Option<u64>,
-    /// Remove the box when it stops.
+    /// Remove the box when it stops. Cannot be combined with `detach`: a detached box may
+    /// stop when no process of ours is there to remove it.
     pub auto_remove: bool,
     /// Keep the box running after the process that started it exits.
     pub detach: bool,
@@ -120,6 +121,12 @@ impl BoxOptions {
                     "invalid cpus {cpus}: must be greater than 0 and at most {MAX_CPUS}"
                 )));
             }
+        }
+        if self.detach && self.auto_remove {
+            return Err(Error::invalid_argument(
+                "invalid options: detach and auto_remove cannot be combined (a detached box \
+                 outlives the process that would remove it); set auto_remove=false",
+            ));
         }
         if let Some(mib) = self.memory_mib {
             if !(MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&mib) {
@@ -242,6 +249,7 @@ mod tests {
         rejected(BoxOptions { cpus: Some(0.0), ..base() }, "cpus");
         rejected(BoxOptions { cpus: Some(f64::NAN), ..base() }, "cpus");
         rejected(BoxOptions { memory_mib: Some(1), ..base() }, "memory_mib");
+        rejected(BoxOptions { detach: true, auto_remove: true, ..base() }, "auto_remove");
     }
 
     #[test]

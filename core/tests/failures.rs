@@ -109,7 +109,7 @@ async fn main_command_that_does_not_exist_fails_the_start() {
     let opts = boxlite_core::BoxOptions { cmd: Some(vec!["no-such-main".into()]), ..t.options() };
     let b = t.rt.create(opts, None).unwrap();
     let err = b.start().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Exec, "{err}");
+    assert_eq!(err.kind(), ErrorKind::CommandNotFound, "{err}");
     let info = b.info().unwrap();
     assert_eq!(info.status, BoxStatus::Failed);
     assert!(info.error_reason.unwrap().contains("command not found: no-such-main"));

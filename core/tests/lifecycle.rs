@@ -101,10 +101,15 @@ async fn command_that_cannot_start_is_a_typed_error() {
     let b = t.rt.create(t.options(), None).unwrap();
     b.start().await.unwrap();
     let err = b.exec(Command::new(["no-such-command"])).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Exec);
+    assert_eq!(err.kind(), ErrorKind::CommandNotFound, "{err}");
     assert!(err.to_string().contains("command not found"), "{err}");
+    // /etc/passwd exists in the image but is not executable; / is a directory.
+    for not_executable in ["/etc/passwd", "/"] {
+        let err = b.exec(Command::new([not_executable])).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotExecutable, "{not_executable}: {err}");
+    }
     let err = b.exec(Command { working_dir: Some("/nope".into()), ..sh("true") }).await;
-    assert_eq!(err.unwrap_err().kind(), ErrorKind::Exec);
+    assert_eq!(err.unwrap_err().kind(), ErrorKind::BadWorkingDir);
     // The box is unharmed.
     assert_eq!(b.info().unwrap().status, BoxStatus::Running);
     let (_, _, res) = output(b.exec(sh("exit 0")).await.unwrap()).await;

@@ -105,6 +105,9 @@ pub async fn start(
     table: &Arc<ExecTable>,
     request: ExecRequest,
 ) -> Result<ExecStream, Status> {
+    if request.tty {
+        return Err(Status::unimplemented("tty execs are not implemented yet"));
+    }
     let env = request.env.into_iter().map(|v| (v.name, v.value)).collect();
     let plan = plan(
         config,

@@ -6,8 +6,10 @@ use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use boxlite_protocol::exec_failure;
 use boxlite_protocol::launch::GuestConfig;
-use tonic::Status;
+use boxlite_protocol::pb::ExecFailure;
+use tonic::{Code, Status};
 
 use crate::caps::{self, Privileges};
 use crate::child::Stage;
@@ -53,9 +55,15 @@ impl From<PlanError> for Status {
             | PlanError::NulInArgument(_)
             | PlanError::BadEnv(_)
             | PlanError::User { .. } => Status::invalid_argument(message),
-            PlanError::WorkingDir { .. } => Status::failed_precondition(message),
-            PlanError::NotFound(_) => Status::not_found(message),
-            PlanError::PermissionDenied(_) => Status::permission_denied(message),
+            PlanError::WorkingDir { .. } => {
+                exec_failure::status(Code::FailedPrecondition, message, ExecFailure::BadWorkingDir)
+            }
+            PlanError::NotFound(_) => {
+                exec_failure::status(Code::NotFound, message, ExecFailure::CommandNotFound)
+            }
+            PlanError::PermissionDenied(_) => {
+                exec_failure::status(Code::PermissionDenied, message, ExecFailure::NotExecutable)
+            }
         }
     }
 }
@@ -123,15 +131,23 @@ pub fn spawn_status(err: SpawnError, plan: &Plan, argv0: &str) -> Status {
         SpawnError::Child { stage, errno } => {
             let reason = std::io::Error::from_raw_os_error(errno);
             match (stage, errno) {
-                (Stage::Exec, libc::ENOENT) => {
-                    Status::not_found(format!("command not found: {argv0}"))
+                (Stage::Exec, libc::ENOENT) => exec_failure::status(
+                    Code::NotFound,
+                    format!("command not found: {argv0}"),
+                    ExecFailure::CommandNotFound,
+                ),
+                (Stage::Exec, libc::EACCES | libc::EPERM | libc::ENOEXEC | libc::EISDIR) => {
+                    exec_failure::status(
+                        Code::PermissionDenied,
+                        format!("permission denied: {argv0}"),
+                        ExecFailure::NotExecutable,
+                    )
                 }
-                (Stage::Exec, libc::EACCES | libc::EPERM | libc::ENOEXEC) => {
-                    Status::permission_denied(format!("permission denied: {argv0}"))
-                }
-                (Stage::Chdir, _) => {
-                    Status::failed_precondition(format!("working directory {cwd}: {reason}"))
-                }
+                (Stage::Chdir, _) => exec_failure::status(
+                    Code::FailedPrecondition,
+                    format!("working directory {cwd}: {reason}"),
+                    ExecFailure::BadWorkingDir,
+                ),
                 (Stage::Groups | Stage::Gid | Stage::Uid, _) => {
                     Status::permission_denied(format!("switching user: {reason}"))
                 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use boxlite_protocol::launch::GuestConfig;
 use boxlite_protocol::pb::agent_server::Agent;
 use boxlite_protocol::pb::{
-    AttachMainRequest, ExecRequest, PingRequest, PingResponse, ShutdownRequest, ShutdownResponse,
-    SignalRequest, SignalResponse, WriteStdinRequest, WriteStdinResponse,
+    AttachMainRequest, ExecRequest, PingRequest, PingResponse, ResizeTtyRequest, ResizeTtyResponse,
+    ShutdownRequest, ShutdownResponse, SignalRequest, SignalResponse, WriteStdinRequest,
+    WriteStdinResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -71,6 +72,15 @@ impl Agent for AgentService {
         crate::sys::kill_group(exec.pgid, request.signal)
             .map_err(|e| Status::internal(format!("signal {}: {e}", request.signal)))?;
         Ok(Response::new(SignalResponse {}))
+    }
+
+    async fn resize_tty(
+        &self,
+        request: Request<ResizeTtyRequest>,
+    ) -> Result<Response<ResizeTtyResponse>, Status> {
+        let request = request.into_inner();
+        let _exec = self.0.execs.get(&request.exec_id).ok_or_else(|| unknown(&request.exec_id))?;
+        Err(Status::failed_precondition(format!("exec {} has no terminal", request.exec_id)))
     }
 
     type AttachMainStream = ExecStream;

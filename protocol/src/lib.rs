@@ -14,3 +14,25 @@ pub mod launch;
 
 /// Version string the agent reports in `Ping`; the host refuses an agent of another version.
 pub const PROTOCOL_VERSION: &str = concat!("boxlite-agent/", env!("CARGO_PKG_VERSION"));
+
+/// Why an exec did not start, as typed data in the error status (never parsed from text).
+pub mod exec_failure {
+    use prost::Message;
+
+    use crate::pb::{ExecFailure, ExecFailureDetail};
+
+    /// An error status of `code` whose details say `reason`.
+    pub fn status(code: tonic::Code, message: String, reason: ExecFailure) -> tonic::Status {
+        let detail = ExecFailureDetail { reason: reason as i32 };
+        tonic::Status::with_details(code, message, detail.encode_to_vec().into())
+    }
+
+    /// The reason carried by `status`, when it carries one.
+    pub fn reason(status: &tonic::Status) -> Option<ExecFailure> {
+        let detail = ExecFailureDetail::decode(status.details()).ok()?;
+        match ExecFailure::try_from(detail.reason).ok()? {
+            ExecFailure::Unspecified => None,
+            known => Some(known),
+        }
+    }
+}

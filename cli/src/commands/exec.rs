@@ -40,14 +40,13 @@ pub(crate) async fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     };
     let exec = match b.exec(cmd).await {
         Ok(exec) => exec,
-        Err(e) if e.kind() == ErrorKind::Exec => {
-            let code = if e.to_string().contains("command not found") {
-                EXIT_NOT_FOUND
-            } else {
-                EXIT_CANNOT_RUN
-            };
+        Err(e) if matches!(e.kind(), ErrorKind::CommandNotFound) => {
             crate::report(&anyhow::Error::from(e));
-            return Ok(ExitCode::from(code));
+            return Ok(ExitCode::from(EXIT_NOT_FOUND));
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::NotExecutable | ErrorKind::BadWorkingDir) => {
+            crate::report(&anyhow::Error::from(e));
+            return Ok(ExitCode::from(EXIT_CANNOT_RUN));
         }
         Err(e) => return Err(e.into()),
     };

@@ -56,11 +56,15 @@ pub(crate) async fn connect(box_id: &str, socket: &Path) -> Result<Agent> {
 
 /// A gRPC failure talking to the agent of `box_id` during `what`.
 pub(crate) fn status_error(box_id: &str, what: &str, status: tonic::Status) -> Error {
+    use boxlite_protocol::pb::ExecFailure;
     use tonic::Code;
-    let kind = match status.code() {
-        Code::NotFound | Code::PermissionDenied | Code::FailedPrecondition => ErrorKind::Exec,
-        Code::InvalidArgument => ErrorKind::InvalidArgument,
-        Code::DeadlineExceeded => ErrorKind::Timeout,
+    let kind = match (boxlite_protocol::exec_failure::reason(&status), status.code()) {
+        (Some(ExecFailure::CommandNotFound), _) => ErrorKind::CommandNotFound,
+        (Some(ExecFailure::NotExecutable), _) => ErrorKind::NotExecutable,
+        (Some(ExecFailure::BadWorkingDir), _) => ErrorKind::BadWorkingDir,
+        (_, Code::NotFound | Code::PermissionDenied | Code::FailedPrecondition) => ErrorKind::Exec,
+        (_, Code::InvalidArgument) => ErrorKind::InvalidArgument,
+        (_, Code::DeadlineExceeded) => ErrorKind::Timeout,
         _ => ErrorKind::Engine,
     };
     Error::new(kind, format!("box {box_id}: {what}: {}", status.message()))

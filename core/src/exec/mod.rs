@@ -25,6 +25,11 @@ pub struct Command {
     pub stdin: bool,
     /// Kill the command's whole process group after this long.
     pub timeout: Option<Duration>,
+    /// Run on a pseudo-terminal in the box: output arrives on stdout only, stdin is always
+    /// open, and [`Execution::resize_tty`] sets the window size.
+    pub tty: bool,
+    /// Initial terminal size `(rows, cols)` of a TTY exec; `None`: 24×80.
+    pub tty_size: Option<(u16, u16)>,
 }
 
 impl Command {
@@ -121,6 +126,9 @@ impl Execution {
             working_dir: cmd.working_dir.clone().unwrap_or_default(),
             user: cmd.user.clone().unwrap_or_default(),
             stdin: cmd.stdin,
+            tty: cmd.tty,
+            tty_rows: cmd.tty_size.map_or(0, |(rows, _)| u32::from(rows)),
+            tty_cols: cmd.tty_size.map_or(0, |(_, cols)| u32::from(cols)),
             timeout_ms: cmd.timeout.map_or(0, |t| t.as_millis().max(1) as u64),
             kill_grace_ms: KILL_GRACE.as_millis() as u64,
         };
@@ -136,7 +144,7 @@ impl Execution {
                 ))
             }
         };
-        let stdin = cmd.stdin.then(|| ExecStdin {
+        let stdin = (cmd.stdin || cmd.tty).then(|| ExecStdin {
             box_id: box_id.to_string(),
             exec_id: started.exec_id.clone(),
             agent: agent.clone(),
@@ -203,6 +211,28 @@ impl Execution {
             .await
             .map(|_| ())
             .map_err(|s| status_error(&self.box_id, "signal exec", s))
+    }
+
+    /// Sets the terminal size of a TTY exec; `InvalidState` for an exec without a terminal.
+    pub async fn resize_tty(&self, rows: u16, cols: u16) -> Result<()> {
+        if rows == 0 || cols == 0 {
+            return Err(Error::invalid_argument(format!(
+                "resize tty of exec {} in box {}: rows and cols must be positive",
+                self.exec_id, self.box_id
+            )));
+        }
+        let req = pb::ResizeTtyRequest {
+            exec_id: self.exec_id.clone(),
+            rows: u32::from(rows),
+            cols: u32::from(cols),
+        };
+        self.agent.clone().resize_tty(req).await.map(|_| ()).map_err(|s| {
+            let err = status_error(&self.box_id, "resize tty", s);
+            match err.kind() {
+                ErrorKind::Exec => Error::new(ErrorKind::InvalidState, err.to_string()),
+                _ => err,
+            }
+        })
     }
 
     /// SIGKILL to the command's process group.

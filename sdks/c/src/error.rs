@@ -40,13 +40,19 @@ pub enum BoxliteErrorCode {
     BOXLITE_ERROR_IO = 10,
     /// "internal": a bug in boxlite, including a panic caught at the C boundary.
     BOXLITE_ERROR_INTERNAL = 11,
+    /// "command_not_found": the command of an exec does not exist in the box.
+    BOXLITE_ERROR_COMMAND_NOT_FOUND = 12,
+    /// "not_executable": the command of an exec exists but cannot be executed.
+    BOXLITE_ERROR_NOT_EXECUTABLE = 13,
+    /// "bad_working_dir": the working directory of an exec does not exist or cannot be entered.
+    BOXLITE_ERROR_BAD_WORKING_DIR = 14,
 }
 
 use BoxliteErrorCode::*;
 
 // A core kind added without a C code fails the build here rather than reaching C as
 // "internal"; the spec suite (error_codes_match_core) checks the order name by name.
-const _: () = assert!(BOXLITE_ERROR_INTERNAL as usize == ErrorKind::ALL.len());
+const _: () = assert!(BOXLITE_ERROR_BAD_WORKING_DIR as usize == ErrorKind::ALL.len());
 
 impl BoxliteErrorCode {
     /// The code of a core error kind: the only place the two enums are paired.
@@ -63,6 +69,9 @@ impl BoxliteErrorCode {
             ErrorKind::Database => BOXLITE_ERROR_DATABASE,
             ErrorKind::Io => BOXLITE_ERROR_IO,
             ErrorKind::Internal => BOXLITE_ERROR_INTERNAL,
+            ErrorKind::CommandNotFound => BOXLITE_ERROR_COMMAND_NOT_FOUND,
+            ErrorKind::NotExecutable => BOXLITE_ERROR_NOT_EXECUTABLE,
+            ErrorKind::BadWorkingDir => BOXLITE_ERROR_BAD_WORKING_DIR,
             // ErrorKind is #[non_exhaustive]; the const assertion above keeps this arm dead.
             _ => BOXLITE_ERROR_INTERNAL,
         }

@@ -90,6 +90,24 @@ class InternalError(BoxliteError):
     code = "internal"
 
 
+class CommandNotFoundError(BoxliteError, FileNotFoundError):
+    """The command of an exec does not exist in the box."""
+
+    code = "command_not_found"
+
+
+class NotExecutableError(BoxliteError, PermissionError):
+    """The command of an exec exists but cannot be executed."""
+
+    code = "not_executable"
+
+
+class BadWorkingDirError(BoxliteError, NotADirectoryError):
+    """The working directory of an exec does not exist or cannot be entered."""
+
+    code = "bad_working_dir"
+
+
 ERROR_CLASSES: dict[str, type[BoxliteError]] = {
     cls.code: cls
     for cls in (
@@ -104,6 +122,9 @@ ERROR_CLASSES: dict[str, type[BoxliteError]] = {
         DatabaseError,
         IoError,
         InternalError,
+        CommandNotFoundError,
+        NotExecutableError,
+        BadWorkingDirError,
     )
 }
 
