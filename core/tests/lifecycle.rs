@@ -213,3 +213,31 @@ async fn second_process_reattaches_to_running_box() {
     ob.stop(Duration::from_secs(5)).await.unwrap();
     assert_eq!(b.info().unwrap().status, BoxStatus::Stopped);
 }
+
+#[tokio::test]
+async fn shutdown_stops_boxes_and_closes_the_runtime() {
+    let t = TestHome::new();
+    let a = t.rt.create(t.options(), None).unwrap();
+    let b = t.rt.create(t.options(), None).unwrap();
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    t.rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    for handle in [&a, &b] {
+        assert_eq!(handle.info().unwrap().status, BoxStatus::Stopped);
+    }
+    t.rt.shutdown(Duration::from_secs(5)).await.expect("shutdown is idempotent");
+    let err = t.rt.create(t.options(), None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState, "{err}");
+    assert!(err.to_string().contains("shut down"), "{err}");
+    assert_eq!(t.rt.list_info().unwrap_err().kind(), ErrorKind::InvalidState);
+    assert_eq!(a.start().await.unwrap_err().kind(), ErrorKind::InvalidState);
+    // A new runtime on the same home goes on.
+    let rt = boxlite_core::Runtime::open(boxlite_core::RuntimeOptions {
+        home_dir: Some(t.path().into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(rt.list_info().unwrap().len(), 2);
+    rt.remove(a.id(), false).unwrap();
+    rt.remove(b.id(), false).unwrap();
+}

@@ -12,6 +12,7 @@ impl Runtime {
     /// Persists a `configured` box and returns its handle; nothing runs yet. The image
     /// reference is stored as given and resolved at start.
     pub fn create(&self, options: BoxOptions, name: Option<&str>) -> Result<LiteBox> {
+        self.check_open("create box")?;
         options.validate()?;
         if let Some(name) = name {
             validate_name(name)?;
@@ -39,6 +40,7 @@ impl Runtime {
     /// The box named `name` if it exists, else a new one; the flag says whether it was created.
     /// Safe against another process creating the same name at the same moment.
     pub fn get_or_create(&self, options: BoxOptions, name: &str) -> Result<(LiteBox, bool)> {
+        self.check_open("get or create box")?;
         validate_name(name)?;
         if let Some(existing) = self.store().box_by_name(name)? {
             return Ok((LiteBox::new(self.clone(), existing.id, existing.name), false));

@@ -9,16 +9,19 @@ impl Runtime {
     /// The box with this id, name, or unique id prefix; `None` if there is none. An id prefix
     /// matching several boxes is an `InvalidArgument` error.
     pub fn get(&self, id_or_name: &str) -> Result<Option<LiteBox>> {
+        self.check_open("get box")?;
         Ok(self.resolve(id_or_name)?.map(|rec| LiteBox::new(self.clone(), rec.id, rec.name)))
     }
 
     /// Info of the box with this id, name, or unique id prefix.
     pub fn get_info(&self, id_or_name: &str) -> Result<Option<BoxInfo>> {
+        self.check_open("get box info")?;
         Ok(self.resolve(id_or_name)?.map(BoxInfo::from))
     }
 
     /// Every box, newest first.
     pub fn list_info(&self) -> Result<Vec<BoxInfo>> {
+        self.check_open("list boxes")?;
         Ok(self.store().list_boxes()?.into_iter().map(BoxInfo::from).collect())
     }
 

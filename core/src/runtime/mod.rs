@@ -48,6 +48,8 @@ struct Inner {
     shim_path: OnceLock<PathBuf>,
     reaper: OnceLock<ShimReaper>,
     live: Mutex<HashMap<String, LiveBox>>,
+    /// Set by [`Runtime::shutdown`]: from then on every operation but another shutdown fails.
+    shut_down: std::sync::atomic::AtomicBool,
 }
 
 /// A box whose shim this process knows: started here, or re-attached after reconcile.
@@ -94,6 +96,7 @@ impl Runtime {
                 shim_path: OnceLock::new(),
                 reaper: OnceLock::new(),
                 live: Mutex::default(),
+                shut_down: Default::default(),
             }),
         };
         rt.reconcile_all()?;
@@ -109,6 +112,22 @@ impl Runtime {
     /// The home directory.
     pub fn home_dir(&self) -> &Path {
         self.inner.home.root()
+    }
+
+    /// `InvalidState` once [`Runtime::shutdown`] was called: a shut-down runtime starts and
+    /// creates nothing, so no box can outlive the shutdown unaccounted.
+    pub(crate) fn check_open(&self, what: &str) -> Result<()> {
+        if self.inner.shut_down.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(Error::new(
+                crate::ErrorKind::InvalidState,
+                format!("{what}: the runtime on {} was shut down", self.home_dir().display()),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn mark_shut_down(&self) {
+        self.inner.shut_down.store(true, std::sync::atomic::Ordering::Release);
     }
 
     pub(crate) fn home(&self) -> &Home {

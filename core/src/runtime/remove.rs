@@ -11,6 +11,7 @@ impl Runtime {
     /// Deletes the box's record and directory. A box that is not in a removable status
     /// (`starting`, `running`, `stopping`) needs `force`, which kills its processes first.
     pub fn remove(&self, id_or_name: &str, force: bool) -> Result<()> {
+        self.check_open("remove box")?;
         let id = self.resolve_existing(id_or_name)?.id;
         let _lock = crate::lock::FileLock::for_box(self.home(), &id)?;
         // Re-read under the lock: the status may have changed, or another remover won.

@@ -6,7 +6,11 @@ use crate::error::Result;
 impl Runtime {
     /// Stops every non-detached box this runtime started, concurrently, each with `timeout`
     /// as its grace period. Returns the first error after all stops finished.
+    ///
+    /// Idempotent. Afterwards every other operation of this runtime (and of its clones and box
+    /// handles) fails with `InvalidState`; open a new runtime to go on.
     pub async fn shutdown(&self, timeout: Duration) -> Result<()> {
+        self.mark_shut_down();
         let ids: Vec<String> = self
             .live()
             .iter()

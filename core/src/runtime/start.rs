@@ -27,6 +27,7 @@ pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
 impl Runtime {
     /// Starts box `id` unless it runs already. `detach` overrides the box's option.
     pub(crate) async fn start_box(&self, id: &str, detach: Option<bool>) -> Result<()> {
+        self.check_open(&format!("start box {id}"))?;
         let _lock = self.lock_box(id).await?;
         let mut rec = self.resolve_existing(id)?;
         if rec.state.status() == BoxStatus::Running {
