@@ -20,9 +20,20 @@ echo "== rust: tests (core, shim, guest, CLI)"
 cargo build --workspace --exclude boxlite-python
 cargo test --workspace --exclude boxlite-python
 
-echo "== python"
-bash scripts/test-python.sh
-echo "== node"
-bash scripts/test-node.sh
-echo "== c"
-bash scripts/test-c.sh
+# Each suite writes its per-scenario outcomes here; stale files must not fill the table.
+rm -rf target/spec-results
+mkdir -p target/spec-results
+
+# Every binding runs even when an earlier one failed, so the parity table is complete.
+failed=()
+for lang in python node c; do
+    echo "== $lang"
+    bash "scripts/test-$lang.sh" || failed+=("$lang")
+done
+
+echo "== conformance parity (bindings-tests/spec.tsv)"
+python3 scripts/parity-table.py || failed+=(parity)
+if ((${#failed[@]})); then
+    echo "failed: ${failed[*]}" >&2
+    exit 1
+fi
