@@ -16,9 +16,8 @@ demo: build ## The main job: run a command in a box (home: $(DEMO_HOME))
 	eval "$$(bash scripts/fixtures.sh 2>/dev/null)" && \
 	  $(BOXLITE) --home $(DEMO_HOME) run --rm $$BOXLITE_TEST_IMAGE sh -c 'echo hello from $$(hostname), pid $$$$'
 
-bench: build ## Latency and memory of boxes, with host and bwrap baselines
-	eval "$$(bash scripts/fixtures.sh 2>/dev/null)" && \
-	  cargo run -q --release -p boxlite-cli --bin boxlite-bench -- $$BOXLITE_TEST_IMAGE
+bench: build ## Latency and memory of boxes and the SDKs, with host and bwrap baselines
+	bash scripts/bench.sh
 
 test: ## Every test: Rust, Python, Node and C suites (what .ci/run runs)
 	bash scripts/test.sh

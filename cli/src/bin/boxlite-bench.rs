@@ -2,7 +2,9 @@
 //! (host fork+exec+wait, bwrap when installed), because shared machines are noisy: compare
 //! the ratios, not the absolute numbers.
 //!
-//! Usage: boxlite-bench IMAGE [--iterations N] (uses BOXLITE_SHIM / BOXLITE_GUEST)
+//! Usage: boxlite-bench IMAGE [--iterations N] [--json PATH] (uses BOXLITE_SHIM /
+//! BOXLITE_GUEST). `--json` also writes the series as `{name: {p50_us, p99_us, n}}`, which
+//! scripts/bench-sdks.py reads to put the SDKs' figures next to the core's.
 
 use std::path::Path;
 use std::process::{Command as HostCommand, Stdio};
@@ -77,7 +79,12 @@ fn tree_pss_kib(pid: u32) -> u64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let image = args.first().context("usage: boxlite-bench IMAGE [--iterations N]")?.clone();
+    let image =
+        args.first().context("usage: boxlite-bench IMAGE [--iterations N] [--json PATH]")?.clone();
+    let json_path = match args.iter().position(|a| a == "--json") {
+        Some(i) => Some(args.get(i + 1).context("--json PATH")?.clone()),
+        None => None,
+    };
     let n: usize = match args.iter().position(|a| a == "--iterations") {
         Some(i) => args.get(i + 1).context("--iterations N")?.parse()?,
         None => 30,
@@ -171,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
     println!("memory per idle box (PSS, shim + agent) {avg_pss_mib:.2} MiB   (boxes: {pss:?} KiB)");
     println!(
         "ratio exec p50 / host fork+exec p50      {:.2}x (target <= 2x)",
-        ms(Stats(exec).p50()) / ms(host.p50())
+        ms(Stats(exec.clone()).p50()) / ms(host.p50())
     );
     if let Some(bw) = bwrap {
         println!(
@@ -179,6 +186,21 @@ async fn main() -> anyhow::Result<()> {
             ms(Stats(ready.clone()).p50()) / ms(bw.p50())
         );
     }
-    println!("target ready p50 <= 15 ms: {:.2} ms", ms(Stats(ready).p50()));
+    println!("target ready p50 <= 15 ms: {:.2} ms", ms(Stats(ready.clone()).p50()));
+    if let Some(path) = json_path {
+        let series = |s: &Stats| {
+            serde_json::json!({
+                "p50_us": s.p50().as_secs_f64() * 1e6,
+                "p99_us": s.p99().as_secs_f64() * 1e6,
+                "n": s.0.len(),
+            })
+        };
+        let doc = serde_json::json!({
+            "box_ready": series(&Stats(ready)),
+            "exec_true": series(&Stats(exec)),
+            "host_fork_exec": series(&host),
+        });
+        std::fs::write(&path, doc.to_string()).with_context(|| format!("write {path}"))?;
+    }
     Ok(())
 }
