@@ -41,7 +41,7 @@ mod status;
 pub mod testing;
 
 pub use error::{Error, ErrorKind, Result};
-pub use exec::{Command, ExecResult, ExecStdin, Execution};
+pub use exec::{Command, ExecControl, ExecResult, ExecStdin, Execution};
 pub use info::BoxInfo;
 pub use litebox::{LiteBox, DEFAULT_STOP_TIMEOUT};
 pub use options::{

@@ -202,6 +202,51 @@ impl Execution {
         self.stdin.take()
     }
 
+    /// A handle that signals or resizes this execution while another task owns it (for
+    /// instance one that is waiting for it).
+    pub fn control(&self) -> ExecControl {
+        ExecControl {
+            box_id: self.box_id.clone(),
+            exec_id: self.exec_id.clone(),
+            agent: self.agent.clone(),
+        }
+    }
+
+    /// Sends `signal` to the command's process group.
+    pub async fn signal(&self, signal: i32) -> Result<()> {
+        self.control().signal(signal).await
+    }
+
+    /// Sets the terminal size of a TTY exec; `InvalidState` for an exec without a terminal.
+    pub async fn resize_tty(&self, rows: u16, cols: u16) -> Result<()> {
+        self.control().resize_tty(rows, cols).await
+    }
+
+    /// SIGKILL to the command's process group.
+    pub async fn kill(&self) -> Result<()> {
+        self.signal(libc::SIGKILL).await
+    }
+
+    /// Waits for the command to end; untaken output streams are discarded.
+    pub async fn wait(self) -> Result<ExecResult> {
+        let Execution { done, box_id, stdout, stderr, .. } = self;
+        drop((stdout, stderr));
+        done.await.unwrap_or_else(|_| {
+            Err(Error::new(ErrorKind::Internal, format!("box {box_id}: exec follower vanished")))
+        })
+    }
+}
+
+/// Signals and terminal resizes for one execution, usable while the [`Execution`] itself is
+/// moved into [`Execution::wait`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ExecControl {
+    box_id: String,
+    exec_id: String,
+    agent: Agent,
+}
+
+impl ExecControl {
     /// Sends `signal` to the command's process group.
     pub async fn signal(&self, signal: i32) -> Result<()> {
         let req = pb::SignalRequest { exec_id: self.exec_id.clone(), signal };
@@ -211,6 +256,11 @@ impl Execution {
             .await
             .map(|_| ())
             .map_err(|s| status_error(&self.box_id, "signal exec", s))
+    }
+
+    /// SIGKILL to the command's process group.
+    pub async fn kill(&self) -> Result<()> {
+        self.signal(libc::SIGKILL).await
     }
 
     /// Sets the terminal size of a TTY exec; `InvalidState` for an exec without a terminal.
@@ -232,20 +282,6 @@ impl Execution {
                 ErrorKind::Exec => Error::new(ErrorKind::InvalidState, err.to_string()),
                 _ => err,
             }
-        })
-    }
-
-    /// SIGKILL to the command's process group.
-    pub async fn kill(&self) -> Result<()> {
-        self.signal(libc::SIGKILL).await
-    }
-
-    /// Waits for the command to end; untaken output streams are discarded.
-    pub async fn wait(self) -> Result<ExecResult> {
-        let Execution { done, box_id, stdout, stderr, .. } = self;
-        drop((stdout, stderr));
-        done.await.unwrap_or_else(|_| {
-            Err(Error::new(ErrorKind::Internal, format!("box {box_id}: exec follower vanished")))
         })
     }
 }
