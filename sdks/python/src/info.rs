@@ -1,4 +1,7 @@
+use std::sync::Mutex;
+
 use boxlite_core::{BoxInfo, BoxStatus};
+use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 
 /// A snapshot of a box, read from the database.
@@ -10,6 +13,10 @@ pub(crate) struct PyBoxInfo {
     status: &'static str,
     image: String,
     created_at: String,
+    /// CPU limit in cores, when one was set.
+    cpus: Option<f64>,
+    /// Memory limit in MiB, when one was set.
+    memory_mib: Option<u64>,
     pid: Option<u32>,
     exit_code: Option<i32>,
     error_reason: Option<String>,
@@ -28,6 +35,12 @@ pub(crate) struct PyBoxStateInfo {
 
 #[pymethods]
 impl PyBoxInfo {
+    /// `await box.info()` and `box.info()` both work: upstream's `info()` is sync, code written
+    /// for an async one awaits it. Awaiting gives the info itself, without suspending.
+    fn __await__(slf: Py<Self>) -> Ready {
+        Ready { value: Mutex::new(Some(slf.into_any())) }
+    }
+
     fn __repr__(&self) -> String {
         let name = self.name.as_deref().map_or("None".to_string(), |n| format!("{n:?}"));
         format!("BoxInfo(id={:?}, name={name}, status={:?})", self.id, self.status)
@@ -60,10 +73,33 @@ impl PyBoxInfo {
             name: info.name,
             image: info.image,
             created_at: info.created_at,
+            cpus: info.options.cpus,
+            memory_mib: info.options.memory_mib,
             pid: info.pid,
             exit_code: info.exit_code,
             error_reason: info.error_reason,
             state,
+        })
+    }
+}
+
+/// The iterator behind [`PyBoxInfo::__await__`]: finishes at once with its value.
+#[pyclass(module = "boxlite._boxlite", frozen)]
+pub(crate) struct Ready {
+    value: Mutex<Option<Py<PyAny>>>,
+}
+
+#[pymethods]
+impl Ready {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let value = self.value.lock().unwrap_or_else(|p| p.into_inner()).take();
+        Err(match value {
+            Some(v) => PyStopIteration::new_err((v,)),
+            None => PyStopIteration::new_err(py.None()),
         })
     }
 }

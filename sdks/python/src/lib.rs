@@ -1,8 +1,13 @@
-//! `boxlite._boxlite`: the native module under the `boxlite` Python package. Thin: type and
-//! error conversion only; ergonomics live in `python/boxlite/`.
+//! `boxlite._boxlite`: the native module under the `boxlite` Python package. Thin: one file
+//! per core module with type, ownership and error conversion only; ergonomics (line decoding,
+//! SimpleBox, the sync API) live in `python/boxlite/`. `bridge` holds the asyncio bridge and
+//! the fork guard every class shares.
 
+mod bridge;
 mod error;
+mod exec;
 mod info;
+mod litebox;
 mod options;
 mod runtime;
 mod status;
@@ -12,7 +17,11 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _boxlite(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<runtime::PyRuntime>()?;
-    m.add_class::<runtime::PyBox>()?;
+    m.add_class::<litebox::PyBox>()?;
+    m.add_class::<exec::PyExecution>()?;
+    m.add_class::<exec::PyExecStream>()?;
+    m.add_class::<exec::PyExecStdin>()?;
+    m.add_class::<exec::PyExecResult>()?;
     m.add_class::<options::PyBoxOptions>()?;
     m.add_class::<info::PyBoxInfo>()?;
     m.add_class::<info::PyBoxStateInfo>()?;

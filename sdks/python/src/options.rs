@@ -1,82 +1,210 @@
-use boxlite_core::BoxOptions;
+//! `BoxOptions` ↔ core's [`BoxOptions`]. Upstream BoxLite's field names and defaults, so its
+//! users' code constructs options unchanged; the fields this version does not implement are
+//! accepted as names but refused when set, never silently ignored.
+
+use boxlite_core::{BoxOptions, Error, ErrorKind};
 use pyo3::prelude::*;
 
-/// Options of a box; mirrors core's `BoxOptions`. Validated by core when the box is created.
-#[pyclass(name = "BoxOptions", module = "boxlite._boxlite", from_py_object)]
-#[derive(Clone)]
+use crate::error::to_py_err;
+
+/// Options of a box. Every field is readable and writable; they are checked when the options
+/// are made and again when a box is created from them (by core, which names the field).
+#[pyclass(name = "BoxOptions", module = "boxlite._boxlite")]
 pub(crate) struct PyBoxOptions {
     #[pyo3(get, set)]
-    image: String,
+    image: Option<String>,
+    /// A local OCI image layout directory; the same as `image="oci:PATH"`.
     #[pyo3(get, set)]
-    env: Vec<(String, String)>,
-    #[pyo3(get, set)]
-    working_dir: Option<String>,
-    #[pyo3(get, set)]
-    cmd: Option<Vec<String>>,
-    #[pyo3(get, set)]
-    entrypoint: Option<Vec<String>>,
-    #[pyo3(get, set)]
-    user: Option<String>,
+    rootfs_path: Option<String>,
     #[pyo3(get, set)]
     cpus: Option<f64>,
     #[pyo3(get, set)]
     memory_mib: Option<u64>,
     #[pyo3(get, set)]
-    auto_remove: bool,
+    disk_size_gb: Option<Py<PyAny>>,
     #[pyo3(get, set)]
-    detach: bool,
+    working_dir: Option<String>,
+    #[pyo3(get, set)]
+    env: Vec<(String, String)>,
+    #[pyo3(get, set)]
+    volumes: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    network: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    ports: Option<Py<PyAny>>,
+    /// `None` means upstream's default, true: the box is removed when it stops.
+    #[pyo3(get, set)]
+    auto_remove: Option<bool>,
+    /// `None` means false: the box stops when this process exits.
+    #[pyo3(get, set)]
+    detach: Option<bool>,
+    #[pyo3(get, set)]
+    entrypoint: Option<Vec<String>>,
+    #[pyo3(get, set)]
+    cmd: Option<Vec<String>>,
+    #[pyo3(get, set)]
+    user: Option<String>,
+    #[pyo3(get, set)]
+    advanced: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    secrets: Option<Py<PyAny>>,
+}
+
+/// Upstream fields without an implementation here yet, and what they would have needed.
+const NOT_IMPLEMENTED: &[(&str, &str)] = &[
+    ("disk_size_gb", "boxes share the host filesystem; there is no per-box disk"),
+    ("volumes", "host directories cannot be mounted into boxes yet"),
+    ("network", "boxes have loopback networking only"),
+    ("ports", "boxes have loopback networking only, so no port can be published"),
+    ("advanced", "security, health-check and mount options are fixed in this version"),
+    ("secrets", "there is no outbound proxy to inject secrets"),
+];
+
+fn invalid(message: String) -> PyErr {
+    to_py_err(Error::new(ErrorKind::InvalidArgument, message))
+}
+
+impl PyBoxOptions {
+    fn unimplemented_field(&self, py: Python<'_>, name: &str) -> Option<&Py<PyAny>> {
+        let value = match name {
+            "disk_size_gb" => &self.disk_size_gb,
+            "volumes" => &self.volumes,
+            "network" => &self.network,
+            "ports" => &self.ports,
+            "advanced" => &self.advanced,
+            "secrets" => &self.secrets,
+            _ => &None,
+        };
+        // An empty list is how upstream spells "none" for the list fields.
+        value.as_ref().filter(|v| v.bind(py).is_truthy().unwrap_or(true))
+    }
+
+    /// `invalid_argument` naming the first field this version refuses, or a contradiction.
+    fn check_supported(&self, py: Python<'_>) -> PyResult<()> {
+        for (name, why) in NOT_IMPLEMENTED {
+            if self.unimplemented_field(py, name).is_some() {
+                return Err(invalid(format!(
+                    "BoxOptions.{name} is not implemented in this version of boxlite ({why}); \
+                     leave it unset"
+                )));
+            }
+        }
+        if self.image.is_some() && self.rootfs_path.is_some() {
+            return Err(invalid(
+                "BoxOptions: give image or rootfs_path, not both (rootfs_path is an OCI layout \
+                 directory, the same as image=\"oci:PATH\")"
+                    .to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The core options; core's `validate` (at create) checks the values.
+    pub(crate) fn to_core(&self, py: Python<'_>) -> PyResult<BoxOptions> {
+        self.check_supported(py)?;
+        let image =
+            match (&self.image, &self.rootfs_path) {
+                (Some(image), _) => image.clone(),
+                (None, Some(path)) => layout_reference(path)?,
+                (None, None) => return Err(invalid(
+                    "BoxOptions: an image is needed: image=\"oci:PATH[:TAG]\" or rootfs_path=PATH \
+                     (an OCI image layout directory)"
+                        .to_string(),
+                )),
+            };
+        Ok(BoxOptions {
+            image,
+            env: self.env.clone(),
+            working_dir: self.working_dir.clone(),
+            cmd: self.cmd.clone(),
+            entrypoint: self.entrypoint.clone(),
+            user: self.user.clone(),
+            cpus: self.cpus,
+            memory_mib: self.memory_mib,
+            auto_remove: self.auto_remove.unwrap_or(true),
+            detach: self.detach.unwrap_or(false),
+        })
+    }
+}
+
+/// `oci:ABSOLUTE_PATH` for a layout directory. A colon in its last component would read as a
+/// tag separator, so such a path is refused rather than misread.
+fn layout_reference(path: &str) -> PyResult<String> {
+    if path.is_empty() {
+        return Err(invalid("BoxOptions.rootfs_path is empty".to_string()));
+    }
+    let absolute = std::path::absolute(path).map_err(|e| {
+        invalid(format!("BoxOptions.rootfs_path {path:?}: cannot make it absolute: {e}"))
+    })?;
+    let Some(text) = absolute.to_str() else {
+        return Err(invalid(format!("BoxOptions.rootfs_path {path:?} is not valid UTF-8")));
+    };
+    if text.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+        return Err(invalid(format!(
+            "BoxOptions.rootfs_path {path:?}: a ':' in the last path component is read as a tag; \
+             rename the directory"
+        )));
+    }
+    Ok(format!("oci:{text}"))
 }
 
 #[pymethods]
 impl PyBoxOptions {
     #[new]
-    #[pyo3(signature = (image, *, env=Vec::new(), working_dir=None, cmd=None, entrypoint=None,
-                        user=None, cpus=None, memory_mib=None, auto_remove=false, detach=false))]
+    #[pyo3(signature = (image=None, rootfs_path=None, cpus=None, memory_mib=None,
+                        disk_size_gb=None, working_dir=None, env=Vec::new(), volumes=None,
+                        network=None, ports=None, auto_remove=None, detach=None,
+                        entrypoint=None, cmd=None, user=None, advanced=None, secrets=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        image: String,
-        env: Vec<(String, String)>,
-        working_dir: Option<String>,
-        cmd: Option<Vec<String>>,
-        entrypoint: Option<Vec<String>>,
-        user: Option<String>,
+        py: Python<'_>,
+        image: Option<String>,
+        rootfs_path: Option<String>,
         cpus: Option<f64>,
         memory_mib: Option<u64>,
-        auto_remove: bool,
-        detach: bool,
-    ) -> Self {
-        PyBoxOptions {
+        disk_size_gb: Option<Py<PyAny>>,
+        working_dir: Option<String>,
+        env: Vec<(String, String)>,
+        volumes: Option<Py<PyAny>>,
+        network: Option<Py<PyAny>>,
+        ports: Option<Py<PyAny>>,
+        auto_remove: Option<bool>,
+        detach: Option<bool>,
+        entrypoint: Option<Vec<String>>,
+        cmd: Option<Vec<String>>,
+        user: Option<String>,
+        advanced: Option<Py<PyAny>>,
+        secrets: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let opts = PyBoxOptions {
             image,
-            env,
-            working_dir,
-            cmd,
-            entrypoint,
-            user,
+            rootfs_path,
             cpus,
             memory_mib,
+            disk_size_gb,
+            working_dir,
+            env,
+            volumes,
+            network,
+            ports,
             auto_remove,
             detach,
-        }
+            entrypoint,
+            cmd,
+            user,
+            advanced,
+            secrets,
+        };
+        // Refuse now, where the mistake is made; the values are checked at create, so fields may
+        // still be assigned one by one.
+        opts.check_supported(py)?;
+        Ok(opts)
     }
 
     fn __repr__(&self) -> String {
-        format!("BoxOptions(image={:?})", self.image)
-    }
-}
-
-impl From<PyBoxOptions> for BoxOptions {
-    fn from(o: PyBoxOptions) -> Self {
-        BoxOptions {
-            image: o.image,
-            env: o.env,
-            working_dir: o.working_dir,
-            cmd: o.cmd,
-            entrypoint: o.entrypoint,
-            user: o.user,
-            cpus: o.cpus,
-            memory_mib: o.memory_mib,
-            auto_remove: o.auto_remove,
-            detach: o.detach,
-        }
+        format!(
+            "BoxOptions(image={:?}, rootfs_path={:?}, cpus={:?}, memory_mib={:?})",
+            self.image, self.rootfs_path, self.cpus, self.memory_mib
+        )
     }
 }

@@ -1,13 +1,17 @@
 # Type stubs of the native module; checked against it with `python -m mypy.stubtest`.
 import os
-from collections.abc import Awaitable
-from typing import Optional, final
+from collections.abc import Awaitable, Generator
+from typing import Any, Optional, final
 
 __all__ = [
     "Box",
     "BoxInfo",
     "BoxOptions",
     "BoxStateInfo",
+    "ExecResult",
+    "ExecStdin",
+    "ExecStream",
+    "Execution",
     "Runtime",
     "error_codes",
     "status_names",
@@ -15,29 +19,42 @@ __all__ = [
 
 @final
 class BoxOptions:
-    image: str
-    env: list[tuple[str, str]]
-    working_dir: Optional[str]
-    cmd: Optional[list[str]]
-    entrypoint: Optional[list[str]]
-    user: Optional[str]
+    image: Optional[str]
+    rootfs_path: Optional[str]
     cpus: Optional[float]
     memory_mib: Optional[int]
-    auto_remove: bool
-    detach: bool
+    disk_size_gb: Optional[Any]
+    working_dir: Optional[str]
+    env: list[tuple[str, str]]
+    volumes: Optional[Any]
+    network: Optional[Any]
+    ports: Optional[Any]
+    auto_remove: Optional[bool]
+    detach: Optional[bool]
+    entrypoint: Optional[list[str]]
+    cmd: Optional[list[str]]
+    user: Optional[str]
+    advanced: Optional[Any]
+    secrets: Optional[Any]
     def __new__(
         cls,
-        image: str,
-        *,
-        env: list[tuple[str, str]] = ...,
-        working_dir: Optional[str] = None,
-        cmd: Optional[list[str]] = None,
-        entrypoint: Optional[list[str]] = None,
-        user: Optional[str] = None,
+        image: Optional[str] = None,
+        rootfs_path: Optional[str] = None,
         cpus: Optional[float] = None,
         memory_mib: Optional[int] = None,
-        auto_remove: bool = False,
-        detach: bool = False,
+        disk_size_gb: Optional[Any] = None,
+        working_dir: Optional[str] = None,
+        env: list[tuple[str, str]] = ...,
+        volumes: Optional[Any] = None,
+        network: Optional[Any] = None,
+        ports: Optional[Any] = None,
+        auto_remove: Optional[bool] = None,
+        detach: Optional[bool] = None,
+        entrypoint: Optional[list[str]] = None,
+        cmd: Optional[list[str]] = None,
+        user: Optional[str] = None,
+        advanced: Optional[Any] = None,
+        secrets: Optional[Any] = None,
     ) -> BoxOptions: ...
 
 @final
@@ -66,6 +83,10 @@ class BoxInfo:
     @property
     def created_at(self) -> str: ...
     @property
+    def cpus(self) -> Optional[float]: ...
+    @property
+    def memory_mib(self) -> Optional[int]: ...
+    @property
     def pid(self) -> Optional[int]: ...
     @property
     def exit_code(self) -> Optional[int]: ...
@@ -73,6 +94,39 @@ class BoxInfo:
     def error_reason(self) -> Optional[str]: ...
     @property
     def state(self) -> BoxStateInfo: ...
+    def __await__(self) -> Generator[Any, Any, BoxInfo]: ...
+
+@final
+class ExecResult:
+    @property
+    def exit_code(self) -> int: ...
+    @property
+    def signal(self) -> Optional[int]: ...
+    @property
+    def timed_out(self) -> bool: ...
+    @property
+    def error_message(self) -> Optional[str]: ...
+
+@final
+class ExecStream:
+    def read(self) -> Awaitable[Optional[bytes]]: ...
+
+@final
+class ExecStdin:
+    def send_input(self, data: bytes) -> Awaitable[None]: ...
+    def close(self) -> Awaitable[None]: ...
+
+@final
+class Execution:
+    @property
+    def id(self) -> str: ...
+    def stdout(self) -> ExecStream: ...
+    def stderr(self) -> ExecStream: ...
+    def stdin(self) -> ExecStdin: ...
+    def wait(self) -> Awaitable[ExecResult]: ...
+    def kill(self) -> Awaitable[None]: ...
+    def signal(self, signal: int) -> Awaitable[None]: ...
+    def resize_tty(self, rows: int, cols: int) -> Awaitable[None]: ...
 
 @final
 class Box:
@@ -80,7 +134,21 @@ class Box:
     def id(self) -> str: ...
     @property
     def name(self) -> Optional[str]: ...
-    def info(self) -> Awaitable[BoxInfo]: ...
+    def info(self) -> BoxInfo: ...
+    def start(self) -> Awaitable[None]: ...
+    def stop(self, timeout_secs: Optional[float] = None) -> Awaitable[None]: ...
+    def exec(
+        self,
+        command: str,
+        args: Optional[list[str]] = None,
+        env: Optional[list[tuple[str, str]]] = None,
+        tty: bool = False,
+        user: Optional[str] = None,
+        timeout_secs: Optional[float] = None,
+        cwd: Optional[str] = None,
+        *,
+        stdin: bool = True,
+    ) -> Awaitable[Execution]: ...
 
 @final
 class Runtime:
@@ -92,8 +160,12 @@ class Runtime:
     def get(self, id_or_name: str) -> Awaitable[Optional[Box]]: ...
     def get_info(self, id_or_name: str) -> Awaitable[Optional[BoxInfo]]: ...
     def list_info(self) -> Awaitable[list[BoxInfo]]: ...
-    def get_or_create(self, options: BoxOptions, name: str) -> Awaitable[tuple[Box, bool]]: ...
+    def get_or_create(
+        self, options: BoxOptions, name: Optional[str] = None
+    ) -> Awaitable[tuple[Box, bool]]: ...
     def remove(self, id_or_name: str, force: bool = False) -> Awaitable[None]: ...
+    def shutdown(self, timeout: Optional[float] = None) -> Awaitable[None]: ...
+    def close(self) -> None: ...
 
 def status_names() -> list[str]: ...
 def error_codes() -> list[str]: ...
