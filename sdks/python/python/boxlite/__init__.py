@@ -3,48 +3,78 @@
 >>> import asyncio, boxlite, tempfile
 >>> async def main(home):
 ...     rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
-...     box = await rt.create(boxlite.BoxOptions("alpine:3.20"), name="demo")
-...     return (await box.info()).status
+...     box = await rt.create(boxlite.BoxOptions(image="oci:/nowhere/image"), name="demo")
+...     return box.info().status
 >>> asyncio.run(main(tempfile.mkdtemp()))
 'configured'
 """
 
-from ._boxlite import BoxInfo, BoxOptions, BoxStateInfo, error_codes, status_names
+from . import errors
+from ._boxlite import (
+    BoxInfo,
+    BoxOptions,
+    BoxStateInfo,
+    ExecStream,
+    error_codes,
+    status_names,
+)
+from ._boxlite import ExecResult as ExecutionResult
 from .errors import (
     AlreadyExistsError,
+    BadWorkingDirError,
     BoxliteError,
+    CommandNotFoundError,
     DatabaseError,
     EngineError,
     ExecError,
+    ExecutionError,
     ImageError,
     InternalError,
     InvalidArgumentError,
     InvalidStateError,
     IoError,
+    NotExecutableError,
     NotFoundError,
+    ParseError,
     TimeoutError,
 )
+from .exec import ExecResult
+from .execution import ExecOutput, ExecStderr, ExecStdin, ExecStdout, Execution
 from .runtime import Box, Boxlite, Options
 
 __all__ = [
     "AlreadyExistsError",
+    "BadWorkingDirError",
     "Box",
     "BoxInfo",
     "BoxOptions",
     "BoxStateInfo",
     "Boxlite",
     "BoxliteError",
+    "CommandNotFoundError",
     "DatabaseError",
     "EngineError",
     "ExecError",
+    "ExecOutput",
+    "ExecResult",
+    "ExecStderr",
+    "ExecStdin",
+    "ExecStdout",
+    "ExecStream",
+    "Execution",
+    "ExecutionError",
+    "ExecutionResult",
     "ImageError",
     "InternalError",
     "InvalidArgumentError",
     "InvalidStateError",
     "IoError",
+    "NotExecutableError",
     "NotFoundError",
     "Options",
+    "ParseError",
     "TimeoutError",
     "error_codes",
+    "errors",
     "status_names",
 ]

@@ -1,15 +1,43 @@
-"""Exceptions raised by boxlite, one class per stable error code of the core.
+"""Exceptions raised by boxlite: one class per stable error code of the core.
 
-The native module calls :func:`from_code` for every error, so this table is the only place a
-code becomes a Python class.
+The native module calls :func:`from_code` for every error, so :data:`ERROR_CLASSES` is the
+only place a code becomes a Python class. Every class is a :class:`RuntimeError` (upstream
+BoxLite's native errors are, and user code catches them so) and, where one fits, also the
+natural builtin: ``except LookupError`` catches a missing box, ``except ValueError`` a bad
+option, ``except TimeoutError`` a timeout.
 """
 
 from __future__ import annotations
 
 import builtins
 
+__all__ = [
+    "AlreadyExistsError",
+    "BadWorkingDirError",
+    "BoxliteError",
+    "CommandNotFoundError",
+    "ConfigError",
+    "DatabaseError",
+    "ERROR_CLASSES",
+    "EngineError",
+    "ExecError",
+    "ExecutionError",
+    "ImageError",
+    "InternalError",
+    "InvalidArgumentError",
+    "InvalidStateError",
+    "IoError",
+    "NotExecutableError",
+    "NotFoundError",
+    "ParseError",
+    "StoppedError",
+    "StorageError",
+    "TimeoutError",
+    "from_code",
+]
 
-class BoxliteError(Exception):
+
+class BoxliteError(RuntimeError):
     """Base of every boxlite error. ``code`` is the stable code shared by all SDKs."""
 
     code: str = "internal"
@@ -25,7 +53,7 @@ class BoxliteError(Exception):
 
 
 class InvalidArgumentError(BoxliteError, ValueError):
-    """A name, option or reference is malformed."""
+    """A name, option or reference is malformed, or an option is not implemented yet."""
 
     code = "invalid_argument"
 
@@ -43,13 +71,14 @@ class AlreadyExistsError(BoxliteError):
 
 
 class InvalidStateError(BoxliteError):
-    """The box's status does not allow the operation."""
+    """The box's status (or the runtime's: shut down, from another process) does not allow
+    the operation."""
 
     code = "invalid_state"
 
 
 class TimeoutError(BoxliteError, builtins.TimeoutError):
-    """An operation ran past its deadline."""
+    """An operation, or a command run with a timeout, ran past its deadline."""
 
     code = "timeout"
 
@@ -66,8 +95,8 @@ class EngineError(BoxliteError):
     code = "engine"
 
 
-class ExecError(BoxliteError):
-    """A command inside the box could not be started."""
+class ExecutionError(BoxliteError):
+    """A command inside the box could not be started (the subclasses say why, when known)."""
 
     code = "exec"
 
@@ -78,7 +107,7 @@ class DatabaseError(BoxliteError):
     code = "database"
 
 
-class IoError(BoxliteError):
+class IoError(BoxliteError, OSError):
     """A host filesystem or OS call failed."""
 
     code = "io"
@@ -90,19 +119,19 @@ class InternalError(BoxliteError):
     code = "internal"
 
 
-class CommandNotFoundError(BoxliteError, FileNotFoundError):
+class CommandNotFoundError(ExecutionError, FileNotFoundError):
     """The command of an exec does not exist in the box."""
 
     code = "command_not_found"
 
 
-class NotExecutableError(BoxliteError, PermissionError):
+class NotExecutableError(ExecutionError, PermissionError):
     """The command of an exec exists but cannot be executed."""
 
     code = "not_executable"
 
 
-class BadWorkingDirError(BoxliteError, NotADirectoryError):
+class BadWorkingDirError(ExecutionError, NotADirectoryError):
     """The working directory of an exec does not exist or cannot be entered."""
 
     code = "bad_working_dir"
@@ -118,7 +147,7 @@ ERROR_CLASSES: dict[str, type[BoxliteError]] = {
         TimeoutError,
         ImageError,
         EngineError,
-        ExecError,
+        ExecutionError,
         DatabaseError,
         IoError,
         InternalError,
@@ -135,3 +164,35 @@ def from_code(code: str, message: str) -> BoxliteError:
     if cls is None:
         return BoxliteError(message, code)
     return cls(message)
+
+
+# Raised by the Python layer itself, not mapped from a core code.
+
+
+class ExecError(BoxliteError):
+    """A command ran and failed (non-zero exit), where the caller needed it to succeed
+    (``CodeBox.run``, ``CodeBox.install_package``)."""
+
+    code = "exec_failed"
+
+    def __init__(self, command: str, exit_code: int, stderr: str) -> None:
+        self.command = command
+        self.exit_code = exit_code
+        self.stderr = stderr
+        detail = stderr.strip()
+        super().__init__(
+            f"command {command!r} failed with exit code {exit_code}"
+            + (f": {detail}" if detail else "")
+        )
+
+
+class ParseError(BoxliteError, ValueError):
+    """Output of a command could not be parsed as expected."""
+
+    code = "parse"
+
+
+# Upstream BoxLite's names for the same failures, so its users' `except` clauses keep working.
+ConfigError = InvalidArgumentError
+StorageError = IoError
+StoppedError = InvalidStateError

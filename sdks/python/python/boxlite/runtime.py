@@ -3,24 +3,52 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Optional, Union
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, ClassVar, Optional, Union
 
 from . import _boxlite
 from ._boxlite import BoxInfo, BoxOptions
+from .errors import InvalidArgumentError
+from .execution import Execution
 
 PathLike = Union[str, "os.PathLike[str]"]
+EnvLike = Union[Mapping[str, str], Sequence[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
 class Options:
-    """How to open a runtime. ``home_dir=None`` means ``$BOXLITE_HOME``, else ``~/.boxlite``."""
+    """How to open a runtime. ``home_dir=None`` means ``$BOXLITE_HOME``, else ``~/.boxlite``.
+
+    ``image_registries`` is upstream BoxLite's registry configuration; this version pulls no
+    images from registries (images are local OCI layouts), so only an empty list is accepted.
+    """
 
     home_dir: Optional[PathLike] = None
+    image_registries: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.image_registries:
+            raise InvalidArgumentError(
+                "Options.image_registries is not implemented yet: this version of boxlite runs "
+                "local OCI image layouts only (image='oci:PATH[:TAG]' or rootfs_path=PATH); "
+                "pass image_registries=[] or leave it out"
+            )
+
+
+def env_pairs(env: Optional[EnvLike]) -> Optional[list[tuple[str, str]]]:
+    """Upstream passes env as a list of pairs; a mapping is accepted too."""
+    if env is None:
+        return None
+    if isinstance(env, Mapping):
+        return list(env.items())
+    return list(env)
 
 
 class Box:
-    """A handle to one box. :meth:`info` always reads the database."""
+    """A handle to one box. It holds the id only: :meth:`info` always reads the database."""
 
     def __init__(self, native: _boxlite.Box) -> None:
         self._native = native
@@ -33,8 +61,62 @@ class Box:
     def name(self) -> Optional[str]:
         return self._native.name
 
-    async def info(self) -> BoxInfo:
-        return await self._native.info()
+    def info(self) -> BoxInfo:
+        """The box's info, read now. Upstream's ``info()`` is sync; ``await box.info()`` works
+        as well."""
+        return self._native.info()
+
+    async def start(self) -> None:
+        """Starts the box (a no-op when it runs; a failed box is retried)."""
+        await self._native.start()
+
+    async def stop(self, timeout_secs: Optional[float] = None) -> None:
+        """Stops the box: SIGTERM to its processes, SIGKILL after ``timeout_secs`` (default 10).
+        With ``auto_remove`` (the default) the box is then removed."""
+        await self._native.stop(timeout_secs)
+
+    async def exec(
+        self,
+        command: str,
+        args: Optional[Sequence[str]] = None,
+        env: Optional[EnvLike] = None,
+        tty: bool = False,
+        user: Optional[str] = None,
+        timeout_secs: Optional[float] = None,
+        cwd: Optional[str] = None,
+        *,
+        stdin: bool = True,
+    ) -> Execution:
+        """Starts ``command args...`` in the box (starting a configured or stopped box first).
+
+        The command's stdin is a pipe (see :meth:`Execution.stdin`; ``wait()`` closes it when
+        it was never taken) unless ``stdin=False``. With ``tty=True`` it runs on a terminal:
+        all output arrives on stdout. After ``timeout_secs`` its process group is killed and
+        the result says ``timed_out``.
+        """
+        native = await self._native.exec(
+            command,
+            list(args) if args is not None else None,
+            env_pairs(env),
+            tty,
+            user,
+            timeout_secs,
+            cwd,
+            stdin=stdin,
+        )
+        return Execution(native)
+
+    async def __aenter__(self) -> Box:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.stop()
 
     def __repr__(self) -> str:
         return f"Box(id={self.id!r}, name={self.name!r})"
@@ -43,24 +125,36 @@ class Box:
 class Boxlite:
     """A runtime: an open home directory with its state database.
 
-    Several processes (and several ``Boxlite`` objects) may use one home at once.
+    Several processes (and several ``Boxlite`` objects) may use one home at once. Opening a
+    home reconciles its boxes with the processes actually running. A process that forks gets
+    an ``InvalidStateError`` from the parent's runtimes and opens its own.
     """
+
+    _default: ClassVar[Optional[Boxlite]] = None
+    _default_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, options: Optional[Options] = None) -> None:
         home = (options or Options()).home_dir
         self._native = _boxlite.Runtime.open(os.fspath(home) if home is not None else None)
+        self._pid = os.getpid()
 
     @classmethod
-    def default(cls) -> "Boxlite":
-        """The runtime on ``$BOXLITE_HOME``, else ``~/.boxlite``."""
-        return cls()
+    def default(cls) -> Boxlite:
+        """The runtime on ``$BOXLITE_HOME``, else ``~/.boxlite``, shared by every caller of
+        ``default()`` in this process. After :meth:`close` or :meth:`shutdown` (or in a forked
+        child) the next call opens a fresh one."""
+        with cls._default_lock:
+            current = cls._default
+            if current is None or current._pid != os.getpid():
+                current = cls._default = cls()
+            return current
 
     @property
     def home_dir(self) -> str:
         return os.fspath(self._native.home_dir)
 
     async def create(self, options: BoxOptions, name: Optional[str] = None) -> Box:
-        """Persists a ``configured`` box; nothing runs yet."""
+        """Persists a ``configured`` box; nothing runs until ``start()`` or ``exec()``."""
         return Box(await self._native.create(options, name))
 
     async def get(self, id_or_name: str) -> Optional[Box]:
@@ -69,17 +163,53 @@ class Boxlite:
         return Box(native) if native is not None else None
 
     async def get_info(self, id_or_name: str) -> Optional[BoxInfo]:
+        """The info of the box with this id, name or unique id prefix, or ``None``."""
         return await self._native.get_info(id_or_name)
 
     async def list_info(self) -> list[BoxInfo]:
         """Every box, newest first."""
         return await self._native.list_info()
 
-    async def get_or_create(self, options: BoxOptions, name: str) -> tuple[Box, bool]:
-        """The box named ``name``, created from ``options`` if missing; the flag says which."""
+    async def get_or_create(
+        self, options: BoxOptions, name: Optional[str] = None
+    ) -> tuple[Box, bool]:
+        """The box named ``name``, created from ``options`` if missing; the flag says whether
+        it was created. Without a name a new box is created."""
         native, created = await self._native.get_or_create(options, name)
         return Box(native), created
 
     async def remove(self, id_or_name: str, force: bool = False) -> None:
         """Deletes the box and its files; an active box needs ``force=True``."""
         await self._native.remove(id_or_name, force)
+
+    async def shutdown(self, timeout: Optional[float] = None) -> None:
+        """Stops every box this runtime started (detached ones keep running), each with
+        ``timeout`` seconds of grace (``None``: 10, ``-1``: no limit). Idempotent; any other
+        call on this runtime then raises :class:`InvalidStateError`."""
+        self._forget_default()
+        await self._native.shutdown(timeout)
+
+    def close(self) -> None:
+        """:meth:`shutdown` with the default grace, blocking; ``Boxlite.default()`` opens a
+        fresh runtime afterwards."""
+        self._forget_default()
+        self._native.close()
+
+    def _forget_default(self) -> None:
+        with Boxlite._default_lock:
+            if Boxlite._default is self:
+                Boxlite._default = None
+
+    def __repr__(self) -> str:
+        return f"Boxlite({self._native!r})"
+
+
+def _after_fork_in_child() -> None:
+    # The parent's lock may have been held by a thread that does not exist here.
+    Boxlite._default_lock = threading.Lock()
+    Boxlite._default = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+__all__ = ["Box", "Boxlite", "Options"]
