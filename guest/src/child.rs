@@ -29,6 +29,8 @@ pub enum Stage {
     NoNewPrivs = 9,
     /// Raising `/proc/self/oom_score_adj` to [`WORKLOAD_OOM_SCORE_ADJ`].
     OomScore = 10,
+    /// setsid and TIOCSCTTY: a new session with the terminal as its controlling one.
+    Terminal = 11,
 }
 
 impl Stage {
@@ -44,6 +46,7 @@ impl Stage {
             8 => Self::Capabilities,
             9 => Self::NoNewPrivs,
             10 => Self::OomScore,
+            11 => Self::Terminal,
             _ => return None,
         })
     }
@@ -75,6 +78,8 @@ pub struct ChildSpec {
     pub credentials: Option<RawCredentials>,
     /// Descriptors to become 0, 1 and 2.
     pub stdio: [RawFd; 3],
+    /// `stdio` is a terminal's slave side, to become the controlling terminal of a new session.
+    pub terminal: bool,
     /// Write end of the error pipe.
     pub errors: RawFd,
     /// What the process may keep; `capset` is its capset payload, built from it.
@@ -90,8 +95,14 @@ pub struct ChildSpec {
 /// Must only be called in the child right after `fork`, with every pointer in `spec` valid.
 pub unsafe fn exec(spec: &ChildSpec) -> ! {
     // Own process group, so a timeout or signal reaches everything the command forks. The
-    // parent makes the same call, so neither order of the two races.
-    if libc::setpgid(0, 0) != 0 {
+    // parent makes the same call, so neither order of the two races. On a terminal, a new
+    // session instead (its own group too: pid = pgid = sid), which only a process that leads
+    // no group may create, so the parent leaves it to the child.
+    if spec.terminal {
+        if libc::setsid() < 0 {
+            fail(spec.errors, Stage::Terminal);
+        }
+    } else if libc::setpgid(0, 0) != 0 {
         fail(spec.errors, Stage::Setup);
     }
     reset_signals();
@@ -111,6 +122,11 @@ pub unsafe fn exec(spec: &ChildSpec) -> ! {
             fail(spec.errors, Stage::Setup);
         }
         target += 1;
+    }
+    // The session leader takes the terminal as its controlling one (and its group becomes the
+    // foreground group): job control, ^C and SIGWINCH reach the process, /dev/tty opens.
+    if spec.terminal && libc::ioctl(0, libc::TIOCSCTTY, 0 as libc::c_int) != 0 {
+        fail(spec.errors, Stage::Terminal);
     }
     // Order matters: setgroups/setgid and setuid need CAP_SETGID/CAP_SETUID, and dropping from
     // the bounding set needs CAP_SETPCAP, which setuid to a non-zero uid clears (no

@@ -13,10 +13,11 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::output::{pump, EventTx, Kind, Sink};
+use crate::output::{pump, EventTx, Sink};
 use crate::plan::{plan, spawn_status, Request};
+use crate::pty::{Master, WindowSize};
 use crate::reaper::{ExitStatus, Reaper};
-use crate::spawn::{spawn, Process};
+use crate::spawn::{spawn, Input, Process};
 
 /// Events buffered per exec before the process is made to wait for the client.
 const EVENT_BUFFER: usize = 8;
@@ -26,21 +27,33 @@ const DEFAULT_KILL_GRACE: Duration = Duration::from_millis(1000);
 /// The stream an Exec call returns.
 pub type ExecStream = ReceiverStream<Result<ExecEvent, Status>>;
 
-/// Running execs by id, for WriteStdin and Signal.
+/// Running execs by id, for WriteStdin, Signal and ResizeTty.
 #[derive(Default)]
 pub struct ExecTable {
     next_id: AtomicU64,
     running: Mutex<HashMap<String, Arc<ExecHandle>>>,
 }
 
-/// What WriteStdin and Signal need of a running exec.
+/// What WriteStdin, Signal and ResizeTty need of a running exec.
 pub struct ExecHandle {
     pub pgid: libc::pid_t,
-    /// `None` in the outer option: the exec has no stdin pipe. `None` inside: closed.
-    stdin: Option<tokio::sync::Mutex<Option<pipe::Sender>>>,
+    /// `None`: the exec has no stdin. Writes are serialised, so chunks arrive in order.
+    stdin: Option<tokio::sync::Mutex<Stdin>>,
+    /// The master side of a tty exec's terminal.
+    terminal: Option<Arc<Master>>,
 }
 
-/// Why WriteStdin failed.
+enum Stdin {
+    Pipe(pipe::Sender),
+    Terminal {
+        master: Arc<Master>,
+        /// The last byte written did not end a line (see [`Master::end_of_file`]).
+        line_pending: bool,
+    },
+    Closed,
+}
+
+/// Why WriteStdin or ResizeTty failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StdinError {
     #[error("exec {0} was started without stdin")]
@@ -49,11 +62,18 @@ pub enum StdinError {
     Closed(String),
     #[error("writing stdin of exec {id}: {source}")]
     Write { id: String, source: std::io::Error },
+    #[error("exec {0} has no terminal")]
+    NoTerminal(String),
+    #[error("resizing the terminal of exec {id}: {source}")]
+    Resize { id: String, source: std::io::Error },
 }
 
 impl From<StdinError> for Status {
     fn from(err: StdinError) -> Self {
-        Status::failed_precondition(err.to_string())
+        match err {
+            StdinError::Resize { .. } => Status::internal(err.to_string()),
+            _ => Status::failed_precondition(err.to_string()),
+        }
     }
 }
 
@@ -79,21 +99,41 @@ impl ExecTable {
 }
 
 impl ExecHandle {
-    /// Writes `data`, then closes stdin when `close`.
+    /// Writes `data`, then closes stdin when `close`. On a terminal, closing types
+    /// end-of-file (the process reads EOF in canonical mode); the terminal itself stays open,
+    /// as closing it would hang the process up.
     pub async fn write_stdin(&self, id: &str, data: &[u8], close: bool) -> Result<(), StdinError> {
         let slot = self.stdin.as_ref().ok_or_else(|| StdinError::NoStdin(id.to_owned()))?;
         let mut slot = slot.lock().await;
-        let sender = slot.as_mut().ok_or_else(|| StdinError::Closed(id.to_owned()))?;
-        if !data.is_empty() {
-            sender
-                .write_all(data)
-                .await
-                .map_err(|source| StdinError::Write { id: id.to_owned(), source })?;
+        let failed = |source| StdinError::Write { id: id.to_owned(), source };
+        match &mut *slot {
+            Stdin::Closed => return Err(StdinError::Closed(id.to_owned())),
+            Stdin::Pipe(sender) => {
+                if !data.is_empty() {
+                    sender.write_all(data).await.map_err(failed)?;
+                }
+            }
+            Stdin::Terminal { master, line_pending } => {
+                if let Some(&last) = data.last() {
+                    master.write_all(data).await.map_err(failed)?;
+                    *line_pending = !matches!(last, b'\n' | b'\r');
+                }
+                if close {
+                    let eof = master.end_of_file(*line_pending).map_err(failed)?;
+                    master.write_all(&eof).await.map_err(failed)?;
+                }
+            }
         }
         if close {
-            *slot = None;
+            *slot = Stdin::Closed;
         }
         Ok(())
+    }
+
+    /// Sets the window size of a tty exec's terminal.
+    pub fn resize_tty(&self, id: &str, size: WindowSize) -> Result<(), StdinError> {
+        let master = self.terminal.as_ref().ok_or_else(|| StdinError::NoTerminal(id.to_owned()))?;
+        master.resize(size).map_err(|source| StdinError::Resize { id: id.to_owned(), source })
     }
 }
 
@@ -105,9 +145,15 @@ pub async fn start(
     table: &Arc<ExecTable>,
     request: ExecRequest,
 ) -> Result<ExecStream, Status> {
-    if request.tty {
-        return Err(Status::unimplemented("tty execs are not implemented yet"));
-    }
+    let tty = match request.tty {
+        false => None,
+        true => Some(WindowSize::initial(request.tty_rows, request.tty_cols).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "terminal size {}x{} is larger than 65535",
+                request.tty_rows, request.tty_cols
+            ))
+        })?),
+    };
     let env = request.env.into_iter().map(|v| (v.name, v.value)).collect();
     let plan = plan(
         config,
@@ -117,20 +163,28 @@ pub async fn start(
             working_dir: &request.working_dir,
             user: &request.user,
             stdin: request.stdin,
+            tty,
         },
     )?;
     let argv0 = request.argv.first().map_or("", String::as_str);
     let mut process = spawn(reaper, &plan).await.map_err(|e| spawn_status(e, &plan, argv0))?;
 
-    let stdin = match process.stdin.take() {
-        Some(fd) => {
-            Some(pipe::Sender::from_owned_fd(fd).map_err(|e| Status::internal(e.to_string()))?)
+    let (stdin, terminal) = match process.input.take() {
+        Some(Input::Pipe(fd)) => {
+            let sender =
+                pipe::Sender::from_owned_fd(fd).map_err(|e| Status::internal(e.to_string()))?;
+            (Some(Stdin::Pipe(sender)), None)
         }
-        None => None,
+        Some(Input::Terminal(master)) => {
+            let stdin = Stdin::Terminal { master: Arc::clone(&master), line_pending: false };
+            (Some(stdin), Some(master))
+        }
+        None => (None, None),
     };
     let id = table.insert(ExecHandle {
         pgid: process.pid,
-        stdin: request.stdin.then(|| tokio::sync::Mutex::new(stdin)),
+        stdin: stdin.map(tokio::sync::Mutex::new),
+        terminal,
     });
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
     let limits = Limits {
@@ -166,17 +220,20 @@ enum Phase {
 
 /// Streams the process's output and ends with its Exited event, enforcing the timeout.
 async fn supervise(id: &str, process: Process, tx: EventTx, limits: Limits) {
-    let Process { pid, mut exit, stdout, stderr, .. } = process;
+    let Process { pid, mut exit, outputs, .. } = process;
     let started = Event::Started(Started { exec_id: id.to_owned(), pid: pid as u32 });
     // A client that is already gone changes nothing: the process runs to its end.
     let _ = tx.send(Ok(ExecEvent { event: Some(started) })).await;
 
-    let out = tokio::spawn(pump(stdout, Kind::Stdout, Sink::stream(tx.clone())));
-    let err = tokio::spawn(pump(stderr, Kind::Stderr, Sink::stream(tx.clone())));
-    let aborts = [out.abort_handle(), err.abort_handle()];
+    let pumps: Vec<_> = outputs
+        .into_iter()
+        .map(|(source, kind)| tokio::spawn(pump(source, kind, Sink::stream(tx.clone()))))
+        .collect();
+    let aborts: Vec<_> = pumps.iter().map(tokio::task::JoinHandle::abort_handle).collect();
     let drained = async move {
-        let _ = out.await;
-        let _ = err.await;
+        for pump in pumps {
+            let _ = pump.await;
+        }
     };
     tokio::pin!(drained);
 

@@ -14,6 +14,7 @@ mod exec;
 mod main_cmd;
 mod output;
 mod plan;
+mod pty;
 mod reaper;
 mod report;
 mod seccomp;

@@ -91,15 +91,19 @@ pub async fn start(
     stop: StopTx,
     grace: Duration,
 ) -> Result<MainCommand, Status> {
-    let plan =
-        plan(config, Request { argv, env: Vec::new(), working_dir: "", user: "", stdin: false })?;
+    let request =
+        Request { argv, env: Vec::new(), working_dir: "", user: "", stdin: false, tty: None };
+    let plan = plan(config, request)?;
     let argv0 = argv.first().map_or("", String::as_str);
     let process = spawn(reaper, &plan).await.map_err(|e| spawn_status(e, &plan, argv0))?;
 
     let log = Arc::new(MainLog { inner: Mutex::default(), changes: watch::channel(0).0 });
     let (status_tx, status) = watch::channel(None);
-    let out = tokio::spawn(pump(process.stdout, Kind::Stdout, Sink::Main(Arc::clone(&log))));
-    let err = tokio::spawn(pump(process.stderr, Kind::Stderr, Sink::Main(Arc::clone(&log))));
+    let pumps: Vec<_> = process
+        .outputs
+        .into_iter()
+        .map(|(source, kind)| tokio::spawn(pump(source, kind, Sink::Main(Arc::clone(&log)))))
+        .collect();
     let task_log = Arc::clone(&log);
     let exit = process.exit;
     tokio::spawn(async move {
@@ -107,8 +111,9 @@ pub async fn start(
         status_tx.send_replace(Some(result));
         let _ = stop.send(StopRequest { grace, why: "the main command exited" });
         // The stop sequence kills whatever else holds the pipes, so EOF follows.
-        let _ = out.await;
-        let _ = err.await;
+        for pump in pumps {
+            let _ = pump.await;
+        }
         task_log.finish(exited_event(result, false));
     });
     Ok(MainCommand { log, status })

@@ -1,4 +1,5 @@
-//! Copying a process's stdout or stderr pipe to where it goes, chunk by chunk.
+//! Copying a process's output (its stdout and stderr pipes, or its terminal) to where it goes,
+//! chunk by chunk.
 
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
@@ -10,6 +11,7 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 use crate::main_cmd::MainLog;
+use crate::pty::Master;
 
 /// Largest output chunk sent in one event.
 pub const CHUNK: usize = 64 * 1024;
@@ -64,34 +66,66 @@ impl Sink {
     }
 }
 
-/// Reads `fd` to EOF into `sink`. Buffers are allocated only once data is ready, so an idle
+/// Where a process's output is read from.
+pub enum Source {
+    Pipe(OwnedFd),
+    /// The master side of its terminal, shared with the input and resize calls.
+    Terminal(Arc<Master>),
+}
+
+/// Reads `source` to EOF into `sink`. Buffers are allocated only once data is ready, so an idle
 /// process (a quiet main command) holds no read buffer.
-pub async fn pump(fd: OwnedFd, kind: Kind, mut sink: Sink) {
-    let receiver = match pipe::Receiver::from_owned_fd(fd) {
-        Ok(receiver) => receiver,
-        Err(err) => {
-            eprintln!("boxlite-guest: output pipe: {err}");
-            return;
-        }
+pub async fn pump(source: Source, kind: Kind, mut sink: Sink) {
+    let reader = match source {
+        Source::Pipe(fd) => match pipe::Receiver::from_owned_fd(fd) {
+            Ok(receiver) => Reader::Pipe(receiver),
+            Err(err) => {
+                eprintln!("boxlite-guest: output pipe: {err}");
+                return;
+            }
+        },
+        Source::Terminal(master) => Reader::Terminal(master),
     };
     loop {
-        if receiver.readable().await.is_err() {
-            return;
-        }
-        let mut buf = vec![0u8; CHUNK];
-        match receiver.try_read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                buf.truncate(n);
-                buf.shrink_to_fit();
-                sink.deliver(kind, buf).await;
-            }
-            Err(err)
-                if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
-            }
+        match reader.read().await {
+            Ok(Some(data)) => sink.deliver(kind, data).await,
+            Ok(None) => return,
             Err(err) => {
                 eprintln!("boxlite-guest: reading output: {err}");
                 return;
+            }
+        }
+    }
+}
+
+enum Reader {
+    Pipe(pipe::Receiver),
+    Terminal(Arc<Master>),
+}
+
+impl Reader {
+    /// The next chunk, or `None` at EOF.
+    async fn read(&self) -> io::Result<Option<Vec<u8>>> {
+        let receiver = match self {
+            Reader::Pipe(receiver) => receiver,
+            Reader::Terminal(master) => return master.read().await,
+        };
+        loop {
+            receiver.readable().await?;
+            let mut buf = vec![0u8; CHUNK];
+            match receiver.try_read(&mut buf) {
+                Ok(0) => return Ok(None),
+                Ok(n) => {
+                    buf.truncate(n);
+                    buf.shrink_to_fit();
+                    return Ok(Some(buf));
+                }
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(err) => return Err(err),
             }
         }
     }

@@ -13,6 +13,7 @@ use tonic::{Code, Status};
 
 use crate::caps::{self, Privileges};
 use crate::child::Stage;
+use crate::pty::WindowSize;
 use crate::spawn::{Plan, SpawnError};
 use crate::users::{Credentials, Databases, UserError};
 
@@ -26,6 +27,8 @@ pub struct Request<'a> {
     pub working_dir: &'a str,
     pub user: &'a str,
     pub stdin: bool,
+    /// Run on a terminal of this size.
+    pub tty: Option<WindowSize>,
 }
 
 /// Why a request cannot become a process.
@@ -120,6 +123,7 @@ pub fn plan(config: &GuestConfig, request: Request<'_>) -> Result<Plan, PlanErro
         cwd: c_string(&cwd.to_string_lossy())?,
         credentials,
         stdin: request.stdin,
+        tty: request.tty,
         privileges,
     })
 }
@@ -168,6 +172,9 @@ pub fn spawn_status(err: SpawnError, plan: &Plan, argv0: &str) -> Status {
                 (Stage::OomScore, _) => {
                     Status::internal(format!("raising the OOM score for {argv0}: {reason}"))
                 }
+                (Stage::Terminal, _) => Status::internal(format!(
+                    "making the terminal the controlling terminal of {argv0}: {reason}"
+                )),
             }
         }
         SpawnError::Register(crate::reaper::RegisterError::Closed) => {
@@ -352,6 +359,7 @@ mod tests {
             cwd: c"/".into(),
             credentials: None,
             stdin: false,
+            tty: None,
             privileges: Privileges { last_cap: 40, bounding_drop: 0, capabilities: 1 },
         };
         for (stage, words) in [
@@ -359,6 +367,7 @@ mod tests {
             (Stage::Capabilities, "to CAP_CHOWN"),
             (Stage::NoNewPrivs, "no_new_privs"),
             (Stage::OomScore, "OOM score"),
+            (Stage::Terminal, "controlling terminal"),
         ] {
             let err = SpawnError::Child { stage, errno: libc::EPERM };
             let status = spawn_status(err, &plan, "true");

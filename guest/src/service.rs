@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::exec::{ExecStream, ExecTable};
 use crate::main_cmd::MainSlot;
+use crate::pty::WindowSize;
 use crate::reaper::Reaper;
 use crate::shutdown::{StopRequest, StopTx};
 
@@ -79,8 +80,15 @@ impl Agent for AgentService {
         request: Request<ResizeTtyRequest>,
     ) -> Result<Response<ResizeTtyResponse>, Status> {
         let request = request.into_inner();
-        let _exec = self.0.execs.get(&request.exec_id).ok_or_else(|| unknown(&request.exec_id))?;
-        Err(Status::failed_precondition(format!("exec {} has no terminal", request.exec_id)))
+        let size = WindowSize::resize(request.rows, request.cols).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "terminal size {}x{}: rows and columns must be between 1 and 65535",
+                request.rows, request.cols
+            ))
+        })?;
+        let exec = self.0.execs.get(&request.exec_id).ok_or_else(|| unknown(&request.exec_id))?;
+        exec.resize_tty(&request.exec_id, size)?;
+        Ok(Response::new(ResizeTtyResponse {}))
     }
 
     type AttachMainStream = ExecStream;

@@ -6,7 +6,8 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 
 use libc::c_char;
 use tokio::io::AsyncReadExt;
@@ -15,6 +16,8 @@ use tokio::sync::oneshot;
 
 use crate::caps::Privileges;
 use crate::child::{self, ChildSpec, RawCredentials, Stage, FAILURE_LEN};
+use crate::output::{Kind, Source};
+use crate::pty::{self, Master, WindowSize};
 use crate::reaper::{ExitStatus, Reaper, RegisterError};
 use crate::users::Credentials;
 
@@ -30,8 +33,10 @@ pub struct Plan {
     pub cwd: CString,
     /// `None`: keep the agent's identity.
     pub credentials: Option<Credentials>,
-    /// Give the process a stdin pipe (else /dev/null).
+    /// Give the process a stdin pipe (else /dev/null). Ignored with `tty`.
     pub stdin: bool,
+    /// Run on a new pseudo-terminal of this size instead of pipes (see [`crate::pty`]).
+    pub tty: Option<WindowSize>,
     /// The capabilities it keeps (see [`crate::caps`]).
     pub privileges: Privileges,
 }
@@ -40,9 +45,16 @@ pub struct Plan {
 pub struct Process {
     pub pid: libc::pid_t,
     pub exit: oneshot::Receiver<ExitStatus>,
-    pub stdin: Option<OwnedFd>,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    pub input: Option<Input>,
+    /// What to read its output from, each with the stream it becomes.
+    pub outputs: Vec<(Source, Kind)>,
+}
+
+/// Where a process's input is written.
+pub enum Input {
+    Pipe(OwnedFd),
+    /// Its terminal, which is also its output and can be resized.
+    Terminal(Arc<Master>),
 }
 
 /// Why a process did not start.
@@ -50,6 +62,8 @@ pub struct Process {
 pub enum SpawnError {
     #[error("creating pipes: {0}")]
     Pipes(io::Error),
+    #[error("opening a terminal: {0}")]
+    Terminal(io::Error),
     #[error(transparent)]
     Register(#[from] RegisterError),
     #[error("waiting for the child to exec: {0}")]
@@ -76,16 +90,12 @@ pub async fn spawn(reaper: &Reaper, plan: &Plan) -> Result<Process, SpawnError> 
     Err(SpawnError::Child { stage, errno })
 }
 
-/// The synchronous part: pipes, pointer arrays, fork. Returns the process and the read end of
-/// the error pipe.
+/// The synchronous part: pipes or terminal, pointer arrays, fork. Returns the process and the
+/// read end of the error pipe.
 fn fork(reaper: &Reaper, plan: &Plan) -> Result<(Process, OwnedFd), SpawnError> {
-    let (stdout_r, stdout_w) = crate::sys::pipe().map_err(SpawnError::Pipes)?;
-    let (stderr_r, stderr_w) = crate::sys::pipe().map_err(SpawnError::Pipes)?;
-    let (stdin_parent, stdin_child) = if plan.stdin {
-        let (r, w) = crate::sys::pipe().map_err(SpawnError::Pipes)?;
-        (Some(w), r)
-    } else {
-        (None, null_stdin().map_err(SpawnError::Pipes)?)
+    let Stdio { child: child_fds, child_stdio, input, outputs } = match plan.tty {
+        Some(size) => terminal_stdio(plan, size)?,
+        None => pipe_stdio(plan.stdin).map_err(SpawnError::Pipes)?,
     };
     let (failures_r, failures_w) = crate::sys::pipe().map_err(SpawnError::Pipes)?;
 
@@ -102,7 +112,8 @@ fn fork(reaper: &Reaper, plan: &Plan) -> Result<(Process, OwnedFd), SpawnError> 
             groups: c.groups.as_ptr(),
             groups_len: c.groups.len(),
         }),
-        stdio: [stdin_child.as_raw_fd(), stdout_w.as_raw_fd(), stderr_w.as_raw_fd()],
+        stdio: child_stdio,
+        terminal: plan.tty.is_some(),
         errors: failures_w.as_raw_fd(),
         privileges: plan.privileges,
         capset: plan.privileges.capset_data(),
@@ -112,14 +123,66 @@ fn fork(reaper: &Reaper, plan: &Plan) -> Result<(Process, OwnedFd), SpawnError> 
         raise_oom_score: unsafe { libc::geteuid() } == 0,
     };
     let (pid, exit) = reaper.register_fork(|| fork_child(&spec))?;
-    // SAFETY: setpgid has no memory-safety preconditions. Mirrors the child's own call so a
-    // signal sent right after this returns reaches the group; EACCES once the child has
-    // exec'd is expected and harmless.
-    unsafe { libc::setpgid(pid, pid) };
-    // Only the child keeps these: EOF on the pipes must mean the process side closed them.
-    drop((stdin_child, stdout_w, stderr_w, failures_w));
-    let process = Process { pid, exit, stdin: stdin_parent, stdout: stdout_r, stderr: stderr_r };
-    Ok((process, failures_r))
+    if plan.tty.is_none() {
+        // SAFETY: setpgid has no memory-safety preconditions. Mirrors the child's own call so
+        // a signal sent right after this returns reaches the group; EACCES once the child has
+        // exec'd is expected and harmless. Not for a terminal: the child's setsid fails once
+        // it leads a group, and spawn returns only after its exec, so the session exists by
+        // then.
+        unsafe { libc::setpgid(pid, pid) };
+    }
+    // Only the child keeps these: EOF on the pipes (EIO on the terminal) must mean the process
+    // side closed them.
+    drop((child_fds, failures_w));
+    Ok((Process { pid, exit, input, outputs }, failures_r))
+}
+
+/// Descriptors of one spawn: what the child gets as 0, 1 and 2 (owned by `child`, closed in
+/// the parent after the fork) and what the agent keeps.
+struct Stdio {
+    child: Vec<OwnedFd>,
+    child_stdio: [RawFd; 3],
+    input: Option<Input>,
+    outputs: Vec<(Source, Kind)>,
+}
+
+fn pipe_stdio(stdin: bool) -> io::Result<Stdio> {
+    let (stdout_r, stdout_w) = crate::sys::pipe()?;
+    let (stderr_r, stderr_w) = crate::sys::pipe()?;
+    let (input, stdin_child) = if stdin {
+        let (r, w) = crate::sys::pipe()?;
+        (Some(Input::Pipe(w)), r)
+    } else {
+        (None, null_stdin()?)
+    };
+    Ok(Stdio {
+        child_stdio: [stdin_child.as_raw_fd(), stdout_w.as_raw_fd(), stderr_w.as_raw_fd()],
+        child: vec![stdin_child, stdout_w, stderr_w],
+        input,
+        outputs: vec![
+            (Source::Pipe(stdout_r), Kind::Stdout),
+            (Source::Pipe(stderr_r), Kind::Stderr),
+        ],
+    })
+}
+
+/// A terminal: the slave side is all three of the child's descriptors, so everything the
+/// process prints comes back through the master as stdout.
+fn terminal_stdio(plan: &Plan, size: WindowSize) -> Result<Stdio, SpawnError> {
+    let pty::Pair { master, slave } = pty::open(size).map_err(SpawnError::Terminal)?;
+    if let Some(creds) = &plan.credentials {
+        // SAFETY: geteuid cannot fail.
+        if creds.uid != unsafe { libc::geteuid() } {
+            pty::give_to(&slave, creds.uid).map_err(SpawnError::Terminal)?;
+        }
+    }
+    let master = Arc::new(Master::new(master).map_err(SpawnError::Terminal)?);
+    Ok(Stdio {
+        child_stdio: [slave.as_raw_fd(); 3],
+        child: vec![slave],
+        input: Some(Input::Terminal(Arc::clone(&master))),
+        outputs: vec![(Source::Terminal(master), Kind::Stdout)],
+    })
 }
 
 fn fork_child(spec: &ChildSpec) -> io::Result<libc::pid_t> {

@@ -80,7 +80,7 @@ pub struct Execution {
     done: oneshot::Receiver<Result<ExecResult>>,
 }
 
-/// The stdin of an execution started with `stdin: true`.
+/// The stdin of an execution started with `stdin: true` or `tty: true`.
 #[derive(Debug)]
 pub struct ExecStdin {
     box_id: String,
@@ -94,7 +94,8 @@ impl ExecStdin {
         self.send(data.to_vec(), false).await
     }
 
-    /// Closes stdin (the process sees EOF).
+    /// Closes stdin (the process sees EOF). On a TTY this types the terminal's end-of-file
+    /// character, which a process reading lines takes as EOF; the terminal stays open.
     pub async fn close(mut self) -> Result<()> {
         self.send(Vec::new(), true).await
     }
@@ -197,7 +198,7 @@ impl Execution {
         self.stderr.take()
     }
 
-    /// Takes the stdin writer (only for commands started with `stdin: true`).
+    /// Takes the stdin writer (only for commands started with `stdin: true` or `tty: true`).
     pub fn stdin(&mut self) -> Option<ExecStdin> {
         self.stdin.take()
     }

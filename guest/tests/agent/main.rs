@@ -12,4 +12,5 @@ mod privileges;
 mod reaping;
 mod seccomp;
 mod shutdown;
+mod tty;
 mod users;
