@@ -91,22 +91,27 @@ pub struct ExecStdin {
 impl ExecStdin {
     /// Writes `data` to the process's stdin.
     pub async fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.send(data.to_vec(), false).await
+        self.send(data.to_vec(), false)
+            .await
+            .map_err(|s| status_error(&self.box_id, "write stdin", s))
     }
 
     /// Closes stdin (the process sees EOF). On a TTY this types the terminal's end-of-file
     /// character, which a process reading lines takes as EOF; the terminal stays open.
+    ///
+    /// Closing the stdin of a command that already ended succeeds (the agent no longer knows
+    /// the exec: its stdin went with it), so a caller racing a short command gets no error for
+    /// a close that, in effect, happened.
     pub async fn close(mut self) -> Result<()> {
-        self.send(Vec::new(), true).await
+        match self.send(Vec::new(), true).await {
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(()),
+            other => other.map_err(|s| status_error(&self.box_id, "close stdin", s)),
+        }
     }
 
-    async fn send(&mut self, data: Vec<u8>, close: bool) -> Result<()> {
+    async fn send(&mut self, data: Vec<u8>, close: bool) -> std::result::Result<(), tonic::Status> {
         let req = pb::WriteStdinRequest { exec_id: self.exec_id.clone(), data, close };
-        self.agent
-            .write_stdin(req)
-            .await
-            .map(|_| ())
-            .map_err(|s| status_error(&self.box_id, "write stdin", s))
+        self.agent.write_stdin(req).await.map(|_| ())
     }
 }
 
