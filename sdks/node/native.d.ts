@@ -17,22 +17,29 @@ export declare class Box {
   get name(): string | null
   /** Current info; rejects with code `not_found` once the box was removed. */
   info(): Promise<BoxInfo>
+  /** Starts the box (idempotent when running, retries a failed box). */
+  start(): Promise<void>
+  /**
+   * Stops the box: SIGTERM to its processes, SIGKILL after `timeoutSecs` (default 10).
+   * Idempotent.
+   */
+  stop(timeoutSecs?: number | undefined | null): Promise<void>
+  /**
+   * Runs `command args...`, starting the box first when it is configured or stopped.
+   * Resolves once the command runs; a command that cannot start rejects with
+   * `command_not_found`, `not_executable` or `bad_working_dir`.
+   */
+  exec(command: string, args?: Array<string> | undefined | null, options?: ExecOptions | undefined | null): Promise<Execution>
 }
 export type JsBox = Box
 
 /**
- * An open home directory. Methods return Promises; failures reject with an `Error` whose
- * `code` is one of `errorCodes()`.
+ * A home directory, opened on first use. Methods return Promises; failures reject with an
+ * `Error` whose `code` is one of `errorCodes()`.
  */
 export declare class Boxlite {
-  /** Opens the home in `options` (created if missing). */
+  /** Keeps `options`; the home is opened (created if missing) by the first call. */
   constructor(options?: RuntimeOptions | undefined | null)
-  /** Opens `homeDir`; null or unset means `$BOXLITE_HOME`, else `~/.boxlite`. */
-  static open(homeDir?: string | undefined | null): Boxlite
-  /** Opens `$BOXLITE_HOME`, else `~/.boxlite`. */
-  static default(): Boxlite
-  /** The home directory (lossy if the path is not UTF-8). */
-  get homeDir(): string
   /** Creates a box in status `configured`; `name` must be unique. */
   create(options: BoxOptions, name?: string | undefined | null): Promise<Box>
   /** Returns the box named `name`, creating it from `options` if there is none. */
@@ -45,8 +52,55 @@ export declare class Boxlite {
   listInfo(): Promise<Array<BoxInfo>>
   /** Removes a box and its files; `force` also removes an active box. */
   remove(idOrName: string, force?: boolean | undefined | null): Promise<void>
+  /**
+   * Stops every non-detached box this runtime started, each with `timeoutSecs` (default
+   * 10) of grace. Idempotent; afterwards every other call rejects with `invalid_state`.
+   */
+  shutdown(timeoutSecs?: number | undefined | null): Promise<void>
 }
 export type JsBoxlite = Boxlite
+
+/** One output stream of an execution, read as byte chunks in order. */
+export declare class ExecOutput {
+  /** The next chunk, or null once the command closed the stream (or `close()` was called). */
+  read(): Promise<Buffer | null>
+  /** Stops reading: later output of this stream is discarded instead of held back. */
+  close(): Promise<void>
+}
+export type JsExecOutput = ExecOutput
+
+/** The stdin of an execution. */
+export declare class ExecStdin {
+  /** Writes `data` to the command's stdin. */
+  write(data: Buffer): Promise<void>
+  /** Closes stdin: the command reads end of file. Idempotent. */
+  close(): Promise<void>
+}
+export type JsExecStdin = ExecStdin
+
+/** A running command, from `Box.exec`. */
+export declare class Execution {
+  /** The agent's id of this execution. */
+  get id(): string
+  /** Takes the stdout stream; once only. With a TTY all output arrives here. */
+  stdout(): ExecOutput
+  /** Takes the stderr stream; once only. */
+  stderr(): ExecOutput
+  /** Takes the stdin writer; once only, and only for a command with a stdin pipe or a TTY. */
+  stdin(): ExecStdin
+  /**
+   * Waits for the command to end. Streams not taken by then are discarded, so a wait
+   * never stalls on output nobody reads.
+   */
+  wait(): Promise<ExecResult>
+  /** SIGKILL to the command's process group. */
+  kill(): Promise<void>
+  /** Sends signal number `signal` to the command's process group. */
+  signal(signal: number): Promise<void>
+  /** Sets the terminal size of a TTY exec; `invalid_state` for one without a terminal. */
+  resizeTty(rows: number, cols: number): Promise<void>
+}
+export type JsExecution = Execution
 
 /** One box as stored. `status` and `state.status` are the same canonical string. */
 export interface BoxInfo {
@@ -66,6 +120,10 @@ export interface BoxInfo {
   exitCode: number | null
   /** Why the box failed. */
   errorReason: string | null
+  /** CPU limit in cores, when one was set. */
+  cpus: number | null
+  /** Memory limit in MiB, when one was set. */
+  memoryMib: number | null
   /** The same facts grouped as upstream BoxLite code reads them (`info.state.status`). */
   state: BoxState
 }
@@ -91,7 +149,7 @@ export interface BoxOptions {
   cpus?: number
   /** Memory limit in MiB (a whole number). */
   memoryMib?: number
-  /** Remove the box when it stops. */
+  /** Remove the box when it stops (core's default: false; the JS layer defaults to true). */
   autoRemove?: boolean
   /** Keep the box running after the process that started it exits. */
   detach?: boolean
@@ -113,6 +171,32 @@ export interface BoxState {
 
 /** Every stable error code, in core order (`ErrorKind::ALL`). */
 export declare function errorCodes(): Array<string>
+
+/** How to run one command (`Box.exec`), camelCase of the core's `Command` without `argv`. */
+export interface ExecOptions {
+  /** Added to the box's environment as `[name, value]` pairs; a later pair wins. */
+  env?: Array<[string, string]>
+  /** Run on a pseudo-terminal: all output on stdout, stdin open, `resizeTty` allowed. */
+  tty?: boolean
+  /** `uid[:gid]` or `name[:group]`; unset uses the box's. */
+  user?: string
+  /** Kill the command's process group after this many seconds (fractions allowed). */
+  timeoutSecs?: number
+  /** Absolute working directory; unset uses the box's. */
+  workingDir?: string
+  /** Open a stdin pipe (`Execution.stdin()`); otherwise stdin is `/dev/null`. */
+  stdin?: boolean
+}
+
+/** How a command ended. */
+export interface ExecResult {
+  /** The exit status, or 128 + the signal number when a signal ended it. */
+  exitCode: number
+  /** The signal that ended it, if one did. */
+  signal: number | null
+  /** The command ran past its `timeoutSecs` and its process group was killed. */
+  timedOut: boolean
+}
 
 /** What `getOrCreate` resolves to. */
 export interface GetOrCreateResult {

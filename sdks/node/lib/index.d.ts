@@ -1,4 +1,272 @@
-// Types of `require('boxlite')`: re-exported from the generated ../native.d.ts, so they cannot
-// drift from the binding.
-export { Boxlite, Box, statusNames, errorCodes } from '../native';
-export type { BoxInfo, BoxState, BoxOptions, RuntimeOptions, GetOrCreateResult } from '../native';
+// Types of `require('boxlite')` and `import … from 'boxlite'` (the JS layer in this directory).
+// Records the native module returns as they are (BoxInfo, BoxState) are re-exported from the
+// generated ../native.d.ts, so they cannot drift from the binding.
+
+import type { BoxInfo, BoxState } from '../native';
+
+export type { BoxInfo, BoxState };
+
+/** One of `errorCodes()`. */
+export type ErrorCode =
+  | 'invalid_argument'
+  | 'not_found'
+  | 'already_exists'
+  | 'invalid_state'
+  | 'timeout'
+  | 'image'
+  | 'engine'
+  | 'exec'
+  | 'database'
+  | 'io'
+  | 'internal'
+  | 'command_not_found'
+  | 'not_executable'
+  | 'bad_working_dir';
+
+/** One of `statusNames()`. */
+export type BoxStatus =
+  | 'configured'
+  | 'starting'
+  | 'running'
+  | 'stopping'
+  | 'stopped'
+  | 'failed'
+  | 'unknown';
+
+/** An environment: an object, `[name, value]` pairs, or upstream's `{key, value}` entries. */
+export type Env = Record<string, string> | Array<[string, string]> | Array<{ key: string; value: string }>;
+
+/** Options of `new Boxlite(...)`. */
+export interface BoxliteOptions {
+  /** Home directory; unset is `$BOXLITE_HOME`, else `~/.boxlite`. */
+  homeDir?: string | null;
+  /** Not implemented yet: only an empty list is accepted. */
+  imageRegistries?: ReadonlyArray<unknown> | null;
+}
+/** Upstream's name of `BoxliteOptions`. */
+export type JsOptions = BoxliteOptions;
+
+/** The configuration of a box. Options upstream has and this version lacks are refused. */
+export interface BoxOptions {
+  /** Image reference: a local OCI layout, `oci:PATH[:TAG]` (registry pulls come later). */
+  image?: string | null;
+  /** An OCI image layout directory (instead of `image`). */
+  rootfsPath?: string | null;
+  /** CPU limit in cores (fractions allowed). */
+  cpus?: number | null;
+  /** Memory limit in MiB, a whole number. */
+  memoryMib?: number | null;
+  /** Absolute working directory of the main command and default of exec. */
+  workingDir?: string | null;
+  /** Environment; a later entry wins. */
+  env?: Env | null;
+  /** Remove the box when it stops; default true. */
+  autoRemove?: boolean | null;
+  /** Keep the box running after this process exits; needs `autoRemove: false`. */
+  detach?: boolean | null;
+  /** Replaces the image's Entrypoint. */
+  entrypoint?: string[] | null;
+  /** Replaces the image's Cmd. */
+  cmd?: string[] | null;
+  /** `uid[:gid]` or `name[:group]`. */
+  user?: string | null;
+}
+/** Upstream's name of `BoxOptions`. */
+export type JsBoxOptions = BoxOptions;
+
+/** Every boxlite failure; `code` says which. */
+export declare class BoxliteError extends Error {
+  constructor(message: string, options?: { code?: ErrorCode; cause?: unknown });
+  readonly code: ErrorCode;
+  readonly name: string;
+}
+
+/** A command ran and failed where success was required (`CodeBox`). */
+export declare class ExecError extends BoxliteError {
+  constructor(command: string, exitCode: number, stderr: string);
+  readonly command: string;
+  readonly exitCode: number;
+  readonly stderr: string;
+}
+
+/** An operation ran past its deadline (code `timeout`). */
+export declare class TimeoutError extends BoxliteError {
+  constructor(message: string, options?: { cause?: unknown });
+}
+
+/** Output the SDK had to parse was malformed. */
+export declare class ParseError extends BoxliteError {
+  constructor(message: string, options?: { cause?: unknown });
+}
+
+/** How a command ended. */
+export interface ExecResult {
+  /** The exit status, or 128 + the signal number when a signal ended it. */
+  exitCode: number;
+  /** The signal that ended it, or null. */
+  signal: number | null;
+  /** It ran past its `timeoutSecs` and its process group was killed. */
+  timedOut: boolean;
+  /** Why it did not end on its own (timeout, signal); undefined when it did. */
+  errorMessage?: string;
+}
+
+/** The whole output of a `SimpleBox.exec`. */
+export interface SimpleExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  errorMessage?: string;
+}
+
+/** One output stream as lines (each with its `\n`); async-iterable. */
+export declare class ExecOutput implements AsyncIterable<string> {
+  private constructor();
+  /** The next line, or null at the end. */
+  next(): Promise<string | null>;
+  /** Stops reading; the rest is discarded. */
+  close(): Promise<void>;
+  [Symbol.asyncIterator](): AsyncGenerator<string, void, undefined>;
+}
+/** Upstream's names of the output streams. */
+export type JsExecStdout = ExecOutput;
+export type JsExecStderr = ExecOutput;
+
+/** The stdin of a command. */
+export declare class ExecStdin {
+  private constructor();
+  /** Writes bytes, or a string as UTF-8. */
+  write(data: Uint8Array | string): Promise<void>;
+  /** Writes `text` as UTF-8. */
+  writeString(text: string): Promise<void>;
+  /** Closes stdin (end of file). Idempotent. */
+  close(): Promise<void>;
+}
+export type JsExecStdin = ExecStdin;
+
+/** A running command. */
+export declare class Execution {
+  private constructor();
+  /** The execution's id. */
+  id(): string;
+  /** The stdout stream; the same object on every call. */
+  stdout(): ExecOutput;
+  /** The stderr stream; the same object on every call. */
+  stderr(): ExecOutput;
+  /** The stdin writer. */
+  stdin(): ExecStdin;
+  /** Waits for the end; streams not taken by then are discarded. */
+  wait(): Promise<ExecResult>;
+  kill(): Promise<void>;
+  signal(signal: number): Promise<void>;
+  resizeTty(rows: number, cols: number): Promise<void>;
+}
+export type JsExecution = Execution;
+
+/** A handle to one box. */
+export declare class Box {
+  private constructor();
+  readonly id: string;
+  readonly name: string | null;
+  info(): Promise<BoxInfo>;
+  start(): Promise<void>;
+  /** SIGTERM, then SIGKILL after `timeoutSecs` (default 10). */
+  stop(timeoutSecs?: number | null): Promise<void>;
+  /** Runs a command; stdin is a pipe until `stdin().close()`. */
+  exec(
+    cmd: string,
+    args?: string[] | null,
+    env?: Env | null,
+    tty?: boolean | null,
+    user?: string | null,
+    timeoutSecs?: number | null,
+    cwd?: string | null,
+  ): Promise<Execution>;
+}
+export type JsBox = Box;
+
+/** What `getOrCreate` resolves to. */
+export interface GetOrCreateResult {
+  box: Box;
+  created: boolean;
+}
+
+/** A home directory of boxes; opened off the JS thread by the first call. */
+export declare class Boxlite {
+  constructor(options?: BoxliteOptions);
+  /** The process's shared runtime (a new one after it was shut down). */
+  static withDefaultConfig(): Boxlite;
+  /** Options of the shared runtime; before its first use only. */
+  static initDefault(options: BoxliteOptions): void;
+  create(options: BoxOptions, name?: string | null): Promise<Box>;
+  getOrCreate(options: BoxOptions, name?: string | null): Promise<GetOrCreateResult>;
+  get(idOrName: string): Promise<Box | null>;
+  getInfo(idOrName: string): Promise<BoxInfo | null>;
+  listInfo(): Promise<BoxInfo[]>;
+  remove(idOrName: string, force?: boolean): Promise<void>;
+  /** Stops this runtime's non-detached boxes (grace default 10 s; -1 waits indefinitely). */
+  shutdown(timeoutSecs?: number | null): Promise<void>;
+  close(): void;
+}
+/** Upstream's name of the runtime class. */
+export declare const JsBoxlite: typeof Boxlite;
+export type JsBoxlite = Boxlite;
+
+/** Options of `SimpleBox`: box options plus how to find or make the box. */
+export interface SimpleBoxOptions extends BoxOptions {
+  /** Box name (unique in the home). */
+  name?: string | null;
+  /** Runtime to use; default `Boxlite.withDefaultConfig()`. */
+  runtime?: Boxlite | null;
+  /** Reuse the box of that name if it exists instead of failing. */
+  reuseExisting?: boolean | null;
+}
+
+/** Extra options of `SimpleBox.exec(cmd, args, env, options)`. */
+export interface SimpleExecOptions {
+  cwd?: string;
+  user?: string;
+  timeoutSecs?: number;
+}
+
+/** A box created on first use; `exec` collects the whole output. */
+export declare class SimpleBox {
+  constructor(options?: SimpleBoxOptions);
+  /** The box's id; throws before the box is created. */
+  readonly id: string;
+  readonly name: string | undefined;
+  /** true: created, false: reused, null: not yet. */
+  readonly created: boolean | null;
+  getId(): Promise<string>;
+  info(): Promise<BoxInfo>;
+  getInfo(): Promise<BoxInfo>;
+  start(): Promise<void>;
+  exec(cmd: string, ...args: string[]): Promise<SimpleExecResult>;
+  exec(cmd: string, ...argsThenEnv: [...string[], Record<string, string>]): Promise<SimpleExecResult>;
+  exec(
+    cmd: string,
+    args: string[],
+    env?: Record<string, string> | null,
+    options?: SimpleExecOptions,
+  ): Promise<SimpleExecResult>;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Options of `CodeBox`; `image` defaults to upstream's `python:slim`. */
+export type CodeBoxOptions = SimpleBoxOptions;
+
+/** A SimpleBox for running Python code. */
+export declare class CodeBox extends SimpleBox {
+  constructor(options?: CodeBoxOptions);
+  /** Runs Python code; resolves to stdout, rejects with ExecError on failure. */
+  run(code: string): Promise<string>;
+  runScript(scriptPath: string): Promise<string>;
+  installPackage(packageName: string): Promise<string>;
+  installPackages(...packages: string[]): Promise<string>;
+}
+
+/** Every status name, in lifecycle order. */
+export declare function statusNames(): BoxStatus[];
+/** Every error code. */
+export declare function errorCodes(): ErrorCode[];

@@ -1,12 +1,27 @@
 'use strict';
-// The public entry of `require('boxlite')`. The classes and functions are the native ones
-// (sdks/node/src, generated loader ../native.js): this layer only picks what is public, and is
-// where JS-only conveniences built on them belong, so the binding itself stays conversion only.
-const native = require('../native.js');
+// `require('boxlite')`: upstream BoxLite's Node API over the native module (../native.js,
+// built from sdks/node/src). The native classes only convert types and errors; everything an
+// SDK user calls is defined in this directory. ESM imports come through ./index.mjs.
 
-module.exports = {
-  Boxlite: native.Boxlite,
-  Box: native.Box,
-  statusNames: native.statusNames,
-  errorCodes: native.errorCodes,
-};
+const native = require('../native.js');
+const { BoxliteError, ExecError, TimeoutError, ParseError } = require('./errors.js');
+const { Boxlite, Box } = require('./runtime.js');
+const { Execution, ExecOutput, ExecStdin } = require('./execution.js');
+const { SimpleBox } = require('./simplebox.js');
+const { CodeBox } = require('./codebox.js');
+
+exports.Boxlite = Boxlite;
+// Upstream's name for the runtime class.
+exports.JsBoxlite = Boxlite;
+exports.Box = Box;
+exports.Execution = Execution;
+exports.ExecOutput = ExecOutput;
+exports.ExecStdin = ExecStdin;
+exports.SimpleBox = SimpleBox;
+exports.CodeBox = CodeBox;
+exports.BoxliteError = BoxliteError;
+exports.ExecError = ExecError;
+exports.TimeoutError = TimeoutError;
+exports.ParseError = ParseError;
+exports.statusNames = native.statusNames;
+exports.errorCodes = native.errorCodes;

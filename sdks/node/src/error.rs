@@ -53,6 +53,19 @@ impl<T: ToNapiValue> ToNapiValue for Settled<T> {
     }
 }
 
+/// Awaits an async core call (it runs on napi's tokio runtime, never on the JS thread).
+pub async fn settle<T>(
+    call: impl std::future::Future<Output = boxlite_core::Result<T>>,
+) -> Settled<T> {
+    Settled::from(call.await)
+}
+
+/// An argument the binding itself refuses (a JS number that is no valid duration or size),
+/// reported with the same code core uses for malformed values.
+pub fn invalid_argument(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidArgument, message)
+}
+
 /// Runs a synchronous core call on tokio's blocking pool, keeping the JS thread free.
 pub async fn blocking<T, F>(call: F) -> Settled<T>
 where

@@ -22,6 +22,10 @@ pub struct JsBoxInfo {
     pub exit_code: Option<i32>,
     /// Why the box failed.
     pub error_reason: Option<String>,
+    /// CPU limit in cores, when one was set.
+    pub cpus: Option<f64>,
+    /// Memory limit in MiB, when one was set.
+    pub memory_mib: Option<u32>,
     /// The same facts grouped as upstream BoxLite code reads them (`info.state.status`).
     // napi-derive would print the Rust type name here, which the .d.ts does not declare.
     #[napi(ts_type = "BoxState")]
@@ -62,6 +66,10 @@ impl From<BoxInfo> for JsBoxInfo {
             pid: info.pid,
             exit_code: info.exit_code,
             error_reason: info.error_reason,
+            cpus: info.options.cpus,
+            // Core caps memory at 16 TiB in MiB, which fits; saturate rather than wrap if
+            // that bound ever grows.
+            memory_mib: info.options.memory_mib.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! `Box`: a handle to one box; everything but the id and name is read from the database.
 
-use boxlite_core::LiteBox;
+use boxlite_core::{LiteBox, DEFAULT_STOP_TIMEOUT};
 use napi_derive::napi;
 
-use crate::error::{blocking, Settled};
+use crate::error::{blocking, settle, Settled};
+use crate::exec::JsExecution;
 use crate::info::JsBoxInfo;
+use crate::options::{seconds, JsExecOptions};
 
 /// A handle to a box, as returned by `Boxlite.create` and `Boxlite.get`.
 #[napi(js_name = "Box")]
@@ -37,5 +39,40 @@ impl JsBox {
     pub async fn info(&self) -> Settled<JsBoxInfo> {
         let inner = self.inner.clone();
         blocking(move || inner.info().map(JsBoxInfo::from)).await
+    }
+
+    /// Starts the box (idempotent when running, retries a failed box).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn start(&self) -> Settled<()> {
+        settle(self.inner.start()).await
+    }
+
+    /// Stops the box: SIGTERM to its processes, SIGKILL after `timeoutSecs` (default 10).
+    /// Idempotent.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn stop(&self, timeout_secs: Option<f64>) -> Settled<()> {
+        settle(async {
+            let grace = timeout_secs.map(|s| seconds("timeoutSecs", s)).transpose()?;
+            self.inner.stop(grace.unwrap_or(DEFAULT_STOP_TIMEOUT)).await
+        })
+        .await
+    }
+
+    /// Runs `command args...`, starting the box first when it is configured or stopped.
+    /// Resolves once the command runs; a command that cannot start rejects with
+    /// `command_not_found`, `not_executable` or `bad_working_dir`.
+    #[napi(ts_return_type = "Promise<Execution>")]
+    pub async fn exec(
+        &self,
+        command: String,
+        args: Option<Vec<String>>,
+        #[napi(ts_arg_type = "ExecOptions | undefined | null")] options: Option<JsExecOptions>,
+    ) -> Settled<JsExecution> {
+        settle(async {
+            let options = options.unwrap_or_default();
+            let cmd = options.into_command(command, args.unwrap_or_default())?;
+            self.inner.exec(cmd).await.map(JsExecution::from)
+        })
+        .await
     }
 }

@@ -1,9 +1,12 @@
 //! Options objects, converted field by field into the core's; core validates them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use boxlite_core::{BoxOptions, Error, ErrorKind, RuntimeOptions};
+use boxlite_core::{BoxOptions, Command, Error, RuntimeOptions};
 use napi_derive::napi;
+
+use crate::error::invalid_argument;
 
 /// How to open a runtime.
 #[napi(object, js_name = "RuntimeOptions", object_to_js = false)]
@@ -38,7 +41,7 @@ pub struct JsBoxOptions {
     pub cpus: Option<f64>,
     /// Memory limit in MiB (a whole number).
     pub memory_mib: Option<f64>,
-    /// Remove the box when it stops.
+    /// Remove the box when it stops (core's default: false; the JS layer defaults to true).
     pub auto_remove: Option<bool>,
     /// Keep the box running after the process that started it exits.
     pub detach: Option<bool>,
@@ -63,6 +66,54 @@ impl TryFrom<JsBoxOptions> for BoxOptions {
     }
 }
 
+/// How to run one command (`Box.exec`), camelCase of the core's `Command` without `argv`.
+#[napi(object, js_name = "ExecOptions", object_to_js = false)]
+#[derive(Default)]
+pub struct JsExecOptions {
+    /// Added to the box's environment as `[name, value]` pairs; a later pair wins.
+    pub env: Option<Vec<(String, String)>>,
+    /// Run on a pseudo-terminal: all output on stdout, stdin open, `resizeTty` allowed.
+    pub tty: Option<bool>,
+    /// `uid[:gid]` or `name[:group]`; unset uses the box's.
+    pub user: Option<String>,
+    /// Kill the command's process group after this many seconds (fractions allowed).
+    pub timeout_secs: Option<f64>,
+    /// Absolute working directory; unset uses the box's.
+    pub working_dir: Option<String>,
+    /// Open a stdin pipe (`Execution.stdin()`); otherwise stdin is `/dev/null`.
+    pub stdin: Option<bool>,
+}
+
+impl JsExecOptions {
+    /// The core command `command args...` with these options.
+    pub fn into_command(self, command: String, args: Vec<String>) -> Result<Command, Error> {
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        argv.push(command);
+        argv.extend(args);
+        Ok(Command {
+            argv,
+            env: self.env.unwrap_or_default(),
+            working_dir: self.working_dir,
+            user: self.user,
+            stdin: self.stdin.unwrap_or(false),
+            timeout: self.timeout_secs.map(|s| seconds("timeoutSecs", s)).transpose()?,
+            tty: self.tty.unwrap_or(false),
+            tty_size: None,
+        })
+    }
+}
+
+/// A JS number of seconds as a positive `Duration`; zero, negative, NaN and values too large
+/// for a `Duration` are refused rather than clamped.
+pub fn seconds(field: &str, secs: f64) -> Result<Duration, Error> {
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(invalid_argument(format!(
+            "invalid {field} {secs}: must be a positive number of seconds"
+        ))),
+    }
+}
+
 /// A JS number as the core's `u64`. JS has no integer type, so a fraction or a negative value
 /// is refused here instead of being truncated; core checks the range.
 fn whole_mib(mib: f64) -> Result<u64, Error> {
@@ -70,9 +121,8 @@ fn whole_mib(mib: f64) -> Result<u64, Error> {
         // Saturates above u64::MAX, which core's range check then refuses.
         Ok(mib as u64)
     } else {
-        Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!("invalid memory_mib {mib}: must be a whole non-negative number"),
-        ))
+        Err(invalid_argument(format!(
+            "invalid memory_mib {mib}: must be a whole non-negative number"
+        )))
     }
 }

@@ -1,18 +1,28 @@
 //! `Boxlite`: the runtime, an open home directory (core's `Runtime`).
+//!
+//! Opening a home migrates its database and reconciles every box with the processes running,
+//! which can take a while; the constructor therefore only keeps the options, and the first
+//! call opens the home on tokio's blocking pool. A failed open is reported by that call and
+//! retried by the next one.
 
-use boxlite_core::{BoxOptions, Runtime, RuntimeOptions};
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxlite_core::{BoxOptions, Error, ErrorKind, Runtime, RuntimeOptions, DEFAULT_STOP_TIMEOUT};
 use napi_derive::napi;
+use tokio::sync::OnceCell;
 
-use crate::error::{blocking, to_napi, Result, Settled};
+use crate::error::{blocking, Settled};
 use crate::info::JsBoxInfo;
 use crate::litebox::JsBox;
-use crate::options::{JsBoxOptions, JsRuntimeOptions};
+use crate::options::{seconds, JsBoxOptions, JsRuntimeOptions};
 
-/// An open home directory. Methods return Promises; failures reject with an `Error` whose
-/// `code` is one of `errorCodes()`.
+/// A home directory, opened on first use. Methods return Promises; failures reject with an
+/// `Error` whose `code` is one of `errorCodes()`.
 #[napi(js_name = "Boxlite")]
 pub struct JsBoxlite {
-    inner: Runtime,
+    options: RuntimeOptions,
+    runtime: Arc<OnceCell<Runtime>>,
 }
 
 /// What `getOrCreate` resolves to.
@@ -24,38 +34,54 @@ pub struct JsGetOrCreate {
     pub created: bool,
 }
 
+impl JsBoxlite {
+    /// The open runtime, opening the home first if no call did yet.
+    async fn runtime(&self) -> boxlite_core::Result<Runtime> {
+        let options = self.options.clone();
+        self.runtime
+            .get_or_try_init(|| async move {
+                tokio::task::spawn_blocking(move || Runtime::open(options)).await.unwrap_or_else(
+                    |join_err| {
+                        Err(Error::new(
+                            ErrorKind::Internal,
+                            format!("opening the boxlite home panicked: {join_err}"),
+                        ))
+                    },
+                )
+            })
+            .await
+            .cloned()
+    }
+
+    /// Runs `call` with the open runtime on the blocking pool (core's record calls are
+    /// synchronous SQLite).
+    async fn with_runtime<T, F>(&self, call: F) -> Settled<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Runtime) -> boxlite_core::Result<T> + Send + 'static,
+    {
+        match self.runtime().await {
+            Ok(rt) => blocking(move || call(rt)).await,
+            Err(err) => Settled::from(Err(err)),
+        }
+    }
+}
+
 #[napi]
 impl JsBoxlite {
-    /// Opens the home in `options` (created if missing).
+    /// Keeps `options`; the home is opened (created if missing) by the first call.
     #[napi(constructor)]
-    pub fn new(options: Option<JsRuntimeOptions>) -> Result<Self> {
-        let options = options.map(RuntimeOptions::from).unwrap_or_default();
-        Runtime::open(options).map(|inner| JsBoxlite { inner }).map_err(to_napi)
-    }
-
-    /// Opens `homeDir`; null or unset means `$BOXLITE_HOME`, else `~/.boxlite`.
-    #[napi(factory)]
-    pub fn open(home_dir: Option<String>) -> Result<Self> {
-        Self::new(Some(JsRuntimeOptions { home_dir }))
-    }
-
-    /// Opens `$BOXLITE_HOME`, else `~/.boxlite`.
-    #[napi(factory, js_name = "default")]
-    pub fn open_default() -> Result<Self> {
-        Runtime::default().map(|inner| JsBoxlite { inner }).map_err(to_napi)
-    }
-
-    /// The home directory (lossy if the path is not UTF-8).
-    #[napi(getter)]
-    pub fn home_dir(&self) -> String {
-        self.inner.home_dir().to_string_lossy().into_owned()
+    pub fn new(options: Option<JsRuntimeOptions>) -> Self {
+        JsBoxlite {
+            options: options.map(RuntimeOptions::from).unwrap_or_default(),
+            runtime: Arc::default(),
+        }
     }
 
     /// Creates a box in status `configured`; `name` must be unique.
     #[napi(ts_return_type = "Promise<Box>")]
     pub async fn create(&self, options: JsBoxOptions, name: Option<String>) -> Settled<JsBox> {
-        let rt = self.inner.clone();
-        blocking(move || {
+        self.with_runtime(move |rt| {
             let options = BoxOptions::try_from(options)?;
             rt.create(options, name.as_deref()).map(JsBox::from)
         })
@@ -69,8 +95,7 @@ impl JsBoxlite {
         options: JsBoxOptions,
         name: String,
     ) -> Settled<JsGetOrCreate> {
-        let rt = self.inner.clone();
-        blocking(move || {
+        self.with_runtime(move |rt| {
             let options = BoxOptions::try_from(options)?;
             let (lite_box, created) = rt.get_or_create(options, &name)?;
             Ok(JsGetOrCreate { lite_box: lite_box.into(), created })
@@ -81,29 +106,41 @@ impl JsBoxlite {
     /// The box with this id or name, or null.
     #[napi(ts_return_type = "Promise<Box | null>")]
     pub async fn get(&self, id_or_name: String) -> Settled<Option<JsBox>> {
-        let rt = self.inner.clone();
-        blocking(move || rt.get(&id_or_name).map(|b| b.map(JsBox::from))).await
+        self.with_runtime(move |rt| rt.get(&id_or_name).map(|b| b.map(JsBox::from))).await
     }
 
     /// Info of the box with this id or name, or null.
     #[napi(ts_return_type = "Promise<BoxInfo | null>")]
     pub async fn get_info(&self, id_or_name: String) -> Settled<Option<JsBoxInfo>> {
-        let rt = self.inner.clone();
-        blocking(move || rt.get_info(&id_or_name).map(|i| i.map(JsBoxInfo::from))).await
+        self.with_runtime(move |rt| rt.get_info(&id_or_name).map(|i| i.map(JsBoxInfo::from))).await
     }
 
     /// Info of every box, newest first.
     #[napi(ts_return_type = "Promise<Array<BoxInfo>>")]
     pub async fn list_info(&self) -> Settled<Vec<JsBoxInfo>> {
-        let rt = self.inner.clone();
-        blocking(move || rt.list_info().map(|all| all.into_iter().map(JsBoxInfo::from).collect()))
-            .await
+        self.with_runtime(|rt| {
+            rt.list_info().map(|all| all.into_iter().map(JsBoxInfo::from).collect())
+        })
+        .await
     }
 
     /// Removes a box and its files; `force` also removes an active box.
     #[napi(ts_return_type = "Promise<void>")]
     pub async fn remove(&self, id_or_name: String, force: Option<bool>) -> Settled<()> {
-        let rt = self.inner.clone();
-        blocking(move || rt.remove(&id_or_name, force.unwrap_or(false))).await
+        self.with_runtime(move |rt| rt.remove(&id_or_name, force.unwrap_or(false))).await
+    }
+
+    /// Stops every non-detached box this runtime started, each with `timeoutSecs` (default
+    /// 10) of grace. Idempotent; afterwards every other call rejects with `invalid_state`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn shutdown(&self, timeout_secs: Option<f64>) -> Settled<()> {
+        let grace: Duration = match timeout_secs.map(|s| seconds("timeoutSecs", s)).transpose() {
+            Ok(grace) => grace.unwrap_or(DEFAULT_STOP_TIMEOUT),
+            Err(err) => return Settled::from(Err(err)),
+        };
+        match self.runtime().await {
+            Ok(rt) => Settled::from(rt.shutdown(grace).await),
+            Err(err) => Settled::from(Err(err)),
+        }
     }
 }

@@ -1,0 +1,116 @@
+'use strict';
+// Options as upstream BoxLite's Node SDK spells them, turned into what the native module
+// takes. Every key is either converted or refused: napi drops unknown object keys silently,
+// so this is the one place an option can be caught before it would be ignored.
+
+const path = require('node:path');
+
+const { invalidArgument } = require('./errors.js');
+
+/** Box options upstream has and this version does not implement yet. */
+const NOT_IMPLEMENTED = new Set([
+  'diskSizeGb',
+  'volumes',
+  'network',
+  'ports',
+  'secrets',
+  'security',
+  'healthCheck',
+  'advanced',
+]);
+
+const BOX_KEYS = new Set([
+  'image',
+  'rootfsPath',
+  'cpus',
+  'memoryMib',
+  'workingDir',
+  'env',
+  'autoRemove',
+  'detach',
+  'entrypoint',
+  'cmd',
+  'user',
+]);
+
+/** Unset, as upstream's optional fields are: `undefined` or `null`. */
+function isUnset(value) {
+  return value === undefined || value === null;
+}
+
+/**
+ * Refuses every set key of `options` that is not in `known`; `what` names the options in the
+ * message.
+ */
+function refuseUnknown(options, known, what) {
+  for (const [key, value] of Object.entries(options)) {
+    if (isUnset(value) || known.has(key)) continue;
+    if (NOT_IMPLEMENTED.has(key)) {
+      throw invalidArgument(`${what}: option ${key} is not implemented in this version of boxlite`);
+    }
+    throw invalidArgument(`${what}: unknown option ${key}`);
+  }
+}
+
+function isPlainObject(value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * An environment as `[name, value]` pairs, from any shape upstream code passes: an object
+ * (`SimpleBox`), `{key, value}` objects (upstream's `BoxOptions.env`) or pairs (`Box.exec`).
+ */
+function envPairs(env, what) {
+  if (isUnset(env)) return undefined;
+  const pairs = isPlainObject(env) ? Object.entries(env) : env;
+  if (!Array.isArray(pairs)) {
+    throw invalidArgument(`${what}: env must be an object or an array of [name, value] pairs`);
+  }
+  return pairs.map((entry) => {
+    const pair = isPlainObject(entry) ? [entry.key, entry.value] : entry;
+    if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((s) => typeof s === 'string')) {
+      throw invalidArgument(
+        `${what}: env entry ${JSON.stringify(entry)} is not a [name, value] pair of strings`,
+      );
+    }
+    return [pair[0], pair[1]];
+  });
+}
+
+/** The native image reference of `image` / `rootfsPath` (an OCI layout directory). */
+function imageReference(options) {
+  const { image, rootfsPath } = options;
+  if (!isUnset(image) && !isUnset(rootfsPath)) {
+    throw invalidArgument('box options: give image or rootfsPath, not both');
+  }
+  if (!isUnset(rootfsPath)) {
+    if (typeof rootfsPath !== 'string' || rootfsPath === '') {
+      throw invalidArgument('box options: rootfsPath must be a non-empty path');
+    }
+    return `oci:${path.resolve(rootfsPath)}`;
+  }
+  if (isUnset(image)) {
+    throw invalidArgument('box options: image or rootfsPath is required');
+  }
+  return image;
+}
+
+/**
+ * Upstream-style box options as the native `BoxOptions`. `autoRemove` defaults to true as
+ * upstream's does (a stopped box is removed); `detach` needs `autoRemove: false`.
+ */
+function toNativeBoxOptions(options) {
+  if (!isPlainObject(options)) {
+    throw invalidArgument('box options must be an object');
+  }
+  refuseUnknown(options, BOX_KEYS, 'box options');
+  const native = { image: imageReference(options), autoRemove: options.autoRemove ?? true };
+  for (const key of ['cpus', 'memoryMib', 'workingDir', 'detach', 'entrypoint', 'cmd', 'user']) {
+    if (!isUnset(options[key])) native[key] = options[key];
+  }
+  const env = envPairs(options.env, 'box options');
+  if (env !== undefined) native.env = env;
+  return native;
+}
+
+module.exports = { BOX_KEYS, NOT_IMPLEMENTED, isUnset, refuseUnknown, envPairs, toNativeBoxOptions };

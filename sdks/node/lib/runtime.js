@@ -1,0 +1,176 @@
+'use strict';
+// `Boxlite` (the runtime) and `Box`, with upstream BoxLite's names over the native classes.
+
+const native = require('../native.js');
+const { BoxliteError, mapped, invalidArgument } = require('./errors.js');
+const { Execution } = require('./execution.js');
+const { envPairs, isUnset, refuseUnknown, toNativeBoxOptions } = require('./options.js');
+
+const RUNTIME_KEYS = new Set(['homeDir', 'imageRegistries']);
+
+/** What `shutdown(-1)` ("wait indefinitely", as upstream) waits: long enough never to end. */
+const INDEFINITE_SECS = 100 * 365 * 24 * 3600;
+
+/** A handle to one box. Status and everything else are read from the database on each call. */
+class Box {
+  #native;
+
+  /** @internal */
+  constructor(nativeBox) {
+    this.#native = nativeBox;
+  }
+
+  /** The box's id. */
+  get id() {
+    return this.#native.id;
+  }
+
+  /** The box's name, or null. */
+  get name() {
+    return this.#native.name;
+  }
+
+  /** Current info, from the database. */
+  async info() {
+    return mapped(this.#native.info());
+  }
+
+  /** Starts the box (idempotent when running). */
+  async start() {
+    await mapped(this.#native.start());
+  }
+
+  /** Stops the box: SIGTERM to its processes, SIGKILL after `timeoutSecs` (default 10). */
+  async stop(timeoutSecs) {
+    await mapped(this.#native.stop(timeoutSecs ?? undefined));
+  }
+
+  /**
+   * Runs `cmd` with `args`, starting the box first when it is configured or stopped, and
+   * resolves once it runs. `env` is `[name, value]` pairs or an object. stdin is a pipe until
+   * `execution.stdin().close()`.
+   */
+  async exec(cmd, args, env, tty, user, timeoutSecs, cwd) {
+    return this._exec(cmd, args, { env, tty, user, timeoutSecs, cwd, stdin: true });
+  }
+
+  /** @internal `exec` with stdin chosen by the caller (SimpleBox runs without a pipe). */
+  async _exec(cmd, args, { env, tty, user, timeoutSecs, cwd, stdin }) {
+    if (typeof cmd !== 'string') {
+      throw invalidArgument(`exec in box ${this.id}: the command must be a string`);
+    }
+    const options = { stdin };
+    const pairs = envPairs(env, `exec in box ${this.id}`);
+    if (pairs !== undefined) options.env = pairs;
+    if (!isUnset(tty)) options.tty = tty;
+    if (!isUnset(user)) options.user = user;
+    if (!isUnset(timeoutSecs)) options.timeoutSecs = timeoutSecs;
+    if (!isUnset(cwd)) options.workingDir = cwd;
+    const execution = await mapped(this.#native.exec(cmd, args ?? [], options));
+    return new Execution(execution);
+  }
+}
+
+/**
+ * A home directory of boxes. The constructor does no I/O: the home is opened (created if
+ * missing, its boxes reconciled) off the JS thread by the first call, which also reports any
+ * failure to open it.
+ */
+class Boxlite {
+  #native;
+
+  /** `options`: `{homeDir?, imageRegistries?}`; no `homeDir` is `$BOXLITE_HOME`, else `~/.boxlite`. */
+  constructor(options = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgument('runtime options must be an object');
+    }
+    refuseUnknown(options, RUNTIME_KEYS, 'runtime options');
+    if (!isUnset(options.imageRegistries) && options.imageRegistries.length !== 0) {
+      throw invalidArgument(
+        'runtime options: imageRegistries is not implemented in this version of boxlite ' +
+          '(only local OCI layouts, oci:PATH[:TAG], can be used)',
+      );
+    }
+    this.#native = new native.Boxlite(isUnset(options.homeDir) ? {} : { homeDir: options.homeDir });
+  }
+
+  /**
+   * The process's shared runtime on `$BOXLITE_HOME`, else `~/.boxlite` (options set by
+   * `initDefault`). A fresh one replaces it once it was shut down.
+   */
+  static withDefaultConfig() {
+    if (defaultRuntime === null || defaultRuntime.#shutDown) {
+      defaultRuntime = new Boxlite(defaultOptions);
+    }
+    return defaultRuntime;
+  }
+
+  /** Sets the options of the shared runtime; before its first `withDefaultConfig()` only. */
+  static initDefault(options) {
+    if (defaultRuntime !== null && !defaultRuntime.#shutDown) {
+      throw new BoxliteError('initDefault: the default runtime is already in use', {
+        code: 'invalid_state',
+      });
+    }
+    defaultOptions = { ...options };
+    defaultRuntime = new Boxlite(defaultOptions);
+  }
+
+  #shutDown = false;
+
+  /** Creates a box in status `configured` (nothing runs yet); `name` must be unique. */
+  async create(options, name) {
+    const nativeOptions = toNativeBoxOptions(options);
+    return new Box(await mapped(this.#native.create(nativeOptions, name ?? undefined)));
+  }
+
+  /** The box named `name`, created from `options` if there is none: `{box, created}`. */
+  async getOrCreate(options, name) {
+    const nativeOptions = toNativeBoxOptions(options);
+    if (isUnset(name)) {
+      return { box: await this.create(options), created: true };
+    }
+    const { box, created } = await mapped(this.#native.getOrCreate(nativeOptions, name));
+    return { box: new Box(box), created };
+  }
+
+  /** The box with this id or name, or null. */
+  async get(idOrName) {
+    const found = await mapped(this.#native.get(idOrName));
+    return found === null ? null : new Box(found);
+  }
+
+  /** Info of the box with this id or name, or null. */
+  async getInfo(idOrName) {
+    return mapped(this.#native.getInfo(idOrName));
+  }
+
+  /** Info of every box, newest first. */
+  async listInfo() {
+    return mapped(this.#native.listInfo());
+  }
+
+  /** Removes a box and its files; `force` also stops and removes a running one. */
+  async remove(idOrName, force = false) {
+    await mapped(this.#native.remove(idOrName, force));
+  }
+
+  /**
+   * Stops every non-detached box this runtime started, each with `timeoutSecs` of grace
+   * (default 10; -1 waits indefinitely, as upstream). Idempotent; afterwards every other
+   * call rejects with `invalid_state`.
+   */
+  async shutdown(timeoutSecs) {
+    const grace = timeoutSecs === -1 ? INDEFINITE_SECS : (timeoutSecs ?? undefined);
+    this.#shutDown = true;
+    await mapped(this.#native.shutdown(grace));
+  }
+
+  /** Nothing to release beyond what garbage collection does (upstream has it too). */
+  close() {}
+}
+
+let defaultRuntime = null;
+let defaultOptions = {};
+
+module.exports = { Boxlite, Box };
