@@ -12,10 +12,12 @@ use crate::error::{Error, Result};
 pub struct RuntimeOptions {
     /// Home directory; `None` means `$BOXLITE_HOME`, else `~/.boxlite`.
     pub home_dir: Option<PathBuf>,
-    /// The `boxlite-shim` binary; `None`: `$BOXLITE_SHIM`, next to the program, or `PATH`.
+    /// The `boxlite-shim` binary; `None`: `$BOXLITE_SHIM`, else next to the library (or
+    /// program) that holds boxlite, its `../libexec/boxlite/`, then `PATH`
+    /// (docs/architecture.md, "Helper discovery and install layout").
     pub shim_path: Option<PathBuf>,
-    /// The static `boxlite-guest` binary; `None`: `$BOXLITE_GUEST`, next to the shim, the
-    /// program, or `PATH`.
+    /// The statically linked `boxlite-guest` binary; `None`: `$BOXLITE_GUEST`, else searched
+    /// as the shim is (and next to the shim); a dynamically linked one is refused.
     pub guest_path: Option<PathBuf>,
     /// How long `start` waits for the guest agent; `None`:
     /// `$BOXLITE_GUEST_READY_TIMEOUT_SECS`, else [`DEFAULT_GUEST_READY_TIMEOUT`].
