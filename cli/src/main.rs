@@ -3,6 +3,7 @@
 
 mod commands;
 mod stream;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
