@@ -5,33 +5,45 @@
  * API conventions (every function follows them; exceptions are stated on the function):
  *
  * - Naming: boxlite_<object>_<verb>(); objects are opaque handles (BoxliteRuntime,
- *   BoxliteBoxInfo, BoxliteBoxList, BoxliteError) only ever used through pointers.
+ *   BoxliteBox, BoxliteCommand, BoxliteExecution, BoxliteSimple, BoxliteBoxInfo, ...) only ever
+ *   used through pointers. BoxliteExecResult is a plain struct the caller owns.
  * - Return code: every fallible call returns a BoxliteErrorCode. BOXLITE_OK (0) is success;
  *   every other value is one error kind of the core, numbered 1..boxlite_error_code_count()
  *   in the core's order. boxlite_error_code_name() gives its stable snake_case name
  *   ("not_found", ...), the same string every boxlite SDK uses.
  * - Arguments: inputs come first, then outputs, then the optional error out-parameter.
  * - No partial success: output parameters are written only when the call returns
- *   BOXLITE_OK; on failure they are left untouched.
+ *   BOXLITE_OK; on failure they are left untouched. Lookups of a box that does not exist
+ *   (boxlite_box_get, boxlite_box_get_info) are not failures: they return BOXLITE_OK and
+ *   write NULL.
  * - Errors: `BoxliteError **err_out` may be NULL. When it is not NULL and the call fails,
  *   *err_out receives an error object (code + message) owned by the caller and freed with
  *   boxlite_error_free(). It is written only on failure, so initialise it to NULL.
- * - Ownership: everything the library returns as owned (handles from *_open, info and list
- *   objects, error objects, strings) is freed exactly once with the matching *_free function
- *   (strings with boxlite_string_free()). Each function says what it returns and how to free
- *   it. Pointers documented as borrowed stay valid until the object they come from is freed;
- *   never free them. Static strings (status and code names) are never freed.
+ * - Ownership: everything the library returns as owned (handles, info and list objects,
+ *   results, error objects) is freed exactly once with the matching *_free function. Each
+ *   function says what it returns and how to free it. Pointers documented as borrowed stay
+ *   valid until the object they come from is freed; never free them. Static strings (version,
+ *   status and code names) are never freed.
  * - const: a `const` pointer argument is not modified by the call.
  * - NULL: every *_free function accepts NULL and does nothing. A NULL where a value is
  *   required returns BOXLITE_ERROR_INVALID_ARGUMENT with a message naming the parameter;
  *   accessors given a NULL object return NULL, 0 or false.
  * - Strings: inputs are NUL-terminated UTF-8 (paths: any bytes); invalid UTF-8 returns
- *   BOXLITE_ERROR_INVALID_ARGUMENT naming the parameter. Outputs are NUL-terminated UTF-8.
+ *   BOXLITE_ERROR_INVALID_ARGUMENT naming the parameter. Outputs are NUL-terminated UTF-8,
+ *   except command output, which is bytes with a length.
  * - Panics: a Rust panic never crosses into C. A call that panics returns
  *   BOXLITE_ERROR_INTERNAL with the panic message in the error object.
- * - Threads: a BoxliteRuntime may be used from several threads at once; info, list and
- *   error objects may be read from several threads but freed once, by one.
- * - Blocking: every call is synchronous and returns when its work is done.
+ * - Threads: runtimes, boxes, executions and simple boxes may be used from several threads
+ *   at once; commands only by one thread at a time; info, list, result and error objects may
+ *   be read from several threads. Every object is freed once, by one thread, when no other
+ *   uses it.
+ * - Blocking: every call is synchronous and returns when its work is done. A call that waits
+ *   on a box is bounded (its comment says by what), takes a `timeout_ms` (where
+ *   BOXLITE_WAIT_FOREVER means no deadline), or waits for a command to end because that is
+ *   what the caller asked for (boxlite_simple_run). The library runs its I/O on two threads of its
+ *   own, started by the first call that needs them and kept until the process exits; output
+ *   callbacks run on a thread per execution (see boxlite_box_exec). Those threads do not
+ *   survive fork(): a forked child may exec(), but must not call boxlite.
  */
 
 
@@ -43,6 +55,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+// A `timeout_ms` of a wait that means "no deadline: wait until it happens".
+#define BOXLITE_WAIT_FOREVER UINT64_MAX
+
+// The grace period core gives a box's processes between SIGTERM and SIGKILL when stopping it,
+// for `boxlite_box_stop()` and `boxlite_runtime_shutdown()` callers without an opinion.
+#define BOXLITE_DEFAULT_STOP_TIMEOUT_MS 10000
+
+// The most bytes of each stream (stdout, stderr) that `boxlite_simple_run()` keeps: 16 MiB.
+// Output past it is read and discarded, so the command never blocks on it, and
+// `boxlite_simple_result_truncated()` says so.
+#define BOXLITE_SIMPLE_OUTPUT_LIMIT_BYTES ((16 * 1024) * 1024)
 
 // The result of every fallible boxlite call. `BOXLITE_OK` is 0; the other values are the
 // core's error kinds, numbered from 1 in the core's order (`boxlite_error_code_count()` of
@@ -91,6 +115,11 @@ typedef uint32_t BoxliteErrorCode;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// A box of an open runtime. Several threads may use one handle at once; it stays usable after
+// the runtime handle it came from is freed (it shares the runtime), and it does not stop the
+// box when freed.
+typedef struct BoxliteBox BoxliteBox;
+
 // A snapshot of one box as stored when it was read. It does not change afterwards: read the
 // info again for the current state.
 typedef struct BoxliteBoxInfo BoxliteBoxInfo;
@@ -98,17 +127,54 @@ typedef struct BoxliteBoxInfo BoxliteBoxInfo;
 // Infos of several boxes, newest first.
 typedef struct BoxliteBoxList BoxliteBoxList;
 
+// A command to run in a box with `boxlite_box_exec()`: its argv and, set with the
+// `boxlite_command_set_*` functions, its environment, working directory, user, timeout,
+// stdin, terminal and output callbacks. `boxlite_box_exec()` copies what it needs, so one
+// command may be run several times and freed right after. Not for concurrent use by several
+// threads while it is being changed.
+typedef struct BoxliteCommand BoxliteCommand;
+
 // An error returned through `err_out`: a code and a message naming what failed and on which
 // subject.
 typedef struct BoxliteError BoxliteError;
+
+// A command running (or run) in a box. Several threads may use one execution at once (wait on
+// one, write stdin or kill from another).
+typedef struct BoxliteExecution BoxliteExecution;
 
 // An open boxlite home directory (state database, images, boxes). Several runtimes, in this
 // or other processes, may open the same home at once.
 typedef struct BoxliteRuntime BoxliteRuntime;
 
+// A running box owned by this handle, made by `boxlite_simple_new()`; `boxlite_simple_free()`
+// stops and removes it. Several threads may run commands in it at once.
+typedef struct BoxliteSimple BoxliteSimple;
+
+// The outcome of `boxlite_simple_run()`: exit code and captured output.
+typedef struct BoxliteSimpleResult BoxliteSimpleResult;
+
+// How an execution ended, written by `boxlite_execution_wait()`.
+typedef struct {
+  // The exit status when the command exited by itself, else -1.
+  int32_t exit_code;
+  // The number of the signal that killed the command, else 0.
+  int32_t signal;
+  // The command's timeout (`boxlite_command_set_timeout_ms()`) expired and its process
+  // group was killed.
+  bool timed_out;
+} BoxliteExecResult;
+
+// Receives a chunk of an execution's output: `len` bytes at `data` (not NUL-terminated; valid
+// only during the call) and the `user_data` given to `boxlite_command_set_output()`.
+typedef void (*BoxliteOutputFn)(const uint8_t *data, size_t len, void *user_data);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// The library's version ("0.1.0"), the version of the boxlite crates it was built from. The
+// string is static: never free it.
+const char *boxlite_version(void);
 
 // The code of `err` (never BOXLITE_OK), or BOXLITE_ERROR_INTERNAL when `err` is NULL.
 //
@@ -137,13 +203,234 @@ const char *boxlite_error_code_name(BoxliteErrorCode code);
 // The number of error codes besides BOXLITE_OK: the codes are 1..=boxlite_error_code_count().
 size_t boxlite_error_code_count(void);
 
-// Frees a string the library returned as owned (such as `out_id` of `boxlite_box_create`).
+// Runs `cmd` in `box`, starting the box first when it is "configured" or "stopped", and
+// returns once the command has started. `cmd` is only read: it may be freed or reused after
+// the call.
+//
+// On success `*out` receives the execution, owned by the caller and freed with
+// `boxlite_execution_free()`. Errors, each its own code carried from the box: the program
+// does not exist (BOXLITE_ERROR_COMMAND_NOT_FOUND), cannot be executed
+// (BOXLITE_ERROR_NOT_EXECUTABLE), the working directory cannot be entered
+// (BOXLITE_ERROR_BAD_WORKING_DIR); BOXLITE_ERROR_EXEC for other start failures (an unknown
+// user, ...); BOXLITE_ERROR_INVALID_STATE when the box cannot run commands (stopping,
+// failed, or the runtime shut down); the errors of `boxlite_box_start()`. A command that
+// starts and then fails is not an error here: its exit code is in the result of
+// `boxlite_execution_wait()`.
+//
+// Output callbacks (`boxlite_command_set_output()`) run on a thread the library starts for
+// this execution, one call at a time (stdout and stderr callbacks never overlap), from the
+// start of the command until its output ends. `boxlite_execution_wait()` returns only after
+// the last callback returned, and once `boxlite_execution_free()` returned none runs. A
+// callback must not call back into its own execution: every `boxlite_execution_*` function
+// called from there fails with BOXLITE_ERROR_INVALID_STATE (hand the work to another thread
+// instead). It may use other boxlite objects. While a callback runs, that execution's output
+// queues up (64 chunks), then the command blocks writing.
+//
+// # Safety
+// `box` is a live box handle; `cmd` is a live command; `out` is valid for writing a pointer;
+// `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_box_exec(const BoxliteBox *box,
+                                  const BoxliteCommand *cmd,
+                                  BoxliteExecution **out,
+                                  BoxliteError **err_out);
+
+// The execution's id, assigned by the box's agent. Borrowed from `exec`: valid until `exec`
+// is freed. NULL if `exec` is NULL.
+//
+// # Safety
+// `exec` is NULL or a live execution.
+const char *boxlite_execution_id(const BoxliteExecution *exec);
+
+// The command's process id inside the box; 0 if `exec` is NULL.
+//
+// # Safety
+// `exec` is NULL or a live execution.
+uint32_t boxlite_execution_pid(const BoxliteExecution *exec);
+
+// Waits until the command has ended and all its output was handed to the callbacks, for at
+// most `timeout_ms` milliseconds (BOXLITE_WAIT_FOREVER: until it ends; 0: only check). May
+// be called again, also after it succeeded (the same result), and from several threads.
+//
+// On success `*out` receives how the command ended. A non-zero exit, a signal or an expired
+// command timeout are results, not errors. Errors: BOXLITE_ERROR_TIMEOUT when `timeout_ms`
+// passed first (the command keeps running); BOXLITE_ERROR_ENGINE when the box went away
+// before the command ended (stopped, killed); BOXLITE_ERROR_INVALID_STATE from an output
+// callback of this execution.
+//
+// # Safety
+// `exec` is a live execution; `out` is valid for writing a `BoxliteExecResult`; `err_out` is
+// NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_execution_wait(const BoxliteExecution *exec,
+                                        uint64_t timeout_ms,
+                                        BoxliteExecResult *out,
+                                        BoxliteError **err_out);
+
+// Writes `len` bytes at `data` to the command's stdin; returns once the box accepted them.
+//
+// Errors: BOXLITE_ERROR_INVALID_STATE when the command was started without stdin
+// (`boxlite_command_set_stdin()`, `boxlite_command_set_tty()`) or stdin was closed;
+// BOXLITE_ERROR_EXEC or BOXLITE_ERROR_ENGINE when the command or the box is gone.
+//
+// # Safety
+// `exec` is a live execution; `data` is valid for reading `len` bytes (may be NULL when `len`
+// is 0); `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_execution_write_stdin(const BoxliteExecution *exec,
+                                               const uint8_t *data,
+                                               size_t len,
+                                               BoxliteError **err_out);
+
+// Closes the command's stdin: it reads end-of-file. Closing a closed stdin does nothing.
+//
+// Errors: BOXLITE_ERROR_INVALID_STATE when the command was started without stdin;
+// BOXLITE_ERROR_EXEC or BOXLITE_ERROR_ENGINE when the command or the box is gone.
+//
+// # Safety
+// `exec` is a live execution; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_execution_close_stdin(const BoxliteExecution *exec,
+                                               BoxliteError **err_out);
+
+// Sends signal number `signal` (SIGTERM, SIGINT, ...) to the command's process group.
+//
+// Errors: BOXLITE_ERROR_EXEC when the command already ended or the signal is invalid,
+// BOXLITE_ERROR_ENGINE when the box is gone.
+//
+// # Safety
+// `exec` is a live execution; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_execution_signal(const BoxliteExecution *exec,
+                                          int32_t signal,
+                                          BoxliteError **err_out);
+
+// Sends SIGKILL to the command's process group; `boxlite_execution_wait()` then reports
+// signal 9.
+//
+// Errors: as `boxlite_execution_signal()`.
+//
+// # Safety
+// `exec` is a live execution; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_execution_kill(const BoxliteExecution *exec, BoxliteError **err_out);
+
+// Sets the terminal size of a TTY execution (`boxlite_command_set_tty()`) to `rows` x `cols`;
+// the command gets SIGWINCH.
+//
+// Errors: BOXLITE_ERROR_INVALID_ARGUMENT when `rows` or `cols` is 0,
+// BOXLITE_ERROR_INVALID_STATE for an execution without a terminal.
+//
+// # Safety
+// `exec` is a live execution; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_execution_resize_tty(const BoxliteExecution *exec,
+                                              uint16_t rows,
+                                              uint16_t cols,
+                                              BoxliteError **err_out);
+
+// Frees an execution from `boxlite_box_exec()`. After it returns no output callback of the
+// execution runs. It does not stop the command: one still running goes on, its output
+// discarded (`boxlite_execution_kill()` first to end it). NULL does nothing.
+//
+// # Safety
+// `exec` is NULL or an execution from `boxlite_box_exec`, freed only once and not in use by
+// another thread.
+void boxlite_execution_free(BoxliteExecution *exec);
+
+// Makes a command from `argv`, a NULL-terminated array as for execv(3): `argv[0]` is the
+// program, looked up in the box's PATH unless it contains a '/'. By default the command gets
+// the box's environment, working directory and user, no timeout, /dev/null as stdin, no
+// terminal, and its output is discarded.
+//
+// On success `*out` receives a command owned by the caller, to be freed with
+// `boxlite_command_free()`. Errors: BOXLITE_ERROR_INVALID_ARGUMENT when `argv` is NULL or
+// holds no program.
+//
+// # Safety
+// `argv` is a NULL-terminated array of NUL-terminated strings; `out` is valid for writing a
+// pointer; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_command_new(const char *const *argv,
+                                     BoxliteCommand **out,
+                                     BoxliteError **err_out);
+
+// Adds `name=value` to the command's environment (on top of the box's; a later value for the
+// same name wins).
+//
+// # Safety
+// `cmd` is a live command; `name` and `value` are NUL-terminated strings; `err_out` is NULL
+// or valid for writing a pointer.
+BoxliteErrorCode boxlite_command_add_env(BoxliteCommand *cmd,
+                                         const char *name,
+                                         const char *value,
+                                         BoxliteError **err_out);
+
+// Sets the command's working directory, an absolute path in the box. A directory that does
+// not exist fails the exec with BOXLITE_ERROR_BAD_WORKING_DIR.
+//
+// # Safety
+// `cmd` is a live command; `dir` is a NUL-terminated string; `err_out` is NULL or valid for
+// writing a pointer.
+BoxliteErrorCode boxlite_command_set_working_dir(BoxliteCommand *cmd,
+                                                 const char *dir,
+                                                 BoxliteError **err_out);
+
+// Sets the user the command runs as: "uid[:gid]" or "name[:group]", resolved in the box's
+// /etc/passwd and /etc/group.
+//
+// # Safety
+// `cmd` is a live command; `user` is a NUL-terminated string; `err_out` is NULL or valid for
+// writing a pointer.
+BoxliteErrorCode boxlite_command_set_user(BoxliteCommand *cmd,
+                                          const char *user,
+                                          BoxliteError **err_out);
+
+// Kills the command's whole process group `timeout_ms` milliseconds after it started
+// (SIGTERM, then SIGKILL one second later); its result then says `timed_out`. Must be
+// positive.
+//
+// # Safety
+// `cmd` is a live command; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_command_set_timeout_ms(BoxliteCommand *cmd,
+                                                uint64_t timeout_ms,
+                                                BoxliteError **err_out);
+
+// With `enabled`, the command's stdin is a pipe fed by `boxlite_execution_write_stdin()` and
+// closed by `boxlite_execution_close_stdin()`; otherwise it reads /dev/null.
+//
+// # Safety
+// `cmd` is a live command; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_command_set_stdin(BoxliteCommand *cmd,
+                                           bool enabled,
+                                           BoxliteError **err_out);
+
+// With `enabled`, runs the command on a pseudo-terminal of `rows` x `cols` (0 and 0: 24 x 80):
+// its stdin is always open (as with `boxlite_command_set_stdin()`), all its output arrives
+// through the stdout callback, and `boxlite_execution_resize_tty()` changes the size.
+//
+// Errors: BOXLITE_ERROR_INVALID_ARGUMENT when only one of `rows` and `cols` is 0.
+//
+// # Safety
+// `cmd` is a live command; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_command_set_tty(BoxliteCommand *cmd,
+                                         bool enabled,
+                                         uint16_t rows,
+                                         uint16_t cols,
+                                         BoxliteError **err_out);
+
+// Streams the command's output: each chunk of stdout goes to `on_stdout`, each chunk of
+// stderr to `on_stderr`, with `user_data`, in the order the box wrote them per stream. NULL
+// for a callback discards that stream. See `boxlite_box_exec()` for the thread the callbacks
+// run on and what they may call.
+//
+// # Safety
+// `cmd` is a live command; the callbacks and `user_data` stay valid until every execution of
+// the command is waited for or freed; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_command_set_output(BoxliteCommand *cmd,
+                                            BoxliteOutputFn on_stdout,
+                                            BoxliteOutputFn on_stderr,
+                                            void *user_data,
+                                            BoxliteError **err_out);
+
+// Frees a command from `boxlite_command_new()`; executions started from it are unaffected.
 // NULL does nothing.
 //
 // # Safety
-// `s` is NULL or a string returned as owned by a boxlite function, freed only once. Strings
-// borrowed from objects and static strings must not be passed.
-void boxlite_string_free(char *s);
+// `cmd` is NULL or a command from `boxlite_command_new`, freed only once.
+void boxlite_command_free(BoxliteCommand *cmd);
 
 // The box's id. Borrowed from `info`: valid until `info` is freed. NULL if `info` is NULL.
 //
@@ -226,6 +513,68 @@ const BoxliteBoxInfo *boxlite_box_list_get(const BoxliteBoxList *list, size_t in
 // `list` is NULL or a list returned by `boxlite_box_list`, freed only once.
 void boxlite_box_list_free(BoxliteBoxList *list);
 
+// The box's id (12 characters). Borrowed from `box`: valid until `box` is freed. NULL if
+// `box` is NULL.
+//
+// # Safety
+// `box` is NULL or a live box handle.
+const char *boxlite_box_id(const BoxliteBox *box);
+
+// The box's name, or NULL when it has none (or `box` is NULL). Borrowed from `box`: valid
+// until `box` is freed.
+//
+// # Safety
+// `box` is NULL or a live box handle.
+const char *boxlite_box_name(const BoxliteBox *box);
+
+// Reads the box's current info from the database.
+//
+// On success `*out` receives a snapshot owned by the caller, to be freed with
+// `boxlite_box_info_free()`. Errors: BOXLITE_ERROR_NOT_FOUND once the box was removed.
+//
+// # Safety
+// `box` is a live box handle; `out` is valid for writing a pointer; `err_out` is NULL or
+// valid for writing a pointer.
+BoxliteErrorCode boxlite_box_info(const BoxliteBox *box,
+                                  BoxliteBoxInfo **out,
+                                  BoxliteError **err_out);
+
+// Starts the box and returns once it is "running": builds its rootfs from the image, starts
+// its processes and waits for the guest agent (at most `$BOXLITE_GUEST_READY_TIMEOUT_SECS`,
+// default 30 s). Does nothing for a running box; retries a "failed" one. Unless the box was
+// created with `"detach": true`, it stops when this process exits.
+//
+// On failure the box is "failed" with the reason in `boxlite_box_info_error_reason()`, its
+// files kept, nothing of it left running. Errors: BOXLITE_ERROR_NOT_FOUND (among others for
+// a missing image), BOXLITE_ERROR_IMAGE, BOXLITE_ERROR_ENGINE, BOXLITE_ERROR_TIMEOUT (agent
+// never ready), BOXLITE_ERROR_INVALID_STATE (the box is stopping, or the runtime shut down).
+//
+// # Safety
+// `box` is a live box handle; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_box_start(const BoxliteBox *box, BoxliteError **err_out);
+
+// Stops the box: SIGTERM to its processes, SIGKILL to what is left after `timeout_ms`
+// milliseconds (0: at once; BOXLITE_DEFAULT_STOP_TIMEOUT_MS is core's default), then waits
+// for it to be gone and returns once it is "stopped" (a few seconds past `timeout_ms` at
+// most). Idempotent for a stopped box. Its files are kept for the next start.
+//
+// Errors: BOXLITE_ERROR_INVALID_STATE for a box that is configured, starting or failed,
+// BOXLITE_ERROR_TIMEOUT when its processes survive SIGKILL.
+//
+// # Safety
+// `box` is a live box handle; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_box_stop(const BoxliteBox *box,
+                                  uint64_t timeout_ms,
+                                  BoxliteError **err_out);
+
+// Frees a box handle from `boxlite_box_create()`, `boxlite_box_create_json()` or
+// `boxlite_box_get()`. The box itself is untouched (use `boxlite_box_stop()` and
+// `boxlite_box_remove()` for that). NULL does nothing.
+//
+// # Safety
+// `box` is NULL or a box handle, freed only once and not in use by another thread.
+void boxlite_box_free(BoxliteBox *box);
+
 // Opens the home directory `home_dir`, creating it if missing. NULL means the default home:
 // `$BOXLITE_HOME`, else `~/.boxlite`. `home_dir` is a path, so any bytes are accepted.
 //
@@ -240,7 +589,9 @@ BoxliteErrorCode boxlite_runtime_open(const char *home_dir,
                                       BoxliteError **err_out);
 
 // Frees a runtime from `boxlite_runtime_open()`. Boxes and their records stay in the home.
-// NULL does nothing. Info, list and error objects obtained through the runtime stay valid.
+// NULL does nothing. Info, list and error objects, box handles and executions obtained through
+// the runtime stay valid (they share the runtime's state). The non-detached boxes it started
+// stop when this process exits at the latest; `boxlite_runtime_shutdown()` stops them now.
 //
 // # Safety
 // `rt` is NULL or a runtime from `boxlite_runtime_open`, freed only once and not in use by
@@ -251,25 +602,29 @@ void boxlite_runtime_free(BoxliteRuntime *rt);
 // "oci:/path/to/layout:tag", resolved when the box starts) with every other option at its
 // default, named `name` (NULL for no name). The box is stored as "configured"; nothing runs.
 //
-// On success `*out_id` receives the new box's id, owned by the caller and freed with
-// `boxlite_string_free()`. Errors: BOXLITE_ERROR_INVALID_ARGUMENT for a malformed image or
-// name, BOXLITE_ERROR_ALREADY_EXISTS when the name is taken.
+// On success `*out` receives a handle to the new box, owned by the caller and freed with
+// `boxlite_box_free()`. Errors: BOXLITE_ERROR_INVALID_ARGUMENT for a malformed image or
+// name, BOXLITE_ERROR_ALREADY_EXISTS when the name is taken, BOXLITE_ERROR_INVALID_STATE
+// after `boxlite_runtime_shutdown()`.
 //
 // # Safety
 // `rt` is a live runtime; `image` and `name` (if not NULL) are NUL-terminated strings;
-// `out_id` is valid for writing a pointer; `err_out` is NULL or valid for writing a pointer.
+// `out` is valid for writing a pointer; `err_out` is NULL or valid for writing a pointer.
 BoxliteErrorCode boxlite_box_create(BoxliteRuntime *rt,
                                     const char *image,
                                     const char *name,
-                                    char **out_id,
+                                    BoxliteBox **out,
                                     BoxliteError **err_out);
 
 // Creates a box from options given as JSON: an object with the fields of boxlite's
 // `BoxOptions` (`{"image": "alpine:3.20", "env": [["K", "v"]], "memory_mib": 256, …}`;
 // unknown fields are refused), named `name` (NULL for no name).
 //
-// On success `*out_id` receives the new box's id, owned by the caller and freed with
-// `boxlite_string_free()`. Errors: BOXLITE_ERROR_INVALID_ARGUMENT for JSON that does not
+// `"detach": true` keeps the box running after this process exits (another process can get it
+// by name and exec in it); it cannot be combined with `"auto_remove": true`.
+//
+// On success `*out` receives a handle to the new box, owned by the caller and freed with
+// `boxlite_box_free()`. Errors: BOXLITE_ERROR_INVALID_ARGUMENT for JSON that does not
 // parse or an invalid option or name, BOXLITE_ERROR_ALREADY_EXISTS when the name is taken.
 //
 // # Safety
@@ -277,22 +632,56 @@ BoxliteErrorCode boxlite_box_create(BoxliteRuntime *rt,
 BoxliteErrorCode boxlite_box_create_json(BoxliteRuntime *rt,
                                          const char *options_json,
                                          const char *name,
-                                         char **out_id,
+                                         BoxliteBox **out,
                                          BoxliteError **err_out);
 
-// Reads the box with id, name or unique id prefix `id_or_name`.
+// The box named `name` if it exists, else a new one created from `options_json` (as
+// `boxlite_box_create_json()`) with that name. The options of an existing box are not
+// compared with `options_json`.
 //
-// On success `*out` receives a snapshot owned by the caller, to be freed with
-// `boxlite_box_info_free()`. Errors: BOXLITE_ERROR_NOT_FOUND when there is no such box,
+// On success `*out` receives a box handle owned by the caller (freed with
+// `boxlite_box_free()`) and, when `out_created` is not NULL, `*out_created` says whether the
+// box was created by this call. Errors: as `boxlite_box_create_json()`.
+//
+// # Safety
+// As `boxlite_box_create_json`, with `name` required and `out_created` NULL or valid for
+// writing a bool.
+BoxliteErrorCode boxlite_box_get_or_create(BoxliteRuntime *rt,
+                                           const char *options_json,
+                                           const char *name,
+                                           BoxliteBox **out,
+                                           bool *out_created,
+                                           BoxliteError **err_out);
+
+// Gets a handle to the box with id, name or unique id prefix `id_or_name`.
+//
+// A box that does not exist is not an error: the call returns BOXLITE_OK and writes NULL to
+// `*out` (the one exception to "outputs hold a value on success"). Otherwise `*out` receives
+// a handle owned by the caller, to be freed with `boxlite_box_free()`. Errors:
 // BOXLITE_ERROR_INVALID_ARGUMENT for an empty key or an ambiguous id prefix.
 //
 // # Safety
 // `rt` is a live runtime; `id_or_name` is a NUL-terminated string; `out` is valid for writing
 // a pointer; `err_out` is NULL or valid for writing a pointer.
-BoxliteErrorCode boxlite_box_info(const BoxliteRuntime *rt,
-                                  const char *id_or_name,
-                                  BoxliteBoxInfo **out,
-                                  BoxliteError **err_out);
+BoxliteErrorCode boxlite_box_get(const BoxliteRuntime *rt,
+                                 const char *id_or_name,
+                                 BoxliteBox **out,
+                                 BoxliteError **err_out);
+
+// Reads the box with id, name or unique id prefix `id_or_name`.
+//
+// A box that does not exist is not an error: the call returns BOXLITE_OK and writes NULL to
+// `*out`. Otherwise `*out` receives a snapshot owned by the caller, to be freed with
+// `boxlite_box_info_free()`. Errors: BOXLITE_ERROR_INVALID_ARGUMENT for an empty key or an
+// ambiguous id prefix.
+//
+// # Safety
+// `rt` is a live runtime; `id_or_name` is a NUL-terminated string; `out` is valid for writing
+// a pointer; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_box_get_info(const BoxliteRuntime *rt,
+                                      const char *id_or_name,
+                                      BoxliteBoxInfo **out,
+                                      BoxliteError **err_out);
 
 // Reads every box, newest first.
 //
@@ -319,6 +708,109 @@ BoxliteErrorCode boxlite_box_remove(BoxliteRuntime *rt,
                                     const char *id_or_name,
                                     bool force,
                                     BoxliteError **err_out);
+
+// Stops every box this runtime started that is not detached, concurrently, each with
+// `timeout_ms` milliseconds between SIGTERM and SIGKILL (BOXLITE_DEFAULT_STOP_TIMEOUT_MS is
+// core's default), and returns when all are stopped. Detached boxes keep running.
+//
+// Idempotent: a second call returns BOXLITE_OK. Afterwards every other call on this runtime,
+// and on the box handles and executions obtained through it, fails with
+// BOXLITE_ERROR_INVALID_STATE; `boxlite_runtime_free()` is still needed. Errors: the first
+// error of the stops, after all of them finished.
+//
+// # Safety
+// `rt` is a live runtime; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_runtime_shutdown(BoxliteRuntime *rt,
+                                          uint64_t timeout_ms,
+                                          BoxliteError **err_out);
+
+// Creates a box from `image` in the home of `rt` (NULL: the default home, `$BOXLITE_HOME`
+// else `~/.boxlite`, opened for this handle), with every option at its default, and starts
+// it. The box is unnamed and removed by `boxlite_simple_free()`; a box that fails to start is
+// removed before the call returns.
+//
+// On success `*out` receives the handle, owned by the caller and freed with
+// `boxlite_simple_free()`. Errors: those of `boxlite_runtime_open()`, `boxlite_box_create()`
+// and `boxlite_box_start()`.
+//
+// # Safety
+// `rt` is NULL or a live runtime; `image` is a NUL-terminated string; `out` is valid for
+// writing a pointer; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_simple_new(const BoxliteRuntime *rt,
+                                    const char *image,
+                                    BoxliteSimple **out,
+                                    BoxliteError **err_out);
+
+// The id of the box. Borrowed from `sb`: valid until `sb` is freed. NULL if `sb` is NULL.
+//
+// # Safety
+// `sb` is NULL or a live handle from `boxlite_simple_new`.
+const char *boxlite_simple_id(const BoxliteSimple *sb);
+
+// Runs `argv` (a NULL-terminated array as for execv(3), see `boxlite_command_new()`) in the
+// box with the box's environment, working directory and user, stdin at /dev/null, and waits
+// until it ends, however long that takes (use `boxlite_box_exec()` with
+// `boxlite_command_set_timeout_ms()` for a deadline). Both streams are read at once, so a
+// command writing a lot to both never blocks; each keeps at most
+// BOXLITE_SIMPLE_OUTPUT_LIMIT_BYTES.
+//
+// On success `*out` receives the result, owned by the caller and freed with
+// `boxlite_simple_result_free()`; a non-zero exit code is a result, not an error. Errors: as
+// `boxlite_box_exec()` (BOXLITE_ERROR_COMMAND_NOT_FOUND, ...), and BOXLITE_ERROR_ENGINE when
+// the box went away before the command ended.
+//
+// # Safety
+// `sb` is a live handle; `argv` is a NULL-terminated array of NUL-terminated strings; `out`
+// is valid for writing a pointer; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_simple_run(const BoxliteSimple *sb,
+                                    const char *const *argv,
+                                    BoxliteSimpleResult **out,
+                                    BoxliteError **err_out);
+
+// The command's exit code: its exit status, or 128 + the signal number when a signal killed
+// it (as a shell reports it). -1 if `result` is NULL.
+//
+// # Safety
+// `result` is NULL or a live result.
+int32_t boxlite_simple_result_exit_code(const BoxliteSimpleResult *result);
+
+// The command's stdout: a NUL-terminated buffer (the output may itself hold NUL bytes; when
+// `len_out` is not NULL, `*len_out` receives its length, without the final NUL). Borrowed
+// from `result`: valid until `result` is freed. NULL if `result` is NULL.
+//
+// # Safety
+// `result` is NULL or a live result; `len_out` is NULL or valid for writing a `size_t`.
+const char *boxlite_simple_result_stdout(const BoxliteSimpleResult *result, size_t *len_out);
+
+// The command's stderr, as `boxlite_simple_result_stdout()`.
+//
+// # Safety
+// As `boxlite_simple_result_stdout`.
+const char *boxlite_simple_result_stderr(const BoxliteSimpleResult *result, size_t *len_out);
+
+// Whether stdout or stderr was longer than BOXLITE_SIMPLE_OUTPUT_LIMIT_BYTES and was cut
+// there. false if `result` is NULL.
+//
+// # Safety
+// `result` is NULL or a live result.
+bool boxlite_simple_result_truncated(const BoxliteSimpleResult *result);
+
+// Frees a result from `boxlite_simple_run()`. NULL does nothing.
+//
+// # Safety
+// `result` is NULL or a result from `boxlite_simple_run`, freed only once.
+void boxlite_simple_result_free(BoxliteSimpleResult *result);
+
+// Stops the box (core's default grace, BOXLITE_DEFAULT_STOP_TIMEOUT_MS, then SIGKILL) and
+// removes it with its files, then frees `sb`. Commands still running in it are killed.
+// Best effort: this call cannot report a failure (after `boxlite_runtime_shutdown()` of the
+// runtime given to `boxlite_simple_new()`, for instance, the box is left in the home, stopped,
+// for `boxlite_box_remove()`). NULL does nothing.
+//
+// # Safety
+// `sb` is NULL or a handle from `boxlite_simple_new`, freed only once and not in use by
+// another thread.
+void boxlite_simple_free(BoxliteSimple *sb);
 
 // The number of box statuses.
 size_t boxlite_status_count(void);

@@ -16,6 +16,8 @@ command -v umoci >/dev/null || need+=(umoci)
 command -v skopeo >/dev/null || need+=(skopeo)
 # A baseline for the benchmark.
 command -v bwrap >/dev/null || need+=(bubblewrap)
+# The Python SDK's CodeBox image: a minimal Debian rootfs with python3 (make-python-image.sh).
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 if ((${#need[@]})); then
     echo "installing: ${need[*]}"
     apt-get update -qq

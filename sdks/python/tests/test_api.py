@@ -1,69 +1,160 @@
-"""Python-layer behaviour beyond the shared spec."""
+"""Python-layer behaviour beyond the shared spec: runtime, options, errors."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 
 import boxlite
 import pytest
-
-
-@pytest.fixture
-def home():
-    path = tempfile.mkdtemp(prefix="boxlite-py-")
-    yield path
-    shutil.rmtree(path)
+from boxlite import errors
 
 
 async def test_default_uses_boxlite_home(home, monkeypatch):
     monkeypatch.setenv("BOXLITE_HOME", home)
+    monkeypatch.setattr(boxlite.Boxlite, "_default", None)
     rt = boxlite.Boxlite.default()
-    assert rt.home_dir == home
-    box = await rt.create(boxlite.BoxOptions("alpine"), "via-env")
+    assert rt.home_dir == home and boxlite.Boxlite.default() is rt
+    box = await rt.create(boxlite.BoxOptions("oci:/img"), "via-env")
     # A runtime opened on the explicit path sees the same record.
     other = boxlite.Boxlite(boxlite.Options(home_dir=home))
     assert (await other.get_info("via-env")).id == box.id
+    rt.close()
 
 
-async def test_get_or_create_returns_the_existing_box(home):
-    rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
-    first, created = await rt.get_or_create(boxlite.BoxOptions("alpine"), "shared")
-    again, created_again = await rt.get_or_create(boxlite.BoxOptions("busybox"), "shared")
+async def test_get_or_create_returns_the_existing_box(rt):
+    first, created = await rt.get_or_create(boxlite.BoxOptions("oci:/a"), "shared")
+    again, created_again = await rt.get_or_create(boxlite.BoxOptions("oci:/b"), name="shared")
     assert (created, created_again) == (True, False)
     assert again.id == first.id
-    assert (await again.info()).image == "alpine"
+    assert again.info().image == "oci:/a"
+    unnamed, created_unnamed = await rt.get_or_create(boxlite.BoxOptions("oci:/a"))
+    assert created_unnamed and unnamed.id != first.id
 
 
-async def test_concurrent_creates_from_one_loop(home):
-    rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
-    boxes = await asyncio.gather(*(rt.create(boxlite.BoxOptions("alpine")) for _ in range(20)))
+async def test_concurrent_creates_from_one_loop(rt):
+    boxes = await asyncio.gather(*(rt.create(boxlite.BoxOptions("oci:/a")) for _ in range(20)))
     listed = {i.id for i in await rt.list_info()}
     assert listed == {b.id for b in boxes}
 
 
-async def test_invalid_options_name_the_field(home):
-    rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
+async def test_invalid_values_name_the_field(rt):
     with pytest.raises(boxlite.InvalidArgumentError, match="memory_mib"):
-        await rt.create(boxlite.BoxOptions("alpine", memory_mib=1))
+        await rt.create(boxlite.BoxOptions("oci:/a", memory_mib=1))
     with pytest.raises(boxlite.InvalidArgumentError, match="working_dir"):
-        await rt.create(boxlite.BoxOptions("alpine", working_dir="relative"))
+        await rt.create(boxlite.BoxOptions("oci:/a", working_dir="relative"))
+    with pytest.raises(boxlite.InvalidArgumentError, match="auto_remove"):
+        await rt.create(boxlite.BoxOptions("oci:/a", detach=True))
     assert await rt.list_info() == []
 
 
-async def test_prefix_lookup(home):
-    rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
-    box = await rt.create(boxlite.BoxOptions("alpine"))
+async def test_prefix_lookup(rt):
+    box = await rt.create(boxlite.BoxOptions("oci:/a"))
     found = await rt.get(box.id[:6])
     assert found is not None and found.id == box.id
 
 
-def test_every_error_class_round_trips_its_code():
+def test_box_options_defaults_and_attributes():
+    opts = boxlite.BoxOptions(image="oci:/a", env=[("A", "1")], cpus=0.5, memory_mib=64)
+    assert (opts.image, opts.rootfs_path, opts.env, opts.cpus, opts.memory_mib) == (
+        "oci:/a", None, [("A", "1")], 0.5, 64
+    )
+    # None means upstream's defaults: removed on stop, not detached.
+    assert (opts.auto_remove, opts.detach, opts.volumes, opts.ports) == (None, None, None, None)
+    opts.user = "65534"
+    assert opts.user == "65534"
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("disk_size_gb", 10),
+        ("volumes", [("/host", "/guest")]),
+        ("network", "enabled"),
+        ("ports", [(8080, 80)]),
+        ("advanced", object()),
+        ("secrets", [object()]),
+    ],
+)
+def test_options_not_implemented_are_refused_by_name(field, value):
+    with pytest.raises(boxlite.InvalidArgumentError) as caught:
+        boxlite.BoxOptions(image="oci:/a", **{field: value})
+    assert f"BoxOptions.{field} is not implemented" in str(caught.value)
+    # Upstream's "none" spellings are fine.
+    boxlite.BoxOptions(image="oci:/a", **{field: [] if field in ("volumes", "ports", "secrets") else None})
+
+
+async def test_a_refused_option_set_later_is_refused_at_create(rt):
+    opts = boxlite.BoxOptions(image="oci:/a")
+    opts.volumes = [("/h", "/g")]
+    with pytest.raises(boxlite.InvalidArgumentError, match="volumes"):
+        await rt.create(opts)
+
+
+async def test_rootfs_path_is_an_oci_layout_directory(rt, run_image, tmp_path, monkeypatch):
+    layout = run_image.removeprefix("oci:").rsplit(":", 1)[0]
+    with pytest.raises(boxlite.InvalidArgumentError, match="not both"):
+        boxlite.BoxOptions(image=run_image, rootfs_path=layout)
+    monkeypatch.chdir(tmp_path)
+    relative = await rt.create(boxlite.BoxOptions(rootfs_path="some/layout"))
+    assert relative.info().image == f"oci:{tmp_path}/some/layout"
+    with pytest.raises(boxlite.InvalidArgumentError, match="image"):
+        await rt.create(boxlite.BoxOptions())
+    async with boxlite.SimpleBox(rootfs_path=layout, runtime=rt) as box:
+        assert box.info().image == f"oci:{layout}"
+        assert (await box.exec("echo", "from a layout dir")).stdout == "from a layout dir\n"
+
+
+def test_image_registries_are_refused_unless_empty(home):
+    boxlite.Boxlite(boxlite.Options(home_dir=home, image_registries=[]))
+    with pytest.raises(boxlite.InvalidArgumentError, match="image_registries is not implemented"):
+        boxlite.Options(home_dir=home, image_registries=["registry.example.com"])
+
+
+async def test_shutdown_is_idempotent_then_refuses(rt):
+    await rt.shutdown()
+    await rt.shutdown(timeout=1)
+    with pytest.raises(boxlite.InvalidStateError, match="shut down"):
+        await rt.create(boxlite.BoxOptions("oci:/a"))
+    with pytest.raises(boxlite.InvalidArgumentError, match="timeout"):
+        await boxlite.Boxlite(boxlite.Options(home_dir=rt.home_dir)).shutdown(timeout=-5)
+
+
+def test_every_error_is_a_runtime_error_with_its_code():
     for code in boxlite.error_codes():
-        err = boxlite.errors.from_code(code, "m")
-        assert err.code == code
-        assert type(err) is boxlite.errors.ERROR_CLASSES[code]
-    unknown = boxlite.errors.from_code("brand_new", "m")
+        err = errors.from_code(code, "m")
+        assert err.code == code and str(err) == "m"
+        assert type(err) is errors.ERROR_CLASSES[code]
+        assert isinstance(err, boxlite.BoxliteError) and isinstance(err, RuntimeError)
+    unknown = errors.from_code("brand_new", "m")
     assert type(unknown) is boxlite.BoxliteError and unknown.code == "brand_new"
-    assert issubclass(boxlite.TimeoutError, TimeoutError)
+
+
+def test_errors_are_also_their_natural_builtins():
+    natural = {
+        "invalid_argument": ValueError,
+        "not_found": LookupError,
+        "timeout": TimeoutError,
+        "io": OSError,
+        "command_not_found": FileNotFoundError,
+        "not_executable": PermissionError,
+        "bad_working_dir": NotADirectoryError,
+    }
+    for code, builtin in natural.items():
+        assert isinstance(errors.from_code(code, "m"), builtin), code
+    for code in ("command_not_found", "not_executable", "bad_working_dir"):
+        assert isinstance(errors.from_code(code, "m"), boxlite.ExecutionError)
+    exec_error = boxlite.ExecError("ls /x", 2, "no such file\n")
+    assert (exec_error.command, exec_error.exit_code, exec_error.stderr) == ("ls /x", 2, "no such file\n")
+    assert isinstance(exec_error, RuntimeError) and "exit code 2: no such file" in str(exec_error)
+    assert isinstance(boxlite.ParseError("p"), ValueError)
+    assert errors.ConfigError is boxlite.InvalidArgumentError
+
+
+def test_exec_result_dataclass():
+    from boxlite.exec import ExecResult
+
+    result = ExecResult(0, "out", "err")
+    assert (result.exit_code, result.stdout, result.stderr, result.error_message) == (
+        0, "out", "err", None
+    )
+    assert ExecResult(1, "", "", "why") == ExecResult(1, "", "", error_message="why")

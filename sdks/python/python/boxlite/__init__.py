@@ -19,6 +19,7 @@ from ._boxlite import (
     status_names,
 )
 from ._boxlite import ExecResult as ExecutionResult
+from .codebox import CodeBox
 from .errors import (
     AlreadyExistsError,
     BadWorkingDirError,
@@ -41,6 +42,18 @@ from .errors import (
 from .exec import ExecResult
 from .execution import ExecOutput, ExecStderr, ExecStdin, ExecStdout, Execution
 from .runtime import Box, Boxlite, Options
+from .simplebox import SimpleBox
+from .sync_api import (
+    SyncBox,
+    SyncBoxlite,
+    SyncCodeBox,
+    SyncExecStderr,
+    SyncExecStdin,
+    SyncExecStdout,
+    SyncExecStream,
+    SyncExecution,
+    SyncSimpleBox,
+)
 
 __all__ = [
     "AlreadyExistsError",
@@ -51,6 +64,7 @@ __all__ = [
     "BoxStateInfo",
     "Boxlite",
     "BoxliteError",
+    "CodeBox",
     "CommandNotFoundError",
     "DatabaseError",
     "EngineError",
@@ -73,6 +87,16 @@ __all__ = [
     "NotFoundError",
     "Options",
     "ParseError",
+    "SimpleBox",
+    "SyncBox",
+    "SyncBoxlite",
+    "SyncCodeBox",
+    "SyncExecStderr",
+    "SyncExecStdin",
+    "SyncExecStdout",
+    "SyncExecStream",
+    "SyncExecution",
+    "SyncSimpleBox",
     "TimeoutError",
     "error_codes",
     "errors",
