@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Builds the Node binding and runs the shared spec suite against it (bindings-tests/node/).
-# Needs a Rust toolchain and node/npm. Run from the repo root: bash scripts/test-node.sh
+# Builds the Node binding, checks its generated and hand-written types, and runs the suites in
+# bindings-tests/node/ (the shared spec, the Node API, SimpleBox, CodeBox, ESM, the README).
+# Needs a Rust toolchain and node/npm, and for the box-running tests root and the fixtures:
+#   eval "$(bash scripts/fixtures.sh)"; bash scripts/test-node.sh
+# Writes target/spec-results/node.tsv. Run from anywhere; works on a fresh clone.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -31,4 +34,15 @@ if ! diff -u "$committed_dts" sdks/node/native.d.ts || ! git diff --exit-code --
   exit 1
 fi
 
-node --test bindings-tests/node/
+# The public types compile under --strict, for CommonJS and ESM users alike.
+./node_modules/.bin/tsc -p bindings-tests/node/types/tsconfig.json
+
+# CodeBox needs a Python-capable image (cached; rebuilt only when its recipe changes). Without
+# mmdebstrap it is not built, and the CodeBox test fails saying how to build it.
+if command -v mmdebstrap >/dev/null; then
+  bash scripts/make-python-image.sh >&2
+fi
+
+# One file at a time: each starts boxes, and two cores are all this machine has. A wedged test
+# fails after its timeout instead of hanging the run.
+node --test --test-concurrency=1 --test-timeout=300000 bindings-tests/node/

@@ -67,6 +67,8 @@ static void parse_line(struct spec *spec, size_t line_no, char *line) {
         spec->error_codes = append(spec->error_codes, &spec->n_error_codes, sizeof code, &code);
     } else if (strcmp(kind, "image") == 0 && n == 2 && spec->image == NULL) {
         spec->image = xstrdup(fields[1]);
+    } else if (strcmp(kind, "run_image") == 0 && n == 2 && spec->run_image_env == NULL) {
+        spec->run_image_env = xstrdup(fields[1]);
     } else if (strcmp(kind, "scenario") == 0 && n >= 2) {
         struct spec_scenario sc = {xstrdup(fields[1]), NULL, 0};
         for (size_t i = 2; i < n; i++) {
@@ -126,6 +128,7 @@ void spec_free(struct spec *spec) {
     }
     free(spec->error_codes);
     free(spec->image);
+    free(spec->run_image_env);
     for (size_t i = 0; i < spec->n_scenarios; i++) {
         struct spec_scenario *sc = &spec->scenarios[i];
         for (size_t j = 0; j < sc->n_params; j++) {

@@ -22,6 +22,7 @@ struct spec {
     char **error_codes;     /* `error_code` lines, in file order */
     size_t n_error_codes;
     char *image;            /* the `image` line, or NULL */
+    char *run_image_env;    /* the `run_image` line: the variable naming the running image */
     struct spec_scenario *scenarios;
     size_t n_scenarios;
     char **problems;        /* malformed lines, reported as failures */

@@ -10,98 +10,44 @@
 
 #include <errno.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "harness.h"
 #include "spec.h"
 
 extern char **environ;
 
 #define DEFAULT_TESTKIT "target/x86_64-unknown-linux-gnu/debug/boxlite-testkit"
 
-struct ctx {
-    const struct spec *spec;
-    const struct spec_scenario *sc;
-    const char *home; /* this scenario's fresh home directory */
-    char why[1024];   /* the failure, when the scenario returns non-zero */
-};
-
-/* Records why the scenario failed; returns 1 so a check can `return fail(...)`. */
-__attribute__((format(printf, 2, 3))) static int fail(struct ctx *c, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->why, sizeof c->why, fmt, ap);
-    va_end(ap);
-    return 1;
-}
-
-static const char *code_name(BoxliteErrorCode code) {
-    const char *name = boxlite_error_code_name(code);
-    return name != NULL ? name : "(not a code)";
-}
-
-/* Fails unless `code` is BOXLITE_OK, quoting the library's message. Frees `err` either way. */
-static int expect_ok(struct ctx *c, const char *what, BoxliteErrorCode code, BoxliteError *err) {
-    int failed = 0;
-    if (code != BOXLITE_OK) {
-        const char *msg = boxlite_error_message(err);
-        failed = fail(c, "%s returned %s: %s", what, code_name(code), msg ? msg : "(no error)");
-    }
-    boxlite_error_free(err);
-    return failed;
-}
-
-/* Fails unless the call failed with the code named `want`, with an error object that carries
- * the same code and a non-empty message. Frees `err`. */
-static int expect_code(struct ctx *c, const char *what, BoxliteErrorCode code, BoxliteError *err,
-                       const char *want) {
-    int failed = 0;
-    const char *msg = boxlite_error_message(err);
-    if (strcmp(code_name(code), want) != 0) {
-        failed = fail(c, "%s returned %s, want %s (%s)", what, code_name(code), want,
-                      msg ? msg : "no error");
-    } else if (err == NULL || boxlite_error_code(err) != code) {
-        failed = fail(c, "%s: error object missing or with another code", what);
-    } else if (msg == NULL || msg[0] == '\0') {
-        failed = fail(c, "%s: error message is empty", what);
-    }
-    boxlite_error_free(err);
-    return failed;
-}
-
-static int open_runtime(struct ctx *c, BoxliteRuntime **rt) {
-    BoxliteError *err = NULL;
-    return expect_ok(c, "boxlite_runtime_open", boxlite_runtime_open(c->home, rt, &err), err);
-}
-
-/* Creates a box from the spec's image; `*id` is owned by the caller on success. */
-static int create_box(struct ctx *c, BoxliteRuntime *rt, const char *name, char **id) {
+/* Creates a record-only box from the spec's image (never started); `*box` is owned by the
+ * caller on success. */
+static int create_box(struct ctx *c, BoxliteRuntime *rt, const char *name, BoxliteBox **box) {
     if (c->spec->image == NULL) {
         return fail(c, "spec has no image line");
     }
     BoxliteError *err = NULL;
-    BoxliteErrorCode code = boxlite_box_create(rt, c->spec->image, name, id, &err);
-    return expect_ok(c, "boxlite_box_create", code, err);
-}
-
-static int param(struct ctx *c, const char *key, const char **value) {
-    *value = spec_param(c->sc, key);
-    return *value == NULL ? fail(c, "spec scenario lacks parameter %s", key) : 0;
+    BoxliteErrorCode code = boxlite_box_create(rt, c->spec->image, name, box, &err);
+    return expect_ok(c, "boxlite_box_create", code, &err);
 }
 
 /* ---- scenarios, named as in spec.tsv ---- */
 
 static int create_is_configured(struct ctx *c) {
     BoxliteRuntime *rt = NULL;
-    char *id = NULL;
+    BoxliteBox *box = NULL;
     BoxliteBoxInfo *info = NULL;
     BoxliteError *err = NULL;
-    int failed = open_runtime(c, &rt) || create_box(c, rt, NULL, &id) ||
-                 expect_ok(c, "boxlite_box_info", boxlite_box_info(rt, id, &info, &err), err);
-    if (!failed) {
+    int failed = open_runtime(c, &rt) || create_box(c, rt, NULL, &box) ||
+                 expect_ok(c, "boxlite_box_get_info",
+                           boxlite_box_get_info(rt, boxlite_box_id(box), &info, &err), &err);
+    const char *id = boxlite_box_id(box);
+    if (!failed && info == NULL) {
+        failed = fail(c, "boxlite_box_get_info does not find the box just created");
+    } else if (!failed) {
         const char *status = boxlite_box_info_status(info);
         if (status == NULL || strcmp(status, "configured") != 0) {
             failed = fail(c, "status is %s, want configured", status ? status : "NULL");
@@ -109,12 +55,13 @@ static int create_is_configured(struct ctx *c) {
             failed = fail(c, "info id %s differs from created id %s", boxlite_box_info_id(info), id);
         } else if (strcmp(boxlite_box_info_image(info), c->spec->image) != 0) {
             failed = fail(c, "image is %s, want %s", boxlite_box_info_image(info), c->spec->image);
-        } else if (boxlite_box_info_name(info) != NULL || boxlite_box_info_error_reason(info) != NULL) {
+        } else if (boxlite_box_info_name(info) != NULL || boxlite_box_info_error_reason(info) != NULL ||
+                   boxlite_box_name(box) != NULL) {
             failed = fail(c, "an unnamed, new box reports a name or an error reason");
         }
     }
     boxlite_box_info_free(info);
-    boxlite_string_free(id);
+    boxlite_box_free(box);
     boxlite_runtime_free(rt);
     return failed;
 }
@@ -198,14 +145,14 @@ static int invalid_name_is_invalid_argument(struct ctx *c) {
     if (open_runtime(c, &rt)) {
         return 1;
     }
-    char *id = NULL;
+    BoxliteBox *box = NULL;
     BoxliteError *err = NULL;
-    BoxliteErrorCode code = boxlite_box_create(rt, c->spec->image, name, &id, &err);
-    int failed = expect_code(c, "boxlite_box_create", code, err, want);
-    if (!failed && id != NULL) {
-        failed = fail(c, "out_id was written by a failed call");
+    BoxliteErrorCode code = boxlite_box_create(rt, c->spec->image, name, &box, &err);
+    int failed = expect_code(c, "boxlite_box_create", code, &err, want);
+    if (!failed && box != NULL) {
+        failed = fail(c, "out was written by a failed call");
     }
-    boxlite_string_free(id);
+    boxlite_box_free(box);
     boxlite_runtime_free(rt);
     return failed;
 }
@@ -216,36 +163,43 @@ static int duplicate_name_is_already_exists(struct ctx *c) {
         return 1;
     }
     BoxliteRuntime *rt = NULL;
-    char *first = NULL, *second = NULL;
+    BoxliteBox *first = NULL, *second = NULL;
     int failed = open_runtime(c, &rt) || create_box(c, rt, name, &first);
     if (!failed) {
         BoxliteError *err = NULL;
         BoxliteErrorCode code = boxlite_box_create(rt, c->spec->image, name, &second, &err);
-        failed = expect_code(c, "second boxlite_box_create", code, err, want);
+        failed = expect_code(c, "second boxlite_box_create", code, &err, want);
     }
-    boxlite_string_free(first);
-    boxlite_string_free(second);
+    failed |= box_down(c, rt, first);
+    boxlite_box_free(second);
     boxlite_runtime_free(rt);
     return failed;
 }
 
 static int remove_then_get_is_none(struct ctx *c) {
     BoxliteRuntime *rt = NULL;
-    char *id = NULL;
+    BoxliteBox *box = NULL;
     BoxliteBoxInfo *info = NULL;
     BoxliteError *err = NULL;
-    int failed = open_runtime(c, &rt) || create_box(c, rt, NULL, &id) ||
-                 expect_ok(c, "boxlite_box_remove", boxlite_box_remove(rt, id, false, &err), err);
+    int failed = open_runtime(c, &rt) || create_box(c, rt, NULL, &box) ||
+                 expect_ok(c, "boxlite_box_remove",
+                           boxlite_box_remove(rt, boxlite_box_id(box), false, &err), &err);
     if (!failed) {
         err = NULL;
-        BoxliteErrorCode code = boxlite_box_info(rt, id, &info, &err);
-        failed = expect_code(c, "boxlite_box_info after remove", code, err, "not_found");
+        BoxliteErrorCode code = boxlite_box_get_info(rt, boxlite_box_id(box), &info, &err);
+        failed = expect_ok(c, "boxlite_box_get_info after remove", code, &err);
         if (!failed && info != NULL) {
-            failed = fail(c, "out was written by a failed boxlite_box_info");
+            failed = fail(c, "boxlite_box_get_info finds the removed box");
         }
+        /* The handle outlives its box: reading through it says the box is gone. */
+        BoxliteBoxInfo *stale = NULL;
+        err = NULL;
+        failed = failed || expect_code(c, "boxlite_box_info of a removed box",
+                                       boxlite_box_info(box, &stale, &err), &err, "not_found");
+        boxlite_box_info_free(stale);
     }
     boxlite_box_info_free(info);
-    boxlite_string_free(id);
+    boxlite_box_free(box);
     boxlite_runtime_free(rt);
     return failed;
 }
@@ -261,36 +215,38 @@ static int missing_box_is_not_found(struct ctx *c) {
     }
     BoxliteError *err = NULL;
     BoxliteErrorCode code = boxlite_box_remove(rt, key, false, &err);
-    int failed = expect_code(c, "boxlite_box_remove", code, err, want);
+    int failed = expect_code(c, "boxlite_box_remove", code, &err, want);
     boxlite_runtime_free(rt);
     return failed;
 }
 
 static int list_is_newest_first(struct ctx *c) {
     BoxliteRuntime *rt = NULL;
-    char *older = NULL, *newer = NULL;
+    BoxliteBox *older = NULL, *newer = NULL;
     BoxliteBoxList *list = NULL;
     BoxliteError *err = NULL;
     int failed = open_runtime(c, &rt) || create_box(c, rt, NULL, &older) ||
                  create_box(c, rt, NULL, &newer) ||
-                 expect_ok(c, "boxlite_box_list", boxlite_box_list(rt, &list, &err), err);
+                 expect_ok(c, "boxlite_box_list", boxlite_box_list(rt, &list, &err), &err);
     if (!failed) {
         size_t len = boxlite_box_list_len(list);
         const char *first = boxlite_box_info_id(boxlite_box_list_get(list, 0));
         const char *second = boxlite_box_info_id(boxlite_box_list_get(list, 1));
         if (len != 2) {
             failed = fail(c, "list has %zu boxes, want 2", len);
-        } else if (first == NULL || strcmp(first, newer) != 0) {
-            failed = fail(c, "index 0 is %s, want the newer box %s", first ? first : "NULL", newer);
-        } else if (second == NULL || strcmp(second, older) != 0) {
-            failed = fail(c, "index 1 is %s, want the older box %s", second ? second : "NULL", older);
+        } else if (first == NULL || strcmp(first, boxlite_box_id(newer)) != 0) {
+            failed = fail(c, "index 0 is %s, want the newer box %s", first ? first : "NULL",
+                          boxlite_box_id(newer));
+        } else if (second == NULL || strcmp(second, boxlite_box_id(older)) != 0) {
+            failed = fail(c, "index 1 is %s, want the older box %s", second ? second : "NULL",
+                          boxlite_box_id(older));
         } else if (boxlite_box_list_get(list, 2) != NULL) {
             failed = fail(c, "boxlite_box_list_get past the end is not NULL");
         }
     }
     boxlite_box_list_free(list);
-    boxlite_string_free(older);
-    boxlite_string_free(newer);
+    failed |= box_down(c, rt, older);
+    failed |= box_down(c, rt, newer);
     boxlite_runtime_free(rt);
     return failed;
 }
@@ -326,17 +282,20 @@ static int failed_record_is_visible(struct ctx *c) {
         return 1;
     }
     BoxliteRuntime *rt = NULL;
-    char *id = NULL;
+    BoxliteBox *box = NULL;
     BoxliteBoxInfo *info = NULL;
     BoxliteError *err = NULL;
-    int failed = open_runtime(c, &rt) || create_box(c, rt, NULL, &id);
+    int failed = open_runtime(c, &rt) || create_box(c, rt, NULL, &box);
+    const char *id = boxlite_box_id(box);
     /* Closed before the other process writes, then reopened: the failure must come from the
      * database, not from anything this process remembers. */
     boxlite_runtime_free(rt);
     rt = NULL;
     failed = failed || run_mark_failed(c, id, reason) || open_runtime(c, &rt) ||
-             expect_ok(c, "boxlite_box_info", boxlite_box_info(rt, id, &info, &err), err);
-    if (!failed) {
+             expect_ok(c, "boxlite_box_get_info", boxlite_box_get_info(rt, id, &info, &err), &err);
+    if (!failed && info == NULL) {
+        failed = fail(c, "the marked box is not found");
+    } else if (!failed) {
         const char *status = boxlite_box_info_status(info);
         const char *got = boxlite_box_info_error_reason(info);
         if (status == NULL || strcmp(status, "failed") != 0) {
@@ -346,34 +305,62 @@ static int failed_record_is_visible(struct ctx *c) {
         }
     }
     boxlite_box_info_free(info);
-    boxlite_string_free(id);
+    failed |= box_down(c, rt, box);
     boxlite_runtime_free(rt);
     return failed;
 }
 
+/* `boxes`: the scenario runs boxes (left out by --no-boxes). */
 static const struct {
     const char *id;
     int (*run)(struct ctx *);
+    int boxes;
 } SCENARIOS[] = {
-    {"create_is_configured", create_is_configured},
-    {"status_names_match_core", status_names_match_core},
-    {"error_codes_match_core", error_codes_match_core},
-    {"invalid_name_is_invalid_argument", invalid_name_is_invalid_argument},
-    {"duplicate_name_is_already_exists", duplicate_name_is_already_exists},
-    {"remove_then_get_is_none", remove_then_get_is_none},
-    {"missing_box_is_not_found", missing_box_is_not_found},
-    {"list_is_newest_first", list_is_newest_first},
-    {"failed_record_is_visible", failed_record_is_visible},
+    {"create_is_configured", create_is_configured, 0},
+    {"status_names_match_core", status_names_match_core, 0},
+    {"error_codes_match_core", error_codes_match_core, 0},
+    {"invalid_name_is_invalid_argument", invalid_name_is_invalid_argument, 0},
+    {"duplicate_name_is_already_exists", duplicate_name_is_already_exists, 0},
+    {"remove_then_get_is_none", remove_then_get_is_none, 0},
+    {"missing_box_is_not_found", missing_box_is_not_found, 0},
+    {"list_is_newest_first", list_is_newest_first, 0},
+    {"failed_record_is_visible", failed_record_is_visible, 0},
+    {"lifecycle_start_stop_start_remove", lifecycle_start_stop_start_remove, 1},
+    {"exec_stdout_stderr_exit_code", exec_stdout_stderr_exit_code, 1},
+    {"exec_env", exec_env, 1},
+    {"exec_cwd", exec_cwd, 1},
+    {"exec_user", exec_user, 1},
+    {"exec_stdin", exec_stdin, 1},
+    {"exec_tty", exec_tty, 1},
+    {"exec_timeout_kills", exec_timeout_kills, 1},
+    {"exec_command_not_found", exec_command_not_found, 1},
+    {"exec_not_executable", exec_not_executable, 1},
+    {"exec_bad_working_dir", exec_bad_working_dir, 1},
+    {"failed_start_is_visible", failed_start_is_visible, 0},
+    {"files_survive_stop_start", files_survive_stop_start, 1},
+    {"list_shows_running_boxes", list_shows_running_boxes, 1},
+    {"get_missing_is_none", get_missing_is_none, 0},
+    {"detached_box_reattached", detached_box_reattached, 1},
+    {"shutdown_stops_boxes", shutdown_stops_boxes, 1},
+    {"exec_concurrent_streams", exec_concurrent_streams, 1},
 };
 
-/* Runs one scenario in a fresh home; returns 0 when it passed. */
-static int run_scenario(const struct spec *spec, const struct spec_scenario *sc) {
-    struct ctx c = {spec, sc, NULL, ""};
+/* Runs one scenario in a fresh home; returns 0 when it passed, -1 when it was left out
+ * (`no_boxes` and it runs boxes). */
+static int run_scenario(const struct spec *spec, const struct spec_scenario *sc, const char *self,
+                        int no_boxes) {
+    struct ctx c = {spec, sc, NULL, self, ""};
     int (*run)(struct ctx *) = NULL;
+    int boxes = 0;
     for (size_t i = 0; i < sizeof SCENARIOS / sizeof SCENARIOS[0]; i++) {
         if (strcmp(SCENARIOS[i].id, sc->id) == 0) {
             run = SCENARIOS[i].run;
+            boxes = SCENARIOS[i].boxes;
         }
+    }
+    if (no_boxes && boxes) {
+        printf("not run %s (runs boxes; --no-boxes)\n", sc->id);
+        return -1;
     }
     int failed;
     if (run == NULL) {
@@ -399,9 +386,29 @@ static int run_scenario(const struct spec *spec, const struct spec_scenario *sc)
     return failed;
 }
 
+/* Opens the results file (ID<TAB>pass|fail per scenario), creating its directory. */
+static FILE *open_results(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *slash = strchr(dir + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            return NULL;
+        }
+        *slash = '/';
+    }
+    return fopen(path, "w");
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s bindings-tests/spec.tsv\n", argv[0]);
+    if (argc == 4 && strcmp(argv[1], "--reattach") == 0) {
+        return reattach_main(argv[2], argv[3]) == 0 ? 0 : 1;
+    }
+    /* --no-boxes: only the scenarios that start no box, for valgrind, which cannot run boxes
+     * (see scripts/test-c.sh); no results file then, as the run is not complete. */
+    int no_boxes = argc == 3 && strcmp(argv[2], "--no-boxes") == 0;
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s bindings-tests/spec.tsv [RESULTS.tsv | --no-boxes]\n", argv[0]);
         return 2;
     }
     struct spec spec;
@@ -410,6 +417,11 @@ int main(int argc, char **argv) {
         printf("FAILED spec: cannot read %s: %s\n", argv[1], strerror(errno));
         printf("0 passed, 1 failed\n");
         return 1;
+    }
+    FILE *results = NULL;
+    if (argc == 3 && !no_boxes && (results = open_results(argv[2])) == NULL) {
+        printf("FAILED spec: cannot write %s: %s\n", argv[2], strerror(errno));
+        failed++;
     }
     for (size_t i = 0; i < spec.n_problems; i++) {
         printf("FAILED spec: %s\n", spec.problems[i]);
@@ -420,11 +432,23 @@ int main(int argc, char **argv) {
         failed++;
     }
     for (size_t i = 0; i < spec.n_scenarios; i++) {
-        if (run_scenario(&spec, &spec.scenarios[i]) == 0) {
-            passed++;
-        } else {
-            failed++;
+        int scenario_failed = run_scenario(&spec, &spec.scenarios[i], argv[0], no_boxes);
+        if (scenario_failed < 0) {
+            continue;
         }
+        if (scenario_failed) {
+            failed++;
+        } else {
+            passed++;
+        }
+        if (results != NULL) {
+            fprintf(results, "%s\t%s\n", spec.scenarios[i].id, scenario_failed ? "fail" : "pass");
+            fflush(results);
+        }
+    }
+    if (results != NULL && fclose(results) != 0) {
+        printf("FAILED spec: writing %s: %s\n", argv[2], strerror(errno));
+        failed++;
     }
     spec_free(&spec);
     printf("%zu passed, %zu failed\n", passed, failed);

@@ -119,17 +119,3 @@ impl<T> OutPtr<T> {
 pub(crate) fn cstring_lossy(text: &str) -> CString {
     CString::new(text.replace('\0', "\u{FFFD}")).unwrap_or_default()
 }
-
-/// Frees a string the library returned as owned (such as `out_id` of `boxlite_box_create`).
-/// NULL does nothing.
-///
-/// # Safety
-/// `s` is NULL or a string returned as owned by a boxlite function, freed only once. Strings
-/// borrowed from objects and static strings must not be passed.
-#[no_mangle]
-pub unsafe extern "C" fn boxlite_string_free(s: *mut c_char) {
-    if !s.is_null() {
-        // SAFETY: owned strings are made with CString::into_raw and freed once.
-        drop(unsafe { CString::from_raw(s) });
-    }
-}

@@ -1,13 +1,15 @@
 //! [`BoxliteRuntime`]: an open home directory. Mirrors core's `runtime/`: opening here, and one
-//! file per verb (create, lookup, remove) for the box operations.
+//! file per verb (create, lookup, remove, shutdown) for the runtime's operations.
 
 mod create;
 mod lookup;
 mod remove;
+mod shutdown;
 
-pub use create::{boxlite_box_create, boxlite_box_create_json};
-pub use lookup::{boxlite_box_info, boxlite_box_list};
+pub use create::{boxlite_box_create, boxlite_box_create_json, boxlite_box_get_or_create};
+pub use lookup::{boxlite_box_get, boxlite_box_get_info, boxlite_box_list};
 pub use remove::boxlite_box_remove;
+pub use shutdown::boxlite_runtime_shutdown;
 
 use std::ffi::{c_char, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
@@ -67,7 +69,9 @@ pub unsafe extern "C" fn boxlite_runtime_open(
 }
 
 /// Frees a runtime from `boxlite_runtime_open()`. Boxes and their records stay in the home.
-/// NULL does nothing. Info, list and error objects obtained through the runtime stay valid.
+/// NULL does nothing. Info, list and error objects, box handles and executions obtained through
+/// the runtime stay valid (they share the runtime's state). The non-detached boxes it started
+/// stop when this process exits at the latest; `boxlite_runtime_shutdown()` stops them now.
 ///
 /// # Safety
 /// `rt` is NULL or a runtime from `boxlite_runtime_open`, freed only once and not in use by

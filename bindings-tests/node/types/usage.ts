@@ -1,0 +1,70 @@
+// Type-checked (never run) by scripts/test-node.sh with `tsc --strict`: the public types let
+// upstream-style code compile, in both the CommonJS and the ESM resolution of 'boxlite'.
+import {
+  Boxlite,
+  JsBoxlite,
+  Box,
+  BoxliteError,
+  CodeBox,
+  ExecError,
+  SimpleBox,
+  TimeoutError,
+  errorCodes,
+  statusNames,
+  type BoxInfo,
+  type BoxOptions,
+  type ErrorCode,
+  type ExecResult,
+  type SimpleExecResult,
+} from 'boxlite';
+
+export async function usage(): Promise<void> {
+  const rt: Boxlite = new JsBoxlite({ homeDir: '/tmp/home', imageRegistries: [] });
+  const shared: Boxlite = Boxlite.withDefaultConfig();
+  const options: BoxOptions = { image: 'oci:/layout:latest', env: { A: '1' }, memoryMib: 256, autoRemove: false };
+  const box: Box = await rt.create(options, 'name');
+  const maybe: Box | null = await rt.get(box.id);
+  const info: BoxInfo | null = await rt.getInfo('name');
+  const status: string | undefined = info?.state.status;
+  const all: BoxInfo[] = await shared.listInfo();
+  const { box: again, created }: { box: Box; created: boolean } = await rt.getOrCreate(options, 'name');
+
+  const execution = await box.exec('sh', ['-c', 'cat'], [['K', 'V']], false, '1000', 5, '/tmp');
+  await execution.stdin().write(Buffer.from('x'));
+  await execution.stdin().close();
+  const first: string | null = await execution.stdout().next();
+  for await (const line of execution.stderr()) {
+    const text: string = line;
+    void text;
+  }
+  const result: ExecResult = await execution.wait();
+  const code: number = result.exitCode;
+  await execution.kill();
+  await execution.signal(15);
+  await execution.resizeTty(24, 80);
+
+  const simple = new SimpleBox({ image: 'oci:/layout', name: 's', reuseExisting: true, runtime: rt });
+  const out: SimpleExecResult = await simple.exec('echo', 'a', 'b');
+  const withEnv: SimpleExecResult = await simple.exec('env', [], { A: 'b' }, { cwd: '/', timeoutSecs: 2 });
+  const wasCreated: boolean | null = simple.created;
+  await simple[Symbol.asyncDispose]();
+
+  const py = new CodeBox({ rootfsPath: '/layouts/python' });
+  const printed: string = await py.run('print(1)');
+  await py.installPackages('a', 'b');
+
+  try {
+    await rt.remove('x', true);
+  } catch (err) {
+    if (err instanceof ExecError) console.log(err.command, err.exitCode, err.stderr);
+    else if (err instanceof TimeoutError) console.log(err.code);
+    else if (err instanceof BoxliteError) {
+      const c: ErrorCode = err.code;
+      console.log(c, err.name);
+    }
+  }
+  const codes: ErrorCode[] = errorCodes();
+  const names: string[] = statusNames();
+  await rt.shutdown(-1);
+  void [maybe, status, all, again, created, first, code, out, withEnv, wasCreated, printed, codes, names];
+}
