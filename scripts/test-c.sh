@@ -84,7 +84,7 @@ echo "== spec suite (bindings-tests/spec.tsv), AddressSanitizer + LeakSanitizer"
 if command -v valgrind >/dev/null 2>&1; then
     echo "== spec suite under valgrind: the scenarios that start no box"
     # "possibly lost" is left out: thread-local storage of the Rust runtime shows up there.
-    valgrind --quiet --error-exitcode=1 --leak-check=full \
+    valgrind --quiet --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect \
         --errors-for-leak-kinds=definite,indirect \
         "$BUILD_DIR/spec_test_plain" bindings-tests/spec.tsv --no-boxes
 else

@@ -107,9 +107,12 @@ static void append(struct capture *cap, char **buf, size_t *len, const uint8_t *
     pthread_mutex_unlock(&cap->lock);
 }
 
-static void on_stdout(const uint8_t *data, size_t len, void *user_data) {
-    struct capture *cap = user_data;
+void capture_append_stdout(struct capture *cap, const uint8_t *data, size_t len) {
     append(cap, &cap->out, &cap->out_len, data, len);
+}
+
+static void on_stdout(const uint8_t *data, size_t len, void *user_data) {
+    capture_append_stdout(user_data, data, len);
 }
 
 static void on_stderr(const uint8_t *data, size_t len, void *user_data) {
@@ -159,7 +162,6 @@ int run_command(struct ctx *c, BoxliteBox *box, BoxliteCommand *cmd, struct capt
     int failed = (cap != NULL && capture_into(c, cmd, cap)) ||
                  expect_ok(c, "boxlite_box_exec", boxlite_box_exec(box, cmd, &exec, &err), &err);
     if (!failed) {
-        err = NULL;
         failed = expect_ok(c, "boxlite_execution_wait",
                            boxlite_execution_wait(exec, WAIT_MS, result, &err), &err);
     }
@@ -203,7 +205,6 @@ int box_up(struct ctx *c, BoxliteRuntime *rt, const char *options_json, const ch
     if (expect_ok(c, "boxlite_box_create", code, &err)) {
         return 1;
     }
-    err = NULL;
     return start && expect_ok(c, "boxlite_box_start", boxlite_box_start(*box, &err), &err);
 }
 

@@ -61,6 +61,9 @@ struct capture {
 void capture_init(struct capture *cap);
 void capture_free(struct capture *cap);
 
+/* Appends to the captured stdout, as the stdout callback of capture_into does. */
+void capture_append_stdout(struct capture *cap, const uint8_t *data, size_t len);
+
 /* Sets cmd's output callbacks to append to `cap`. */
 int capture_into(struct ctx *c, BoxliteCommand *cmd, struct capture *cap);
 

@@ -50,7 +50,6 @@ int lifecycle_start_stop_start_remove(struct ctx *c) {
                  expect_ok(c, "boxlite_box_start", boxlite_box_start(box, &err), &err);
     if (!failed) {
         BoxliteBoxInfo *info = NULL;
-        err = NULL;
         failed = expect_ok(c, "boxlite_box_info", boxlite_box_info(box, &info, &err), &err);
         uint32_t pid = 0;
         if (!failed && strcmp(boxlite_box_info_status(info), "running") != 0) {
@@ -61,25 +60,20 @@ int lifecycle_start_stop_start_remove(struct ctx *c) {
         boxlite_box_info_free(info);
     }
     for (int round = 0; round < 2 && !failed; round++) {
-        err = NULL;
         failed = expect_ok(c, "boxlite_box_stop", boxlite_box_stop(box, STOP_GRACE_MS, &err), &err) ||
                  expect_status(c, box, "stopped");
         if (!failed && round == 0) {
-            err = NULL;
             failed = expect_ok(c, "second boxlite_box_start", boxlite_box_start(box, &err), &err) ||
                      expect_status(c, box, "running");
         }
     }
     if (!failed) {
-        err = NULL;
         failed = expect_ok(c, "boxlite_box_remove",
                            boxlite_box_remove(rt, boxlite_box_id(box), false, &err), &err);
         BoxliteBox *again = NULL;
         BoxliteBoxInfo *info = NULL;
-        err = NULL;
         failed = failed ||
                  expect_ok(c, "boxlite_box_get", boxlite_box_get(rt, boxlite_box_id(box), &again, &err), &err);
-        err = NULL;
         failed = failed || expect_ok(c, "boxlite_box_get_info",
                                      boxlite_box_get_info(rt, boxlite_box_id(box), &info, &err), &err);
         if (!failed && (again != NULL || info != NULL)) {
@@ -204,6 +198,30 @@ int exec_user(struct ctx *c) {
     return exec_with(c, argv, set_user, want);
 }
 
+/* stdout of exec_stdin: captured, and once the execution is known, one call back into it
+ * from the callback, which the library must refuse (it would wait for this very callback). */
+struct stdin_echo {
+    struct capture cap;
+    BoxliteExecution *exec; /* set, under cap.lock, once boxlite_box_exec returned */
+    int tried;
+    BoxliteErrorCode reentry;
+};
+
+static void on_echo(const uint8_t *data, size_t len, void *user_data) {
+    struct stdin_echo *echo = user_data;
+    pthread_mutex_lock(&echo->cap.lock);
+    BoxliteExecution *exec = echo->tried ? NULL : echo->exec;
+    echo->tried |= exec != NULL;
+    pthread_mutex_unlock(&echo->cap.lock);
+    if (exec != NULL) {
+        BoxliteExecResult ignored;
+        BoxliteError *err = NULL;
+        echo->reentry = boxlite_execution_wait(exec, 0, &ignored, &err);
+        boxlite_error_free(err);
+    }
+    capture_append_stdout(&echo->cap, data, len);
+}
+
 int exec_stdin(struct ctx *c) {
     const char *input;
     if (param(c, "input", &input)) {
@@ -213,41 +231,45 @@ int exec_stdin(struct ctx *c) {
     struct one_box b;
     BoxliteCommand *cmd = NULL;
     BoxliteExecution *exec = NULL;
-    struct capture cap;
-    capture_init(&cap);
+    struct stdin_echo echo = {.tried = 0, .reentry = BOXLITE_OK};
+    capture_init(&echo.cap);
     BoxliteExecResult result;
     BoxliteError *err = NULL;
     int failed = one_box_up(c, &b) || command(c, &cmd, argv) ||
                  expect_ok(c, "boxlite_command_set_stdin", boxlite_command_set_stdin(cmd, true, &err), &err) ||
-                 capture_into(c, cmd, &cap);
-    err = NULL;
-    failed = failed || expect_ok(c, "boxlite_box_exec", boxlite_box_exec(b.box, cmd, &exec, &err), &err);
-    err = NULL;
+                 expect_ok(c, "boxlite_command_set_output",
+                           boxlite_command_set_output(cmd, on_echo, NULL, &echo, &err), &err) ||
+                 expect_ok(c, "boxlite_box_exec", boxlite_box_exec(b.box, cmd, &exec, &err), &err);
+    /* cat writes nothing before it reads, so the callback runs only after this. */
+    pthread_mutex_lock(&echo.cap.lock);
+    echo.exec = exec;
+    pthread_mutex_unlock(&echo.cap.lock);
     failed = failed || expect_ok(c, "boxlite_execution_write_stdin",
                                  boxlite_execution_write_stdin(exec, (const uint8_t *)input,
                                                                strlen(input), &err),
                                  &err);
-    err = NULL;
     failed = failed || expect_ok(c, "boxlite_execution_close_stdin",
                                  boxlite_execution_close_stdin(exec, &err), &err);
-    err = NULL;
     failed = failed || expect_ok(c, "boxlite_execution_wait",
                                  boxlite_execution_wait(exec, WAIT_MS, &result, &err), &err);
+    const char *out = echo.cap.out ? echo.cap.out : "";
     if (!failed && result.exit_code != 0) {
         failed = fail(c, "cat exited %d", result.exit_code);
-    } else if (!failed && strcmp(cap.out ? cap.out : "", input) != 0) {
-        failed = fail(c, "cat printed \"%s\", want \"%s\"", cap.out ? cap.out : "", input);
+    } else if (!failed && strcmp(out, input) != 0) {
+        failed = fail(c, "cat printed \"%s\", want \"%s\"", out, input);
+    } else if (!failed && strcmp(code_name(echo.reentry), "invalid_state") != 0) {
+        failed = fail(c, "wait called from the execution's own callback returned %s, want "
+                      "invalid_state", code_name(echo.reentry));
     }
     if (!failed) {
         /* A closed stdin is reported as such, not written to. */
-        err = NULL;
         failed = expect_code(c, "write after close",
                              boxlite_execution_write_stdin(exec, (const uint8_t *)"x", 1, &err),
                              &err, "invalid_state");
     }
     boxlite_execution_free(exec);
     boxlite_command_free(cmd);
-    capture_free(&cap);
+    capture_free(&echo.cap);
     return one_box_down(c, &b, failed);
 }
 
@@ -269,18 +291,14 @@ int exec_tty(struct ctx *c) {
     int failed = one_box_up(c, &b) || command(c, &cmd, argv) ||
                  expect_ok(c, "boxlite_command_set_tty", boxlite_command_set_tty(cmd, true, 0, 0, &err), &err) ||
                  capture_into(c, cmd, &cap);
-    err = NULL;
     failed = failed || expect_ok(c, "boxlite_box_exec", boxlite_box_exec(b.box, cmd, &exec, &err), &err);
     failed = failed || capture_wait_stdout(c, &cap, "is-a-tty", WAIT_MS);
-    err = NULL;
     failed = failed || expect_ok(c, "boxlite_execution_resize_tty",
                                  boxlite_execution_resize_tty(exec, (uint16_t)rows, (uint16_t)cols, &err),
                                  &err);
-    err = NULL;
     failed = failed || expect_ok(c, "boxlite_execution_write_stdin",
                                  boxlite_execution_write_stdin(exec, (const uint8_t *)"\n", 1, &err),
                                  &err);
-    err = NULL;
     failed = failed || expect_ok(c, "boxlite_execution_wait",
                                  boxlite_execution_wait(exec, WAIT_MS, &result, &err), &err);
     char size[32];
@@ -356,7 +374,6 @@ static int exec_fails(struct ctx *c, const char *program, const char *cwd) {
     if (!failed && cwd != NULL) {
         failed = expect_ok(c, "boxlite_command_set_working_dir",
                            boxlite_command_set_working_dir(cmd, cwd, &err), &err);
-        err = NULL;
     }
     if (!failed) {
         failed = expect_code(c, "boxlite_box_exec", boxlite_box_exec(b.box, cmd, &exec, &err),
@@ -395,9 +412,7 @@ int failed_start_is_visible(struct ctx *c) {
     BoxliteError *err = NULL;
     int failed = open_runtime(c, &rt) ||
                  expect_ok(c, "boxlite_box_create", boxlite_box_create(rt, image, NULL, &box, &err), &err);
-    err = NULL;
     failed = failed || expect_code(c, "boxlite_box_start", boxlite_box_start(box, &err), &err, want);
-    err = NULL;
     failed = failed || expect_ok(c, "boxlite_box_get_info",
                                  boxlite_box_get_info(rt, boxlite_box_id(box), &info, &err), &err);
     /* The path part of oci:PATH:TAG is what the reason must name. */
@@ -433,7 +448,6 @@ int files_survive_stop_start(struct ctx *c) {
     const char *const read[] = {"cat", "/root/spec-file", NULL};
     int failed = one_box_up(c, &b) || run_expect(c, b.box, write, "") ||
                  expect_ok(c, "boxlite_box_stop", boxlite_box_stop(b.box, STOP_GRACE_MS, &err), &err);
-    err = NULL;
     failed = failed || expect_status(c, b.box, "stopped") ||
              expect_ok(c, "boxlite_box_start", boxlite_box_start(b.box, &err), &err);
     failed = failed || run_expect(c, b.box, read, content);
@@ -488,7 +502,6 @@ int get_missing_is_none(struct ctx *c) {
     BoxliteError *err = NULL;
     int failed = open_runtime(c, &rt) ||
                  expect_ok(c, "boxlite_box_get", boxlite_box_get(rt, key, &box, &err), &err);
-    err = NULL;
     failed = failed ||
              expect_ok(c, "boxlite_box_get_info", boxlite_box_get_info(rt, key, &info, &err), &err);
     if (!failed && (box != NULL || info != NULL)) {
@@ -623,20 +636,16 @@ int shutdown_stops_boxes(struct ctx *c) {
                  box_up(c, rt, NULL, NULL, true, &boxes[1]) ||
                  expect_ok(c, "boxlite_runtime_shutdown",
                            boxlite_runtime_shutdown(rt, STOP_GRACE_MS, &err), &err);
-    err = NULL;
     failed = failed || expect_ok(c, "second boxlite_runtime_shutdown",
                                  boxlite_runtime_shutdown(rt, STOP_GRACE_MS, &err), &err);
     if (!failed) {
         BoxliteBoxList *list = NULL;
         BoxliteBox *created = NULL;
-        err = NULL;
         failed = expect_code(c, "boxlite_box_list after shutdown", boxlite_box_list(rt, &list, &err),
                              &err, "invalid_state");
-        err = NULL;
         failed = failed || expect_code(c, "boxlite_box_start after shutdown",
                                        boxlite_box_start(boxes[0], &err), &err, "invalid_state");
         const char *image;
-        err = NULL;
         failed = failed || run_image(c, &image) ||
                  expect_code(c, "boxlite_box_create after shutdown",
                              boxlite_box_create(rt, image, NULL, &created, &err), &err, "invalid_state");
@@ -649,7 +658,6 @@ int shutdown_stops_boxes(struct ctx *c) {
     for (size_t i = 0; i < 2; i++) {
         BoxliteBox *mine = NULL;
         if (boxes[i] != NULL && reader != NULL) {
-            err = NULL;
             failed |= expect_ok(c, "boxlite_box_get", boxlite_box_get(reader, boxlite_box_id(boxes[i]), &mine, &err), &err);
             failed = failed || (mine == NULL ? fail(c, "box vanished") : expect_status(c, mine, "stopped"));
         }

@@ -185,7 +185,6 @@ static int remove_then_get_is_none(struct ctx *c) {
                  expect_ok(c, "boxlite_box_remove",
                            boxlite_box_remove(rt, boxlite_box_id(box), false, &err), &err);
     if (!failed) {
-        err = NULL;
         BoxliteErrorCode code = boxlite_box_get_info(rt, boxlite_box_id(box), &info, &err);
         failed = expect_ok(c, "boxlite_box_get_info after remove", code, &err);
         if (!failed && info != NULL) {
@@ -193,7 +192,6 @@ static int remove_then_get_is_none(struct ctx *c) {
         }
         /* The handle outlives its box: reading through it says the box is gone. */
         BoxliteBoxInfo *stale = NULL;
-        err = NULL;
         failed = failed || expect_code(c, "boxlite_box_info of a removed box",
                                        boxlite_box_info(box, &stale, &err), &err, "not_found");
         boxlite_box_info_free(stale);
