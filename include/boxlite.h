@@ -211,8 +211,8 @@ size_t boxlite_error_code_count(void);
 // `boxlite_execution_free()`. Errors, each its own code carried from the box: the program
 // does not exist (BOXLITE_ERROR_COMMAND_NOT_FOUND), cannot be executed
 // (BOXLITE_ERROR_NOT_EXECUTABLE), the working directory cannot be entered
-// (BOXLITE_ERROR_BAD_WORKING_DIR); BOXLITE_ERROR_EXEC for other start failures (an unknown
-// user, ...); BOXLITE_ERROR_INVALID_STATE when the box cannot run commands (stopping,
+// (BOXLITE_ERROR_BAD_WORKING_DIR); BOXLITE_ERROR_INVALID_ARGUMENT for a user the box does not
+// know; BOXLITE_ERROR_EXEC for other start failures; BOXLITE_ERROR_INVALID_STATE when the box cannot run commands (stopping,
 // failed, or the runtime shut down); the errors of `boxlite_box_start()`. A command that
 // starts and then fails is not an error here: its exit code is in the result of
 // `boxlite_execution_wait()`.
@@ -279,10 +279,11 @@ BoxliteErrorCode boxlite_execution_write_stdin(const BoxliteExecution *exec,
                                                size_t len,
                                                BoxliteError **err_out);
 
-// Closes the command's stdin: it reads end-of-file. Closing a closed stdin does nothing.
+// Closes the command's stdin: it reads end-of-file. Closing a closed stdin, or the stdin of a
+// command that already ended, does nothing.
 //
 // Errors: BOXLITE_ERROR_INVALID_STATE when the command was started without stdin;
-// BOXLITE_ERROR_EXEC or BOXLITE_ERROR_ENGINE when the command or the box is gone.
+// BOXLITE_ERROR_ENGINE when the box is gone.
 //
 // # Safety
 // `exec` is a live execution; `err_out` is NULL or valid for writing a pointer.
@@ -291,8 +292,9 @@ BoxliteErrorCode boxlite_execution_close_stdin(const BoxliteExecution *exec,
 
 // Sends signal number `signal` (SIGTERM, SIGINT, ...) to the command's process group.
 //
-// Errors: BOXLITE_ERROR_EXEC when the command already ended or the signal is invalid,
-// BOXLITE_ERROR_ENGINE when the box is gone.
+// Errors: BOXLITE_ERROR_INVALID_ARGUMENT for a number that is not a signal,
+// BOXLITE_ERROR_EXEC when the command already ended, BOXLITE_ERROR_ENGINE when the box is
+// gone.
 //
 // # Safety
 // `exec` is a live execution; `err_out` is NULL or valid for writing a pointer.
