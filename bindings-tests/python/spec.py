@@ -14,6 +14,8 @@ class Spec:
     statuses: list[str] = field(default_factory=list)
     error_codes: list[str] = field(default_factory=list)
     image: str = ""
+    #: The environment variable naming the image of the scenarios that run boxes.
+    run_image_env: str = ""
     scenarios: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
@@ -29,6 +31,8 @@ def load(path: Path = SPEC_PATH) -> Spec:
             spec.error_codes.append(cols[0])
         elif kind == "image":
             spec.image = cols[0]
+        elif kind == "run_image":
+            spec.run_image_env = cols[0]
         elif kind == "scenario":
             spec.scenarios[cols[0]] = dict(c.split("=", 1) for c in cols[1:])
         else:

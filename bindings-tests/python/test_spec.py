@@ -1,20 +1,30 @@
-"""The shared behaviour spec, through the Python binding. Test names are the scenario ids."""
+"""The shared behaviour spec, through the Python binding. Test names are the scenario ids;
+conftest.py writes each scenario's outcome to target/spec-results/python.tsv."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
 
 import boxlite
 import pytest
 from spec import load
 
 SPEC = load()
-IMPLEMENTED: dict[str, object] = {}
+
+IMPLEMENTED: dict[str, Callable[..., Any]] = {}
+# Every wait on a box event has a bound, so a regression fails instead of hanging the suite.
+EVENT_TIMEOUT_S = 30
 
 
-def scenario(fn):
-    """Registers a test under its scenario id and hands it the scenario's parameters."""
+def scenario(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Registers a test under its scenario id."""
     sid = fn.__name__.removeprefix("test_")
+    assert sid in SPEC.scenarios, f"{sid} is not a scenario of spec.tsv"
     IMPLEMENTED[sid] = fn
     return fn
 
@@ -23,13 +33,38 @@ def params(sid: str) -> dict[str, str]:
     return SPEC.scenarios[sid]
 
 
-def test_every_listed_scenario_is_implemented():
+def runtime(home: str) -> boxlite.Boxlite:
+    return boxlite.Boxlite(boxlite.Options(home_dir=home))
+
+
+async def bounded(awaitable: Any) -> Any:
+    return await asyncio.wait_for(awaitable, EVENT_TIMEOUT_S)
+
+
+async def run(box: boxlite.Box, command: str, *args: str, **kw: Any) -> tuple[str, str, Any]:
+    """Runs a command, reading both streams at once; returns (stdout, stderr, ExecResult)."""
+    execution = await box.exec(command, list(args), **kw)
+
+    async def lines(stream: boxlite.ExecOutput) -> str:
+        return "".join([line async for line in stream])
+
+    out, err = await bounded(asyncio.gather(lines(execution.stdout()), lines(execution.stderr())))
+    return out, err, await bounded(execution.wait())
+
+
+async def started(rt: boxlite.Boxlite, image: str, **options: Any) -> boxlite.Box:
+    box = await rt.create(boxlite.BoxOptions(image=image, **options))
+    await bounded(box.start())
+    return box
+
+
+def test_every_listed_scenario_is_implemented() -> None:
     assert sorted(IMPLEMENTED) == sorted(SPEC.scenarios)
 
 
 @scenario
 async def test_create_is_configured(home):
-    rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
+    rt = runtime(home)
     box = await rt.create(boxlite.BoxOptions(SPEC.image))
     info = await box.info()
     assert info.status == "configured"
@@ -51,7 +86,7 @@ def test_error_codes_match_core():
 @scenario
 async def test_invalid_name_is_invalid_argument(home):
     p = params("invalid_name_is_invalid_argument")
-    rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
+    rt = runtime(home)
     with pytest.raises(boxlite.BoxliteError) as caught:
         await rt.create(boxlite.BoxOptions(SPEC.image), p["name"])
     assert caught.value.code == p["code"]
@@ -63,7 +98,7 @@ async def test_invalid_name_is_invalid_argument(home):
 @scenario
 async def test_duplicate_name_is_already_exists(home):
     p = params("duplicate_name_is_already_exists")
-    rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
+    rt = runtime(home)
     await rt.create(boxlite.BoxOptions(SPEC.image), p["name"])
     with pytest.raises(boxlite.AlreadyExistsError) as caught:
         await rt.create(boxlite.BoxOptions(SPEC.image), p["name"])
@@ -73,19 +108,19 @@ async def test_duplicate_name_is_already_exists(home):
 
 @scenario
 async def test_remove_then_get_is_none(home):
-    rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
+    rt = runtime(home)
     box = await rt.create(boxlite.BoxOptions(SPEC.image))
     await rt.remove(box.id)
     assert await rt.get(box.id) is None
     assert await rt.get_info(box.id) is None
     with pytest.raises(boxlite.NotFoundError):
-        await box.info()
+        box.info()
 
 
 @scenario
 async def test_missing_box_is_not_found(home):
     p = params("missing_box_is_not_found")
-    rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
+    rt = runtime(home)
     with pytest.raises(boxlite.BoxliteError) as caught:
         await rt.remove(p["key"])
     assert caught.value.code == p["code"]
@@ -95,7 +130,7 @@ async def test_missing_box_is_not_found(home):
 
 @scenario
 async def test_list_is_newest_first(home):
-    rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
+    rt = runtime(home)
     first = await rt.create(boxlite.BoxOptions(SPEC.image))
     second = await rt.create(boxlite.BoxOptions(SPEC.image))
     assert [i.id for i in await rt.list_info()] == [second.id, first.id]
@@ -104,13 +139,282 @@ async def test_list_is_newest_first(home):
 @scenario
 async def test_failed_record_is_visible(home, testkit):
     reason = params("failed_record_is_visible")["reason"]
-    rt = boxlite.Boxlite(boxlite.Options(home_dir=home))
+    rt = runtime(home)
     box = await rt.create(boxlite.BoxOptions(SPEC.image))
     # Another process writes the failure; this one reads it back from the database.
     subprocess.run([testkit, "mark-failed", home, box.id, reason], check=True)
-    info = await boxlite.Boxlite(boxlite.Options(home_dir=home)).get_info(box.id)
+    info = await runtime(home).get_info(box.id)
     assert info is not None
     assert (info.status, info.error_reason) == ("failed", reason)
     assert (info.state.status, info.state.error_reason) == ("failed", reason)
     # The handle created before the write agrees with the database.
     assert (await box.info()).status == "failed"
+
+
+@scenario
+async def test_lifecycle_start_stop_start_remove(home, run_image):
+    rt = runtime(home)
+    box = await rt.create(boxlite.BoxOptions(image=run_image, auto_remove=False))
+    assert box.info().status == "configured"
+    for _ in range(2):
+        await bounded(box.start())
+        info = box.info()
+        assert (info.status, info.state.running) == ("running", True)
+        assert info.pid is not None and info.state.pid == info.pid
+        await bounded(box.stop())
+        info = box.info()
+        assert (info.status, info.state.running, info.pid) == ("stopped", False, None)
+    await rt.remove(box.id)
+    assert await rt.get(box.id) is None
+
+
+@scenario
+async def test_exec_stdout_stderr_exit_code(home, run_image):
+    p = params("exec_stdout_stderr_exit_code")
+    rt = runtime(home)
+    box = await started(rt, run_image)
+    script = f"echo {p['stdout']}; echo {p['stderr']} >&2; exit {p['exit_code']}"
+    out, err, result = await run(box, "sh", "-c", script)
+    assert (out, err) == (p["stdout"] + "\n", p["stderr"] + "\n")
+    assert result.exit_code == int(p["exit_code"])
+    assert (result.timed_out, result.signal) == (False, None)
+    await box.stop()
+
+
+@scenario
+async def test_exec_env(home, run_image):
+    p = params("exec_env")
+    box = await started(runtime(home), run_image)
+    out, _, result = await run(box, "sh", "-c", f'echo "${p["name"]}"', env=[(p["name"], p["value"])])
+    assert (out, result.exit_code) == (p["value"] + "\n", 0)
+    await box.stop()
+
+
+@scenario
+async def test_exec_cwd(home, run_image):
+    cwd = params("exec_cwd")["cwd"]
+    box = await started(runtime(home), run_image)
+    out, _, result = await run(box, "pwd", cwd=cwd)
+    assert (out, result.exit_code) == (cwd + "\n", 0)
+    await box.stop()
+
+
+@scenario
+async def test_exec_user(home, run_image):
+    p = params("exec_user")
+    box = await started(runtime(home), run_image)
+    out, _, result = await run(box, "id", "-u", user=p["user"])
+    assert (out, result.exit_code) == (p["uid"] + "\n", 0)
+    await box.stop()
+
+
+@scenario
+async def test_exec_stdin(home, run_image):
+    data = params("exec_stdin")["input"]
+    box = await started(runtime(home), run_image)
+    execution = await box.exec("cat")
+    stdout = execution.stdout()
+    stdin = execution.stdin()
+    await stdin.send_input(data.encode())
+    await stdin.close()
+    out = "".join([line async for line in stdout])
+    assert out == data
+    assert (await bounded(execution.wait())).exit_code == 0
+    await box.stop()
+
+
+@scenario
+async def test_exec_tty(home, run_image):
+    p = params("exec_tty")
+    box = await started(runtime(home), run_image)
+    script = "test -t 0 && test -t 1 && echo is-a-tty; read line; stty size"
+    execution = await box.exec("sh", ["-c", script], tty=True)
+    stdout = execution.stdout()
+    first = await bounded(stdout.__anext__())
+    assert "is-a-tty" in first
+    await execution.resize_tty(int(p["rows"]), int(p["cols"]))
+    await execution.stdin().send_input(b"\n")
+    rest = await bounded(stdout._read_to_end())
+    assert f"{p['rows']} {p['cols']}" in rest
+    assert (await bounded(execution.wait())).exit_code == 0
+    await box.stop()
+
+
+@scenario
+async def test_exec_timeout_kills(home, run_image):
+    timeout = float(params("exec_timeout_kills")["timeout_secs"])
+    box = await started(runtime(home), run_image)
+    began = time.monotonic()
+    execution = await box.exec("sh", ["-c", 'trap "" TERM; sleep 60'], timeout_secs=timeout)
+    result = await bounded(execution.wait())
+    elapsed = time.monotonic() - began
+    assert result.timed_out is True
+    assert result.signal == 9 and result.exit_code == -9
+    # The timeout, the 1 s kill grace, and slack for a loaded machine: far below the 60 s.
+    assert timeout <= elapsed < timeout + 10, elapsed
+    # The process group is gone: nothing in the box still runs the sleep.
+    _, _, found = await run(box, "pidof", "sleep")
+    assert found.exit_code == 1
+    await box.stop()
+
+
+async def exec_start_error(sid: str, run_image: str, home: str, command: str, **kw: Any) -> None:
+    code = params(sid)["code"]
+    box = await started(runtime(home), run_image)
+    with pytest.raises(boxlite.BoxliteError) as caught:
+        await box.exec(command, **kw)
+    err = caught.value
+    assert err.code == code
+    assert type(err) is boxlite.errors.ERROR_CLASSES[code]
+    assert isinstance(err, boxlite.ExecutionError) and isinstance(err, RuntimeError)
+    assert box.id in str(err)
+    await box.stop()
+
+
+@scenario
+async def test_exec_command_not_found(home, run_image):
+    p = params("exec_command_not_found")
+    await exec_start_error("exec_command_not_found", run_image, home, p["command"])
+
+
+@scenario
+async def test_exec_not_executable(home, run_image):
+    p = params("exec_not_executable")
+    await exec_start_error("exec_not_executable", run_image, home, p["command"])
+
+
+@scenario
+async def test_exec_bad_working_dir(home, run_image):
+    p = params("exec_bad_working_dir")
+    await exec_start_error("exec_bad_working_dir", run_image, home, "true", cwd=p["cwd"])
+
+
+@scenario
+async def test_failed_start_is_visible(home, run_image):
+    p = params("failed_start_is_visible")
+    rt = runtime(home)
+    box = await rt.create(boxlite.BoxOptions(image=p["image"]))
+    with pytest.raises(boxlite.BoxliteError) as caught:
+        await bounded(box.start())
+    assert caught.value.code == p["code"]
+    path = p["image"].removeprefix("oci:").rsplit(":", 1)[0]
+    info = await rt.get_info(box.id)
+    assert info is not None and info.status == "failed"
+    assert info.error_reason is not None and path in info.error_reason
+    assert info.state.error_reason == info.error_reason
+    await rt.remove(box.id)
+
+
+@scenario
+async def test_files_survive_stop_start(home, run_image):
+    content = params("files_survive_stop_start")["content"]
+    rt = runtime(home)
+    box = await started(rt, run_image, auto_remove=False)
+    _, _, wrote = await run(box, "sh", "-c", 'printf %s "$1" > /root/spec-file', "sh", content)
+    assert wrote.exit_code == 0
+    await bounded(box.stop())
+    await bounded(box.start())
+    out, _, read = await run(box, "cat", "/root/spec-file")
+    assert (out, read.exit_code) == (content, 0)
+    await bounded(box.stop())
+    await rt.remove(box.id)
+
+
+@scenario
+async def test_list_shows_running_boxes(home, run_image):
+    rt = runtime(home)
+    one = await started(rt, run_image)
+    two = await started(rt, run_image)
+    idle = await rt.create(boxlite.BoxOptions(image=run_image))
+    listed = {i.id: (i.status, i.state.running) for i in await rt.list_info()}
+    assert listed == {
+        one.id: ("running", True),
+        two.id: ("running", True),
+        idle.id: ("configured", False),
+    }
+    for box in (one, two):
+        await box.stop()
+    await rt.remove(idle.id)
+
+
+@scenario
+async def test_get_missing_is_none(home):
+    key = params("get_missing_is_none")["key"]
+    rt = runtime(home)
+    assert await rt.get(key) is None
+    assert await rt.get_info(key) is None
+
+
+REATTACH = """
+import asyncio, sys, boxlite
+
+async def main(home, name):
+    box = await boxlite.Boxlite(boxlite.Options(home_dir=home)).get(name)
+    execution = await box.exec("echo", ["attached"])
+    print("".join([line async for line in execution.stdout()]), end="")
+    sys.exit((await execution.wait()).exit_code)
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+@scenario
+async def test_detached_box_reattached(home, run_image):
+    p = params("detached_box_reattached")
+    rt = runtime(home)
+    box = await rt.create(
+        boxlite.BoxOptions(image=run_image, detach=True, auto_remove=False), name=p["name"]
+    )
+    await bounded(box.start())
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", REATTACH, home, p["name"],
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await bounded(child.communicate())
+    assert child.returncode == 0, err.decode()
+    assert out.decode() == p["output"] + "\n"
+    # The other process's exit did not stop the detached box.
+    assert box.info().status == "running"
+    await bounded(box.stop())
+    await rt.remove(box.id)
+    assert await rt.get(p["name"]) is None
+
+
+@scenario
+async def test_shutdown_stops_boxes(home, run_image):
+    rt = runtime(home)
+    boxes = [await started(rt, run_image, auto_remove=False) for _ in range(2)]
+    await bounded(rt.shutdown())
+    await bounded(rt.shutdown())
+    with pytest.raises(boxlite.InvalidStateError) as caught:
+        await rt.list_info()
+    assert caught.value.code == "invalid_state"
+    with pytest.raises(boxlite.InvalidStateError):
+        await rt.create(boxlite.BoxOptions(image=run_image))
+    other = runtime(home)
+    for box in boxes:
+        info = await other.get_info(box.id)
+        assert info is not None and info.status == "stopped"
+        await other.remove(box.id)
+
+
+@scenario
+async def test_exec_concurrent_streams(home, run_image):
+    lines = int(params("exec_concurrent_streams")["lines"])
+    box = await started(runtime(home), run_image)
+    script = f"i=0; while [ $i -lt {lines} ]; do i=$((i+1)); echo out$i; echo err$i >&2; done"
+    execution = await box.exec("sh", ["-c", script])
+
+    async def count(stream: boxlite.ExecOutput, prefix: str) -> int:
+        n = 0
+        async for line in stream:
+            n += 1
+            assert line == f"{prefix}{n}\n"
+        return n
+
+    counted = await bounded(
+        asyncio.gather(count(execution.stdout(), "out"), count(execution.stderr(), "err"))
+    )
+    assert counted == [lines, lines]
+    assert (await bounded(execution.wait())).exit_code == 0
+    await box.stop()
