@@ -1,4 +1,4 @@
-//! The home directory layout (DESIGN §5).
+//! The home directory layout (docs/architecture.md, "Home directory").
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
@@ -86,7 +86,7 @@ impl Home {
     }
 }
 
-/// The files of one box (DESIGN §5).
+/// The files of one box (docs/architecture.md, "Home directory").
 #[derive(Clone, Debug)]
 pub(crate) struct BoxPaths {
     pub(crate) dir: PathBuf,

@@ -2,8 +2,8 @@
 //!
 //! A [`Runtime`] opens a home directory (SQLite state, images, boxes) and creates boxes —
 //! isolated, stateful Linux environments built from OCI images. Each box has a [`BoxStatus`]
-//! that only changes along the lifecycle in DESIGN §4; [`BoxStatus::as_str`] is the canonical
-//! name every SDK shows.
+//! that only changes along the lifecycle in docs/architecture.md ("Box lifecycle");
+//! [`BoxStatus::as_str`] is the canonical name every SDK shows.
 //!
 //! ```
 //! use boxlite_core::{BoxOptions, BoxStatus, Runtime, RuntimeOptions};

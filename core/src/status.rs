@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// Where a box is in its lifecycle (DESIGN §4).
+/// Where a box is in its lifecycle (docs/architecture.md, "Box lifecycle").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BoxStatus {
     /// Record persisted, never started.
@@ -275,7 +275,8 @@ pub(crate) fn now_ms() -> i64 {
 mod tests {
     use super::*;
 
-    /// DESIGN §4's table, one row per status: start, stop, exec, remove.
+    /// The table of docs/architecture.md, "Box lifecycle", one row per status: start, stop,
+    /// exec, remove.
     const TABLE: &[(BoxStatus, [bool; 4])] = &[
         (Configured, [true, false, true, true]),
         (Starting, [false, false, false, false]),

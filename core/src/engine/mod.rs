@@ -33,7 +33,7 @@ pub(crate) struct Launched {
 
 /// An isolation engine.
 pub(crate) trait Engine: Send + Sync + std::fmt::Debug {
-    /// Starts the shim for `request`. Must not fork the host process (see notes/toolchain.md:
-    /// fork from a large host costs tens of milliseconds; posix_spawn does not).
+    /// Starts the shim for `request`. Must not fork the host process (docs/architecture.md,
+    /// "Processes": fork from a large host costs tens of milliseconds; posix_spawn does not).
     fn launch(&self, request: &LaunchRequest) -> Result<Launched>;
 }

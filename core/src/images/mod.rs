@@ -1,6 +1,7 @@
-//! The image store (DESIGN §5–§6): resolves an image reference, verifies its blobs and applies
-//! its layers once into `images/rootfs/<manifest digest hex>/`, the read-only lower directory of
-//! every box made from it.
+//! The image store (docs/architecture.md, "Images" and "Home directory"): resolves an image
+//! reference, verifies its blobs and applies its layers once into
+//! `images/rootfs/<manifest digest hex>/`, the read-only lower directory of every box made
+//! from it.
 //!
 //! The pieces, one verb per file:
 //! - [`mod@reference`]: parses `oci:PATH[:TAG]` (registry references are refused for now);

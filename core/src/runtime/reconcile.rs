@@ -1,5 +1,5 @@
-//! Reconcile on open (DESIGN §4): make every active record agree with the processes that
-//! actually run, so nothing is left behind unaccounted.
+//! Reconcile on open (docs/architecture.md, "Box lifecycle"): make every active record agree
+//! with the processes that actually run, so nothing is left behind unaccounted.
 
 use std::time::Duration;
 
