@@ -113,6 +113,9 @@ int detached_box_reattached(struct ctx *c);
 int shutdown_stops_boxes(struct ctx *c);
 int exec_concurrent_streams(struct ctx *c);
 
+/* Checks of the C API that spec.tsv does not list (run after the scenarios, by name c_*). */
+int c_simple_output_is_capped(struct ctx *c);
+
 /* The second process of detached_box_reattached: `spec_test --reattach HOME NAME`. */
 int reattach_main(const char *home, const char *name);
 

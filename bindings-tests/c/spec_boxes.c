@@ -719,3 +719,56 @@ int exec_concurrent_streams(struct ctx *c) {
     boxlite_command_free(cmd);
     return one_box_down(c, &b, failed);
 }
+
+/* ---- checks of the C API beyond spec.tsv (not in the results file) ---- */
+
+int c_simple_output_is_capped(struct ctx *c) {
+    const char *image;
+    if (run_image(c, &image)) {
+        return 1;
+    }
+    /* 10 bytes past the cap on stdout, a short line on stderr, a distinctive exit code. */
+    char script[256];
+    snprintf(script, sizeof script,
+             "head -c %llu /dev/zero; echo done >&2; exit 5",
+             (unsigned long long)BOXLITE_SIMPLE_OUTPUT_LIMIT_BYTES + 10);
+    const char *const argv[] = {"sh", "-c", script, NULL};
+    BoxliteRuntime *rt = NULL;
+    BoxliteSimple *sb = NULL;
+    BoxliteSimpleResult *res = NULL;
+    BoxliteError *err = NULL;
+    int failed = open_runtime(c, &rt) ||
+                 expect_ok(c, "boxlite_simple_new", boxlite_simple_new(rt, image, &sb, &err), &err) ||
+                 expect_ok(c, "boxlite_simple_run", boxlite_simple_run(sb, argv, &res, &err), &err);
+    size_t out_len = 0, err_len = 0;
+    const char *out = boxlite_simple_result_stdout(res, &out_len);
+    const char *errs = boxlite_simple_result_stderr(res, &err_len);
+    if (!failed && boxlite_simple_result_exit_code(res) != 5) {
+        failed = fail(c, "exit code %d, want 5", boxlite_simple_result_exit_code(res));
+    } else if (!failed && (out_len != BOXLITE_SIMPLE_OUTPUT_LIMIT_BYTES || out[out_len] != '\0')) {
+        failed = fail(c, "stdout kept %zu bytes, want the cap %zu, NUL-terminated", out_len,
+                      (size_t)BOXLITE_SIMPLE_OUTPUT_LIMIT_BYTES);
+    } else if (!failed && !boxlite_simple_result_truncated(res)) {
+        failed = fail(c, "output past the cap is not reported as truncated");
+    } else if (!failed && (err_len != 5 || strcmp(errs, "done\n") != 0)) {
+        failed = fail(c, "stderr is \"%s\" (%zu bytes), want \"done\\n\"", errs, err_len);
+    }
+    /* The box belongs to the handle: freeing it removes the box. */
+    char id[64] = "";
+    if (sb != NULL) {
+        snprintf(id, sizeof id, "%s", boxlite_simple_id(sb));
+    }
+    boxlite_simple_result_free(res);
+    boxlite_simple_free(sb);
+    BoxliteBoxInfo *info = NULL;
+    if (!failed) {
+        failed = expect_ok(c, "boxlite_box_get_info", boxlite_box_get_info(rt, id, &info, &err), &err);
+        if (!failed && info != NULL) {
+            failed = fail(c, "boxlite_simple_free left box %s behind (%s)", id,
+                          boxlite_box_info_status(info));
+        }
+    }
+    boxlite_box_info_free(info);
+    boxlite_runtime_free(rt);
+    return failed;
+}
