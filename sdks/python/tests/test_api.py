@@ -21,6 +21,16 @@ async def test_default_uses_boxlite_home(home, monkeypatch):
     rt.close()
 
 
+def test_init_default_and_the_runtime_as_a_context_manager(home, monkeypatch):
+    monkeypatch.setattr(boxlite.Boxlite, "_default", None)
+    boxlite.SyncBoxlite.init_default(boxlite.Options(home_dir=home))
+    with boxlite.Boxlite.default() as rt:
+        assert rt.home_dir == home and boxlite.SyncBoxlite.default().runtime is rt
+    with pytest.raises(boxlite.InvalidStateError):
+        asyncio.run(rt.list_info())
+    assert boxlite.Boxlite._default is None
+
+
 async def test_get_or_create_returns_the_existing_box(rt):
     first, created = await rt.get_or_create(boxlite.BoxOptions("oci:/a"), "shared")
     again, created_again = await rt.get_or_create(boxlite.BoxOptions("oci:/b"), name="shared")

@@ -149,6 +149,14 @@ class Boxlite:
                 current = cls._default = cls()
             return current
 
+    @classmethod
+    def init_default(cls, options: Options) -> None:
+        """Makes :meth:`default` return a runtime opened with ``options`` (upstream's way to
+        point the default runtime at another home)."""
+        runtime = cls(options)
+        with cls._default_lock:
+            cls._default = runtime
+
     @property
     def home_dir(self) -> str:
         return os.fspath(self._native.home_dir)
@@ -194,6 +202,17 @@ class Boxlite:
         fresh runtime afterwards."""
         self._forget_default()
         self._native.close()
+
+    def __enter__(self) -> Boxlite:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
 
     def _forget_default(self) -> None:
         with Boxlite._default_lock:

@@ -93,6 +93,10 @@ class SimpleBox:
         self._box = None
         await box.stop()
 
+    async def shutdown(self) -> None:
+        """The same as :meth:`stop` (upstream's alias)."""
+        await self.stop()
+
     async def __aenter__(self) -> SimpleBox:
         return await self.start()
 

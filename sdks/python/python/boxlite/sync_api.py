@@ -234,6 +234,11 @@ class SyncBoxlite:
         """The process's shared default runtime (:meth:`Boxlite.default`)."""
         return cls._wrap(Boxlite.default())
 
+    @staticmethod
+    def init_default(options: Options) -> None:
+        """Makes :meth:`default` use a runtime opened with ``options``."""
+        Boxlite.init_default(options)
+
     @property
     def runtime(self) -> Boxlite:
         """The async runtime underneath."""
