@@ -2,8 +2,9 @@
 export CARGO_BUILD_TARGET := x86_64-unknown-linux-gnu
 BOXLITE := target/$(CARGO_BUILD_TARGET)/debug/boxlite
 DEMO_HOME ?= /tmp/boxlite-demo
+PREFIX ?= /usr/local
 
-.PHONY: help build test demo bench header fmt
+.PHONY: help build test demo bench header fmt install
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -21,6 +22,10 @@ bench: build ## Latency and memory of boxes and the SDKs, with host and bwrap ba
 
 test: ## Every test: Rust, Python, Node and C suites (what .ci/run runs)
 	bash scripts/test.sh
+
+install: ## Install CLI, libboxlite, header, pkg-config file and helpers under PREFIX (release)
+	cargo build --release -p boxlite-cli -p boxlite-c
+	bash scripts/install.sh "$(abspath $(PREFIX))" "$(DESTDIR)"
 
 header: ## Regenerate include/boxlite.h (commit the result)
 	cargo build -p boxlite-c
