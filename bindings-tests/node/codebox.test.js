@@ -7,6 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
 
 const { CodeBox, ExecError } = require('boxlite');
 const { REPO, withRuntime } = require('./helpers.js');
@@ -28,7 +29,14 @@ test('codebox: run, runScript, installPackage; failures as ExecError', TIMEOUT, 
     const box = new CodeBox({ rootfsPath: pythonLayout(), runtime: rt });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'codebox-'));
     try {
+      // The first call unpacks the whole Debian image and starts the box: seconds of work,
+      // none of it on the JS thread, which keeps serving timers meanwhile.
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
       assert.equal(await box.run('print(6 * 7)'), '42\n');
+      delay.disable();
+      const maxLagMs = delay.max / 1e6;
+      assert.ok(maxLagMs < 1000, `the event loop stalled for ${maxLagMs} ms during start`);
       const script = path.join(dir, 's.py');
       fs.writeFileSync(script, 'import sys\nprint(sys.version_info[0])\n');
       assert.equal(await box.runScript(script), '3\n');
