@@ -184,15 +184,16 @@ const scenarios = {
       const script = 'test -t 0 && test -t 1 && echo is-a-tty; read line; stty size';
       const execution = await box.exec('sh', ['-c', script], null, true);
       const stdout = execution.stdout();
+      const stderr = execution.stderr();
       const first = await stdout.next();
       assert.ok(first !== null && first.includes('is-a-tty'), `first line ${JSON.stringify(first)}`);
       await execution.resizeTty(Number(rows), Number(cols));
       await execution.stdin().write('\n');
       const rest = await readAll(stdout);
       assert.match(rest, new RegExp(`\\b${rows} ${cols}\\b`));
-      assert.equal((await execution.wait()).exitCode, 0);
       // With a terminal everything is on stdout.
-      assert.equal(await execution.stderr().next(), null);
+      assert.equal(await stderr.next(), null);
+      assert.equal((await execution.wait()).exitCode, 0);
     });
   },
 
