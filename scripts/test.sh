@@ -33,6 +33,9 @@ done
 
 echo "== conformance parity (bindings-tests/spec.tsv)"
 python3 scripts/parity-table.py || failed+=(parity)
+
+echo "== installs: cargo build, make install, pip install ., npm pack (no BOXLITE_* variables)"
+bash scripts/test-install.sh || failed+=(install)
 if ((${#failed[@]})); then
     echo "failed: ${failed[*]}" >&2
     exit 1

@@ -411,8 +411,9 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "--reattach") == 0) {
         return reattach_main(argv[2], argv[3]) == 0 ? 0 : 1;
     }
-    /* --no-boxes: only the scenarios that start no box, for valgrind, which cannot run boxes
-     * (see scripts/test-c.sh); no results file then, as the run is not complete. */
+    /* --no-boxes: only the scenarios that start no box, for a checker that cannot run boxes
+     * (valgrind before 3.22, see scripts/valgrind.sh); no results file then, as the run is not
+     * complete. */
     int no_boxes = argc == 3 && strcmp(argv[2], "--no-boxes") == 0;
     if (argc != 2 && argc != 3) {
         fprintf(stderr, "usage: %s bindings-tests/spec.tsv [RESULTS.tsv | --no-boxes]\n", argv[0]);
