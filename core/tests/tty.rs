@@ -24,6 +24,16 @@ async fn read_until(rx: &mut mpsc::Receiver<Vec<u8>>, seen: &mut Vec<u8>, needle
     tokio::time::timeout(LIMIT, read).await.expect("output in time");
 }
 
+/// Stops and removes `b`. `remove` blocks in the box's flock, and the box's exit monitor (a
+/// task on this current-thread runtime) may hold that lock right after the stop: called on
+/// the runtime's thread, neither could go on. A blocking thread lets the monitor finish.
+async fn remove(t: &TestHome, b: &boxlite_core::LiteBox) {
+    b.stop(Duration::from_secs(5)).await.unwrap();
+    let (rt, id) = (t.rt.clone(), b.id().to_string());
+    let removed = tokio::task::spawn_blocking(move || rt.remove(&id, false));
+    tokio::time::timeout(LIMIT, removed).await.expect("removed in time").unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn a_tty_exec_runs_on_a_terminal_that_can_be_resized() {
     let t = TestHome::new();
@@ -57,8 +67,7 @@ async fn a_tty_exec_runs_on_a_terminal_that_can_be_resized() {
     assert_eq!(String::from_utf8_lossy(&out), "30 90\r\n");
     assert_eq!(result.exit_code, Some(0));
 
-    b.stop(Duration::from_secs(5)).await.unwrap();
-    t.rt.remove(b.id(), false).unwrap();
+    remove(&t, &b).await;
 }
 
 #[tokio::test]
@@ -76,6 +85,5 @@ async fn resize_tty_without_a_terminal_is_invalid_state() {
     let result = tokio::time::timeout(LIMIT, exec.wait()).await.expect("cat exits").unwrap();
     assert_eq!(result.exit_code, Some(0));
 
-    b.stop(Duration::from_secs(5)).await.unwrap();
-    t.rt.remove(b.id(), false).unwrap();
+    remove(&t, &b).await;
 }

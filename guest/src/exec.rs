@@ -53,9 +53,9 @@ enum Stdin {
     Closed,
 }
 
-/// Why WriteStdin or ResizeTty failed.
+/// Why a call on a running exec (WriteStdin, ResizeTty) failed.
 #[derive(Debug, thiserror::Error)]
-pub enum StdinError {
+pub enum HandleError {
     #[error("exec {0} was started without stdin")]
     NoStdin(String),
     #[error("stdin of exec {0} is closed")]
@@ -68,10 +68,10 @@ pub enum StdinError {
     Resize { id: String, source: std::io::Error },
 }
 
-impl From<StdinError> for Status {
-    fn from(err: StdinError) -> Self {
+impl From<HandleError> for Status {
+    fn from(err: HandleError) -> Self {
         match err {
-            StdinError::Resize { .. } => Status::internal(err.to_string()),
+            HandleError::Resize { .. } => Status::internal(err.to_string()),
             _ => Status::failed_precondition(err.to_string()),
         }
     }
@@ -102,12 +102,12 @@ impl ExecHandle {
     /// Writes `data`, then closes stdin when `close`. On a terminal, closing types
     /// end-of-file (the process reads EOF in canonical mode); the terminal itself stays open,
     /// as closing it would hang the process up.
-    pub async fn write_stdin(&self, id: &str, data: &[u8], close: bool) -> Result<(), StdinError> {
-        let slot = self.stdin.as_ref().ok_or_else(|| StdinError::NoStdin(id.to_owned()))?;
+    pub async fn write_stdin(&self, id: &str, data: &[u8], close: bool) -> Result<(), HandleError> {
+        let slot = self.stdin.as_ref().ok_or_else(|| HandleError::NoStdin(id.to_owned()))?;
         let mut slot = slot.lock().await;
-        let failed = |source| StdinError::Write { id: id.to_owned(), source };
+        let failed = |source| HandleError::Write { id: id.to_owned(), source };
         match &mut *slot {
-            Stdin::Closed => return Err(StdinError::Closed(id.to_owned())),
+            Stdin::Closed => return Err(HandleError::Closed(id.to_owned())),
             Stdin::Pipe(sender) => {
                 if !data.is_empty() {
                     sender.write_all(data).await.map_err(failed)?;
@@ -131,9 +131,10 @@ impl ExecHandle {
     }
 
     /// Sets the window size of a tty exec's terminal.
-    pub fn resize_tty(&self, id: &str, size: WindowSize) -> Result<(), StdinError> {
-        let master = self.terminal.as_ref().ok_or_else(|| StdinError::NoTerminal(id.to_owned()))?;
-        master.resize(size).map_err(|source| StdinError::Resize { id: id.to_owned(), source })
+    pub fn resize_tty(&self, id: &str, size: WindowSize) -> Result<(), HandleError> {
+        let master =
+            self.terminal.as_ref().ok_or_else(|| HandleError::NoTerminal(id.to_owned()))?;
+        master.resize(size).map_err(|source| HandleError::Resize { id: id.to_owned(), source })
     }
 }
 

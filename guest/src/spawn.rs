@@ -170,11 +170,12 @@ fn pipe_stdio(stdin: bool) -> io::Result<Stdio> {
 /// process prints comes back through the master as stdout.
 fn terminal_stdio(plan: &Plan, size: WindowSize) -> Result<Stdio, SpawnError> {
     let pty::Pair { master, slave } = pty::open(size).map_err(SpawnError::Terminal)?;
-    if let Some(creds) = &plan.credentials {
-        // SAFETY: geteuid cannot fail.
-        if creds.uid != unsafe { libc::geteuid() } {
-            pty::give_to(&slave, creds.uid).map_err(SpawnError::Terminal)?;
-        }
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    // An agent that is not root cannot switch users either: the child reports that (as
+    // PERMISSION_DENIED) rather than the chown.
+    if let Some(creds) = plan.credentials.as_ref().filter(|c| euid == 0 && c.uid != 0) {
+        pty::give_to(&slave, creds.uid).map_err(SpawnError::Terminal)?;
     }
     let master = Arc::new(Master::new(master).map_err(SpawnError::Terminal)?);
     Ok(Stdio {
