@@ -115,3 +115,62 @@ async fn main_command_that_does_not_exist_fails_the_start() {
     assert!(info.error_reason.unwrap().contains("command not found: no-such-main"));
     assert!(processes_mentioning(&t.path().display().to_string()).is_empty());
 }
+
+/// Whether another open of `path` holds its flock right now.
+fn lock_is_held(path: &std::path::Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = std::fs::OpenOptions::new().write(true).open(path) else { return false };
+    // SAFETY: flock on a descriptor we own; dropping the file releases a lock we got.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+}
+
+/// The exit monitor of a box runs on the caller's tokio runtime. When the box's main command
+/// ends, the monitor takes the box lock to record the exit. A sync `remove` called on the
+/// executor thread of a current-thread runtime at that moment must not wait for a lock that
+/// only the (then unpolled) monitor task could release: it used to hang forever.
+#[test]
+fn sync_remove_while_the_exit_monitor_settles_does_not_deadlock() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let tokio_rt =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let caught = tokio_rt.block_on(async {
+            let t = TestHome::new();
+            let mut raced = 0;
+            for _ in 0..5 {
+                let opts = boxlite_core::BoxOptions {
+                    cmd: Some(vec!["sh".into(), "-c".into(), "read line".into()]),
+                    ..t.options()
+                };
+                let b = t.rt.create(opts, None).unwrap();
+                b.start().await.unwrap();
+                let lock = t.path().join("locks").join(format!("{}.lock", b.id()));
+                // The main command waits on stdin, which is /dev/null: it ends at once, and the
+                // monitor wakes. Catch the moment its lock is held: yield so it can run, then
+                // watch the lock without yielding (1 ms at a time, 10 s in all), so that a task
+                // holding it cannot be polled in between.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let held = loop {
+                    tokio::task::yield_now().await;
+                    let spin_until = Instant::now() + Duration::from_millis(1);
+                    let mut seen = false;
+                    while Instant::now() < spin_until && !seen {
+                        seen = lock_is_held(&lock);
+                    }
+                    if seen || b.info().unwrap().status == BoxStatus::Stopped {
+                        break seen;
+                    }
+                    assert!(Instant::now() < deadline, "the box's main command never ended");
+                };
+                raced += usize::from(held);
+                t.rt.remove(b.id(), true).unwrap();
+            }
+            raced
+        });
+        let _ = done_tx.send(caught);
+    });
+    let raced = done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a sync remove deadlocked against the exit monitor's lock");
+    assert!(raced > 0, "the monitor's lock was never caught held: the test proved nothing");
+}

@@ -79,11 +79,22 @@ impl Runtime {
 
     /// Settles the run whose shim was `shim_pid`, unless the box has moved on (stopped by
     /// someone else, or already started again with another shim).
+    ///
+    /// The lock is taken, used and released on one blocking-pool thread, never held by this
+    /// task across an await: a caller blocked in the sync [`Runtime::remove`] on the executor
+    /// thread of a current-thread runtime would otherwise wait for a lock that only this
+    /// (unpolled) task could release.
     pub(crate) async fn settle_after_exit(&self, id: &str, shim_pid: u32) -> Result<()> {
-        let _lock = self.lock_box(id).await?;
-        match self.store().box_by_id(id)? {
-            Some(rec) if rec.state.pid() == Some(shim_pid) => self.settle_exit(&rec, false),
-            _ => Ok(()),
-        }
+        let rt = self.clone();
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || {
+            let _lock = crate::lock::FileLock::for_box(rt.home(), &id)?;
+            match rt.store().box_by_id(&id)? {
+                Some(rec) if rec.state.pid() == Some(shim_pid) => rt.settle_exit(&rec, false),
+                _ => Ok(()),
+            }
+        })
+        .await
+        .map_err(|e| crate::Error::new(crate::ErrorKind::Internal, format!("settle task: {e}")))?
     }
 }
