@@ -1,6 +1,15 @@
 //! The glue every native class shares: a tokio runtime per process, Rust futures as asyncio
 //! awaitables (pyo3_async_runtimes' generic bridge on that runtime), and the fork guard.
 //!
+//! Exit: tokio threads take the GIL to hand results to asyncio. A thread that asks for it
+//! once the interpreter is finalizing is ended by CPython from inside that request, and the
+//! unwinding through pyo3's guard aborts the process ("PyGILState_Release: thread state … must
+//! be current"), seen about once in 30 runs of a script that ends right after its last await.
+//! So every task polled on our runtime, and every blocking closure pyo3_async_runtimes runs to
+//! deliver a result, is counted while it runs, and the package's `atexit` hook ([`_at_exit`])
+//! — which runs before finalization starts — freezes them: none starts afterwards, and the
+//! hook waits (GIL released) for those under way to end.
+//!
 //! Fork: a child process inherits the parent's memory but none of its threads, so the parent's
 //! tokio workers, the core's reaper thread and any lock another thread held are unusable
 //! there. The child therefore gets a fresh tokio runtime on first use, and every handle made by
@@ -12,7 +21,9 @@ use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use boxlite_core::{Error, ErrorKind};
 use pyo3::prelude::*;
@@ -24,7 +35,15 @@ use crate::error::to_py_err;
 struct ProcessRuntime {
     pid: u32,
     tokio: tokio::runtime::Runtime,
+    /// Set by [`_at_exit`]: no task is polled, no delivery runs any more.
+    frozen: AtomicBool,
+    /// Polls and deliveries under way (each may take the GIL).
+    polling: AtomicUsize,
 }
+
+/// How long the exit hook waits for polls under way; they are short unless one is stuck in
+/// core, and exiting late beats hanging.
+const EXIT_DRAIN: Duration = Duration::from_secs(5);
 
 /// The runtime of the current process. Lock-free: a lock held by another thread at fork time
 /// would stay locked forever in the child.
@@ -32,13 +51,17 @@ static CURRENT: AtomicPtr<ProcessRuntime> = AtomicPtr::new(ptr::null_mut());
 
 /// This process's tokio runtime, built on first use (and again in a forked child).
 pub(crate) fn tokio() -> &'static tokio::runtime::Runtime {
+    &current().tokio
+}
+
+fn current() -> &'static ProcessRuntime {
     let pid = std::process::id();
     loop {
         let current = CURRENT.load(Ordering::Acquire);
         // SAFETY: runtimes stored in CURRENT are never freed (see below).
         if let Some(rt) = unsafe { current.as_ref() } {
             if rt.pid == pid {
-                return &rt.tokio;
+                return rt;
             }
         }
         let tokio = tokio::runtime::Builder::new_multi_thread()
@@ -46,11 +69,16 @@ pub(crate) fn tokio() -> &'static tokio::runtime::Runtime {
             .thread_name("boxlite-py")
             .build()
             .unwrap_or_else(|e| panic!("boxlite: cannot start a tokio runtime: {e}"));
-        let fresh = Box::into_raw(Box::new(ProcessRuntime { pid, tokio }));
+        let fresh = Box::into_raw(Box::new(ProcessRuntime {
+            pid,
+            tokio,
+            frozen: AtomicBool::new(false),
+            polling: AtomicUsize::new(0),
+        }));
         match CURRENT.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
             // The replaced runtime (the parent's, after fork) is leaked: dropping it would join
             // worker threads that do not exist in this process.
-            Ok(_) => return unsafe { &(*fresh).tokio },
+            Ok(_) => return unsafe { &*fresh },
             // Another thread installed one first; ours has never run anything.
             Err(_) => unsafe { Box::from_raw(fresh) }.tokio.shutdown_background(),
         }
@@ -72,14 +100,23 @@ impl GenericRuntime for Tokio {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        tokio().spawn(fut)
+        let rt = current();
+        rt.tokio.spawn(Counted { rt, inner: Box::pin(fut) })
     }
 
+    /// pyo3_async_runtimes hands every result to asyncio from here, with the GIL.
     fn spawn_blocking<F>(f: F) -> Self::JoinHandle
     where
         F: FnOnce() + Send + 'static,
     {
-        tokio().spawn_blocking(f)
+        let rt = current();
+        rt.tokio.spawn_blocking(move || {
+            rt.polling.fetch_add(1, Ordering::SeqCst);
+            let _guard = PollGuard(rt);
+            if !rt.frozen.load(Ordering::SeqCst) {
+                f();
+            }
+        })
     }
 }
 
@@ -96,6 +133,57 @@ impl ContextExt for Tokio {
     fn get_task_locals() -> Option<TaskLocals> {
         TASK_LOCALS.try_with(|c| c.get().cloned()).unwrap_or_default()
     }
+}
+
+/// A task whose polls [`_at_exit`] can wait for and stop.
+struct Counted<F> {
+    rt: &'static ProcessRuntime,
+    inner: Pin<Box<F>>,
+}
+
+/// Ends one counted poll, also when the poll panics.
+struct PollGuard(&'static ProcessRuntime);
+
+impl Drop for PollGuard {
+    fn drop(&mut self) {
+        self.0.polling.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl<F: Future<Output = ()>> Future for Counted<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let rt = self.rt;
+        // Count first, then look at the flag (SeqCst on both sides): either this poll sees the
+        // freeze, or the exit hook sees this poll and waits for it.
+        rt.polling.fetch_add(1, Ordering::SeqCst);
+        let _guard = PollGuard(rt);
+        if rt.frozen.load(Ordering::SeqCst) {
+            // Never woken again: the process is exiting.
+            return Poll::Pending;
+        }
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// The package's `atexit` hook: no task of ours takes the GIL once the interpreter finalizes.
+#[pyfunction]
+pub(crate) fn _at_exit(py: Python<'_>) {
+    let current = CURRENT.load(Ordering::Acquire);
+    // SAFETY: runtimes stored in CURRENT are never freed.
+    let Some(rt) = (unsafe { current.as_ref() }) else { return };
+    if rt.pid != std::process::id() {
+        return; // a fork child that never used boxlite: nothing of ours runs here
+    }
+    rt.frozen.store(true, Ordering::SeqCst);
+    // The polls under way may be waiting for the GIL this thread holds.
+    py.detach(|| {
+        let deadline = Instant::now() + EXIT_DRAIN;
+        while rt.polling.load(Ordering::SeqCst) != 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+    });
 }
 
 /// `fut` as an asyncio awaitable of the running loop; cancelling the awaitable drops `fut`.

@@ -27,5 +27,6 @@ fn _boxlite(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<info::PyBoxStateInfo>()?;
     m.add_function(wrap_pyfunction!(status::status_names, m)?)?;
     m.add_function(wrap_pyfunction!(error::error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::_at_exit, m)?)?;
     Ok(())
 }

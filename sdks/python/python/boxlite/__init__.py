@@ -9,7 +9,9 @@
 'configured'
 """
 
-from . import errors
+import atexit
+
+from . import _boxlite, errors
 from ._boxlite import (
     BoxInfo,
     BoxOptions,
@@ -54,6 +56,10 @@ from .sync_api import (
     SyncExecution,
     SyncSimpleBox,
 )
+
+# Before the interpreter finalizes, stop the native runtime's tasks from taking the GIL: a
+# thread that asks for it during finalization aborts the process (see src/bridge.rs).
+atexit.register(_boxlite._at_exit)
 
 __all__ = [
     "AlreadyExistsError",

@@ -13,6 +13,7 @@ __all__ = [
     "ExecStream",
     "Execution",
     "Runtime",
+    "_at_exit",
     "error_codes",
     "status_names",
 ]
@@ -169,3 +170,4 @@ class Runtime:
 
 def status_names() -> list[str]: ...
 def error_codes() -> list[str]: ...
+def _at_exit() -> None: ...
