@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use boxlite_protocol::pb::{exec_event::Event, SignalRequest};
 
-use crate::harness::{config, drain, proc_state, run, sh, Agent, LIMIT};
+use crate::harness::{
+    assert_timeout_kills_group, config, drain, proc_state, run, sh, Agent, LIMIT,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_process_killed_by_a_signal_reports_the_signal() {
@@ -48,20 +50,7 @@ async fn signal_reaches_the_process_group() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn timeout_kills_a_forked_workload_promptly() {
-    let agent = Agent::start(config()).await;
-    let mut req = sh("sleep 100 & echo $!; sleep 100");
-    req.timeout_ms = 300;
-    req.kill_grace_ms = 10_000;
-    let begun = Instant::now();
-    let out = run(&mut agent.client().await, req).await.expect("exec");
-    let took = begun.elapsed();
-    assert!(out.exited.timed_out);
-    assert_eq!(out.exited.signal, Some(libc::SIGTERM));
-    assert!(took >= Duration::from_millis(300), "{took:?}");
-    // SIGTERM ends both sleeps, so nothing waits for the 10 s grace.
-    assert!(took < Duration::from_secs(5), "{took:?}");
-    let sleeper: i32 = out.stdout().trim().parse().expect("pid");
-    assert!(matches!(proc_state(sleeper), None | Some('Z')), "background sleep still running");
+    assert_timeout_kills_group(sh("sleep 100 & echo $!; sleep 100")).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -278,6 +278,25 @@ pub async fn drain(stream: &mut Streaming<ExecEvent>) -> Tail {
 }
 
 /// The state letter of /proc/<pid>/status, or None when the process is gone.
+/// Runs `req` (a script that starts `sleep 100` in the background, prints its pid, then
+/// sleeps itself) with a 300 ms timeout and a 10 s kill grace: SIGTERM must end the whole
+/// group at once, the background sleep included, whatever the exec's stdio.
+pub async fn assert_timeout_kills_group(mut req: ExecRequest) {
+    let agent = Agent::start(config()).await;
+    req.timeout_ms = 300;
+    req.kill_grace_ms = 10_000;
+    let begun = Instant::now();
+    let out = run(&mut agent.client().await, req).await.expect("exec");
+    let took = begun.elapsed();
+    assert!(out.exited.timed_out);
+    assert_eq!(out.exited.signal, Some(libc::SIGTERM));
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    // SIGTERM ends both sleeps, so nothing waits for the 10 s grace.
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let sleeper: i32 = out.stdout().trim().parse().expect("pid");
+    assert!(matches!(proc_state(sleeper), None | Some('Z')), "background sleep still running");
+}
+
 pub fn proc_state(pid: i32) -> Option<char> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("State:")).and_then(|s| s.trim().chars().next())

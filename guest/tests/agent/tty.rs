@@ -1,15 +1,15 @@
 //! TTY execs: the process runs on a pseudo-terminal it controls; input, output, window size,
 //! timeouts and the end of output all go through the terminal's master side in the agent.
 
-use std::time::{Duration, Instant};
-
 use boxlite_protocol::pb::{
     exec_event::Event, ExecEvent, ExecRequest, ResizeTtyRequest, ShutdownRequest, Started,
     WriteStdinRequest,
 };
 use tonic::{Code, Streaming};
 
-use crate::harness::{config, drain, proc_state, root, run, sh, Agent, Client, LIMIT};
+use crate::harness::{
+    assert_timeout_kills_group, config, drain, root, run, sh, Agent, Client, LIMIT,
+};
 
 fn tty(script: &str) -> ExecRequest {
     ExecRequest { tty: true, ..sh(script) }
@@ -131,19 +131,7 @@ async fn stdin_echoes_through_the_terminal_and_closing_it_is_end_of_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_timeout_on_a_tty_exec_kills_its_whole_group() {
-    let agent = Agent::start(config()).await;
-    let mut req = tty("sleep 100 & echo $!; sleep 100");
-    req.timeout_ms = 300;
-    req.kill_grace_ms = 10_000;
-    let begun = Instant::now();
-    let out = run(&mut agent.client().await, req).await.expect("exec");
-    let took = begun.elapsed();
-    assert!(out.exited.timed_out);
-    assert_eq!(out.exited.signal, Some(libc::SIGTERM));
-    assert!(took >= Duration::from_millis(300), "{took:?}");
-    assert!(took < Duration::from_secs(5), "SIGTERM was enough: {took:?}");
-    let sleeper: i32 = out.stdout().trim().parse().expect("pid");
-    assert!(matches!(proc_state(sleeper), None | Some('Z')), "background sleep still running");
+    assert_timeout_kills_group(tty("sleep 100 & echo $!; sleep 100")).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
