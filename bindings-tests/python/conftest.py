@@ -1,36 +1,18 @@
 import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from home_fixture import home  # noqa: E402,F401  (a fixture: pytest finds it here)
 from spec import REPO_ROOT, load  # noqa: E402
 
 SPEC = load()
 RESULTS = REPO_ROOT / "target" / "spec-results" / "python.tsv"
 # Scenario id -> False as soon as any phase (setup, call, teardown) of its test did not pass.
 _outcomes: dict[str, bool] = {}
-
-
-@pytest.fixture
-def home() -> Iterator[str]:
-    """A private boxlite home per test. Afterwards every box still in it is force-removed
-    (a failing test must not leave boxes running), then the directory."""
-    path = tempfile.mkdtemp(prefix="boxlite-py-")
-    yield path
-    try:
-        import boxlite
-
-        with boxlite.SyncBoxlite(boxlite.Options(home_dir=path)) as rt:
-            for info in rt.list_info():
-                rt.remove(info.id, force=True)
-    finally:
-        shutil.rmtree(path)
 
 
 @pytest.fixture

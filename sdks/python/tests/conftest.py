@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
+import sys
+from pathlib import Path
 
 import boxlite
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bindings-tests" / "python"))
 
-@pytest.fixture
-def home() -> Iterator[str]:
-    """A private boxlite home. Afterwards every box still in it is force-removed (a failing
-    test must not leave boxes running), then the directory."""
-    path = tempfile.mkdtemp(prefix="boxlite-py-")
-    yield path
-    try:
-        with boxlite.SyncBoxlite(boxlite.Options(home_dir=path)) as rt:
-            for info in rt.list_info():
-                rt.remove(info.id, force=True)
-    finally:
-        shutil.rmtree(path)
+from home_fixture import home  # noqa: E402,F401  (a fixture: pytest finds it here)
 
 
 @pytest.fixture
