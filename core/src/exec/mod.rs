@@ -70,10 +70,9 @@ const STREAM_CHUNKS: usize = 64;
 /// [`Execution::wait`] alone never deadlocks on output.
 #[derive(Debug)]
 pub struct Execution {
-    box_id: String,
-    exec_id: String,
+    /// The box, the agent's exec id and the connection: all the agent calls need.
+    control: ExecControl,
     pid: u32,
-    agent: Agent,
     stdout: Option<mpsc::Receiver<Vec<u8>>>,
     stderr: Option<mpsc::Receiver<Vec<u8>>>,
     stdin: Option<ExecStdin>,
@@ -83,9 +82,7 @@ pub struct Execution {
 /// The stdin of an execution started with `stdin: true` or `tty: true`.
 #[derive(Debug)]
 pub struct ExecStdin {
-    box_id: String,
-    exec_id: String,
-    agent: Agent,
+    target: ExecControl,
 }
 
 impl ExecStdin {
@@ -93,7 +90,7 @@ impl ExecStdin {
     pub async fn write(&mut self, data: &[u8]) -> Result<()> {
         self.send(data.to_vec(), false)
             .await
-            .map_err(|s| status_error(&self.box_id, "write stdin", s))
+            .map_err(|s| status_error(&self.target.box_id, "write stdin", s))
     }
 
     /// Closes stdin (the process sees EOF). On a TTY this types the terminal's end-of-file
@@ -105,13 +102,13 @@ impl ExecStdin {
     pub async fn close(mut self) -> Result<()> {
         match self.send(Vec::new(), true).await {
             Err(status) if status.code() == tonic::Code::NotFound => Ok(()),
-            other => other.map_err(|s| status_error(&self.box_id, "close stdin", s)),
+            other => other.map_err(|s| status_error(&self.target.box_id, "close stdin", s)),
         }
     }
 
     async fn send(&mut self, data: Vec<u8>, close: bool) -> std::result::Result<(), tonic::Status> {
-        let req = pb::WriteStdinRequest { exec_id: self.exec_id.clone(), data, close };
-        self.agent.write_stdin(req).await.map(|_| ())
+        let req = pb::WriteStdinRequest { exec_id: self.target.exec_id.clone(), data, close };
+        self.target.agent.write_stdin(req).await.map(|_| ())
     }
 }
 
@@ -151,9 +148,11 @@ impl Execution {
             }
         };
         let stdin = (cmd.stdin || cmd.tty).then(|| ExecStdin {
-            box_id: box_id.to_string(),
-            exec_id: started.exec_id.clone(),
-            agent: agent.clone(),
+            target: ExecControl {
+                box_id: box_id.to_string(),
+                exec_id: started.exec_id.clone(),
+                agent: agent.clone(),
+            },
         });
         Ok(Self::follow(box_id, started.exec_id, started.pid, agent, stream, stdin))
     }
@@ -172,10 +171,8 @@ impl Execution {
         let (done_tx, done_rx) = oneshot::channel();
         tokio::spawn(pump(box_id.to_string(), stream, out_tx, err_tx, done_tx));
         Execution {
-            box_id: box_id.to_string(),
-            exec_id,
+            control: ExecControl { box_id: box_id.to_string(), exec_id, agent },
             pid,
-            agent,
             stdout: Some(out_rx),
             stderr: Some(err_rx),
             stdin,
@@ -185,7 +182,7 @@ impl Execution {
 
     /// The agent's id of this execution.
     pub fn id(&self) -> &str {
-        &self.exec_id
+        &self.control.exec_id
     }
 
     /// The process id inside the box (0 for the main command when attached).
@@ -211,34 +208,33 @@ impl Execution {
     /// A handle that signals or resizes this execution while another task owns it (for
     /// instance one that is waiting for it).
     pub fn control(&self) -> ExecControl {
-        ExecControl {
-            box_id: self.box_id.clone(),
-            exec_id: self.exec_id.clone(),
-            agent: self.agent.clone(),
-        }
+        self.control.clone()
     }
 
     /// Sends `signal` to the command's process group.
     pub async fn signal(&self, signal: i32) -> Result<()> {
-        self.control().signal(signal).await
+        self.control.signal(signal).await
     }
 
     /// Sets the terminal size of a TTY exec; `InvalidState` for an exec without a terminal.
     pub async fn resize_tty(&self, rows: u16, cols: u16) -> Result<()> {
-        self.control().resize_tty(rows, cols).await
+        self.control.resize_tty(rows, cols).await
     }
 
     /// SIGKILL to the command's process group.
     pub async fn kill(&self) -> Result<()> {
-        self.signal(libc::SIGKILL).await
+        self.control.kill().await
     }
 
     /// Waits for the command to end; untaken output streams are discarded.
     pub async fn wait(self) -> Result<ExecResult> {
-        let Execution { done, box_id, stdout, stderr, .. } = self;
+        let Execution { done, control, stdout, stderr, .. } = self;
         drop((stdout, stderr));
         done.await.unwrap_or_else(|_| {
-            Err(Error::new(ErrorKind::Internal, format!("box {box_id}: exec follower vanished")))
+            Err(Error::new(
+                ErrorKind::Internal,
+                format!("box {}: exec follower vanished", control.box_id),
+            ))
         })
     }
 }
