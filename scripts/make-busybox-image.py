@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
 """Builds a tiny busybox OCI image layout, deterministically (same bytes on every run).
 
-Usage: make-busybox-image.py OUTDIR [--tag TAG]
+Usage: make-busybox-image.py OUTDIR [--tag TAG] [--compression gzip|zstd|none] [--index]
 
 OUTDIR is replaced by an OCI image layout with one gzip layer: a static busybox at /bin/busybox,
 /bin/<applet> -> busybox for every applet, /etc/passwd, /etc/group and /root. There is no /tmp on
 purpose (the runtime mounts a tmpfs when an image lacks one). The last line printed is the image
 reference, oci:OUTDIR:TAG.
+
+Variants for the registry and image tests (the default output above never changes):
+--compression zstd|none  the layer is zstd-compressed (with the zstd CLI) or a plain tar;
+--index                  TAG names an image index with two platforms: first a manifest for
+                         another architecture (linux/arm64/v8 here, linux/amd64 on an arm64
+                         host) with its own config and the same layer (it would not run), then
+                         this host's manifest, the very one the layout has without --index.
 
 busybox comes from Debian's busybox-static package: /bin/busybox when it is a static executable,
 else the package is fetched with `apt-get download` and unpacked with `dpkg-deb -x` (nothing is
@@ -32,6 +39,8 @@ REF_NAME = "org.opencontainers.image.ref.name"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+MEDIA_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+MEDIA_LAYER_PLAIN = "application/vnd.oci.image.layer.v1.tar"
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 PASSWD = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = b"root:x:0:\nnogroup:x:65534:\n"
@@ -138,6 +147,27 @@ def gzip_bytes(data):
     return buf.getvalue()
 
 
+def zstd_bytes(data):
+    if shutil.which("zstd") is None:
+        sys.exit("--compression zstd needs the zstd CLI (apt-get install zstd; scripts/setup.sh "
+                 "installs it)")
+    # One thread and a fixed level: the same input gives the same bytes on every run.
+    done = subprocess.run(["zstd", "-q", "-c", "-T1", "-19", "--no-progress"], input=data,
+                          capture_output=True)
+    if done.returncode != 0:
+        sys.exit(f"zstd failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
+
+
+def compress(layer_tar, compression):
+    """(media type, blob bytes) of the layer."""
+    if compression == "gzip":
+        return MEDIA_LAYER, gzip_bytes(layer_tar)
+    if compression == "zstd":
+        return MEDIA_LAYER_ZSTD, zstd_bytes(layer_tar)
+    return MEDIA_LAYER_PLAIN, layer_tar
+
+
 def canonical_json(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
@@ -147,8 +177,15 @@ def oci_arch():
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
-def write_layout(outdir, tag, layer_tar):
-    layer = gzip_bytes(layer_tar)
+def other_platform():
+    """A platform that is not this host's, for the second manifest of --index."""
+    if oci_arch() == "arm64":
+        return {"architecture": "amd64", "os": "linux"}
+    return {"architecture": "arm64", "os": "linux", "variant": "v8"}
+
+
+def write_layout(outdir, tag, layer_tar, compression="gzip", index_of_two=False):
+    layer_type, layer = compress(layer_tar, compression)
     blobs = {}
 
     def blob(media_type, data):
@@ -164,13 +201,27 @@ def write_layout(outdir, tag, layer_tar):
                    "diff_ids": ["sha256:" + hashlib.sha256(layer_tar).hexdigest()]},
         "history": [{"created_by": "scripts/make-busybox-image.py"}],
     }
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": MEDIA_MANIFEST,
-        "config": blob(MEDIA_CONFIG, canonical_json(config)),
-        "layers": [blob(MEDIA_LAYER, layer)],
-    }
-    manifest_desc = blob(MEDIA_MANIFEST, canonical_json(manifest))
+    layer_desc = blob(layer_type, layer)
+
+    def image_manifest(config):
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MEDIA_MANIFEST,
+            "config": blob(MEDIA_CONFIG, canonical_json(config)),
+            "layers": [layer_desc],
+        }
+        return blob(MEDIA_MANIFEST, canonical_json(manifest))
+
+    manifest_desc = image_manifest(config)
+    if index_of_two:
+        other = other_platform()
+        other_desc = image_manifest(dict(config, **other))
+        other_desc["platform"] = other
+        manifest_desc["platform"] = {"architecture": config["architecture"], "os": "linux"}
+        # The host's entry comes second: a client that takes the first entry picks wrong.
+        platforms = {"schemaVersion": 2, "mediaType": MEDIA_INDEX,
+                     "manifests": [other_desc, manifest_desc]}
+        manifest_desc = blob(MEDIA_INDEX, canonical_json(platforms))
     manifest_desc["annotations"] = {REF_NAME: tag}
     index = {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [manifest_desc]}
 
@@ -200,6 +251,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", help="OCI layout directory to create (replaced if it exists)")
     parser.add_argument("--tag", default="latest", help="tag of the image (default: latest)")
+    parser.add_argument("--compression", choices=("gzip", "zstd", "none"), default="gzip",
+                        help="layer compression (default: gzip)")
+    parser.add_argument("--index", action="store_true",
+                        help="TAG names an image index of two platforms (see above)")
     args = parser.parse_args()
     if not args.tag or "/" in args.tag or ":" in args.tag:
         sys.exit(f"invalid tag {args.tag!r}")
@@ -211,9 +266,10 @@ def main():
         names = applets(busybox)
         layer_tar = tar_layer(busybox, names)
         staged = os.path.join(scratch, "layout")
-        digest = write_layout(staged, args.tag, layer_tar)
+        digest = write_layout(staged, args.tag, layer_tar, args.compression, args.index)
         replace_dir(staged, outdir)
-    log(f"busybox image {digest} with {len(names)} applets in {outdir}")
+    kind = "index" if args.index else "image"
+    log(f"busybox {kind} {digest} ({args.compression}) with {len(names)} applets in {outdir}")
     print(f"oci:{outdir}:{args.tag}")
 
 

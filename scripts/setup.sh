@@ -14,6 +14,12 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 # Oracles the image tests compare against (umoci unpack, skopeo inspect).
 command -v umoci >/dev/null || need+=(umoci)
 command -v skopeo >/dev/null || need+=(skopeo)
+# The registry tests' real registry (scripts/registry-fixture.py): distribution 2.8, htpasswd -B
+# for basic auth, openssl for the token server's keys; zstd for the zstd test images.
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v openssl >/dev/null || need+=(openssl)
+command -v zstd >/dev/null || need+=(zstd)
 # A baseline for the benchmark.
 command -v bwrap >/dev/null || need+=(bubblewrap)
 # The Python SDK's CodeBox image: a minimal Debian rootfs with python3 (make-python-image.sh).

@@ -2,6 +2,8 @@
 //! busybox OCI image, all prepared by scripts/test.sh and named by environment variables.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
