@@ -1,6 +1,7 @@
 //! Tests of the image store. Every image is built here, in Rust (see [`builder`]); the busybox
 //! test runs `scripts/make-busybox-image.py`.
 
+mod archive;
 mod builder;
 mod busybox;
 mod hostile;
