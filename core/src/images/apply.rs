@@ -4,19 +4,24 @@
 //! this module as entries so their size can be bounded before they are read into memory, and
 //! every file is written here through [`Root`], never by `tar`'s own unpacking.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
 use rustix::io::Errno;
 use tar::EntryType;
 
-use super::entry::{entry_error, io_kind, read_meta, Kind, Meta, Pending};
+use super::entry::{
+    check_sparse, entry_error, gnu_regions, io_kind, read_map_in_data, read_meta, Kind, MapError,
+    Meta, MoreRegions, Pending, Sparse,
+};
 use super::rootfs::{self, clean, is_dir, lstat_at, Root};
 use super::whiteout::{self, Whiteout};
 use super::Limits;
@@ -42,8 +47,9 @@ pub(crate) fn apply_layer(
     totals: &mut Totals,
     what: &str,
 ) -> Result<()> {
-    let budget = Budget::new(stream, limits.max_bytes.saturating_sub(totals.bytes));
-    let mut archive = tar::Archive::new(budget);
+    let shared =
+        Shared(RefCell::new(Budget::new(stream, limits.max_bytes.saturating_sub(totals.bytes))));
+    let mut archive = tar::Archive::new(&shared);
     let mut layer = Layer {
         root,
         what,
@@ -51,14 +57,15 @@ pub(crate) fn apply_layer(
         chown: unsafe { libc::geteuid() } == 0,
         written: HashSet::new(),
         dir_times: Vec::new(),
+        max_file_bytes: limits.max_bytes,
     };
-    let mut result = layer.entries(&mut archive, limits, totals);
-    let mut budget = archive.into_inner();
+    let mut result = layer.entries(&mut archive, &shared, limits, totals);
     if result.is_ok() {
         // The end-of-archive blocks and padding: read so the caller can hash the whole blob.
         result =
-            io::copy(&mut budget, &mut io::sink()).map(drop).map_err(|e| layer.stream_error(e));
+            io::copy(&mut &shared, &mut io::sink()).map(drop).map_err(|e| layer.stream_error(e));
     }
+    let budget = shared.0.into_inner();
     totals.bytes += budget.used;
     if budget.exceeded {
         return Err(Error::new(
@@ -68,6 +75,18 @@ pub(crate) fn apply_layer(
     }
     result?;
     layer.set_dir_times()
+}
+
+/// The layer stream, read by `tar` (headers and entry data, through `&Shared`) and by the
+/// applier itself for what `tar`'s raw mode does not know about: the GNU sparse extension
+/// blocks between a sparse header and its data. `tar` keeps its own count of where the next
+/// header is, so bytes read here are simply never seen by it.
+struct Shared<R>(RefCell<Budget<R>>);
+
+impl<R: Read> Read for &Shared<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.borrow_mut().read(buf)
+    }
 }
 
 /// Counts decompressed bytes and fails the read that would exceed the image's allowance.
@@ -105,14 +124,17 @@ struct Layer<'a> {
     chown: bool,
     /// Paths this layer wrote, with all their ancestors: what an opaque marker keeps.
     written: HashSet<PathBuf>,
-    /// Directory mtimes, set once the layer is done (writing inside a directory changes it).
-    dir_times: Vec<(PathBuf, Timespec)>,
+    /// Directory times, set once the layer is done (writing inside a directory changes it).
+    dir_times: Vec<(PathBuf, Timestamps)>,
+    /// A sparse file's size, holes included, may not exceed the image's byte allowance.
+    max_file_bytes: u64,
 }
 
 impl Layer<'_> {
     fn entries<R: Read>(
         &mut self,
-        archive: &mut tar::Archive<R>,
+        archive: &mut tar::Archive<&Shared<R>>,
+        stream: &Shared<R>,
         limits: &Limits,
         totals: &mut Totals,
     ) -> Result<()> {
@@ -136,7 +158,12 @@ impl Layer<'_> {
                 EntryType::GNULongLink => Some(&mut pending.long_link),
                 EntryType::XGlobalHeader => None,
                 _ => {
-                    let meta = read_meta(&entry, std::mem::take(&mut pending), self.what)?;
+                    let mut meta = read_meta(&entry, std::mem::take(&mut pending), self.what)?;
+                    if let Some(sparse) = &mut meta.sparse {
+                        if sparse.more == MoreRegions::GnuExtension {
+                            self.read_gnu_extensions(stream, sparse, &meta.path)?;
+                        }
+                    }
                     self.apply(meta, &mut entry)?;
                     continue;
                 }
@@ -148,6 +175,26 @@ impl Layer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The extension blocks of an old GNU sparse header: 21 more regions each, chained.
+    fn read_gnu_extensions<R: Read>(
+        &self,
+        stream: &Shared<R>,
+        sparse: &mut Sparse,
+        path: &[u8],
+    ) -> Result<()> {
+        let shown = String::from_utf8_lossy(path);
+        loop {
+            let mut block = tar::GnuExtSparseHeader::new();
+            (&mut &*stream).read_exact(block.as_mut_bytes()).map_err(|e| self.stream_error(e))?;
+            gnu_regions(block.sparse(), &mut sparse.regions)
+                .map_err(|why| self.entry_error(&shown, why, None))?;
+            if !block.is_extended() {
+                sparse.more = MoreRegions::None;
+                return Ok(());
+            }
+        }
     }
 
     fn read_extension<R: Read>(&self, entry: &mut tar::Entry<'_, R>) -> Result<Vec<u8>> {
@@ -177,7 +224,7 @@ impl Layer<'_> {
                 return Err(self.entry_error(&shown, "a non-directory entry for the root", None));
             }
             self.set_attrs(self.root.fd(), &meta).map_err(|e| fail("set root attributes", e))?;
-            self.dir_times.push((rel, meta.mtime));
+            self.dir_times.push((rel, entry_times(&meta)));
             return Ok(());
         };
         let parent_rel = rel.parent().unwrap_or(Path::new("")).to_owned();
@@ -188,8 +235,10 @@ impl Layer<'_> {
                 let dir =
                     self.root.dir(&parent_rel, true).map_err(|e| fail("open directory", e))?;
                 self.record(&parent_rel);
-                return whiteout::make_opaque(dir.as_fd(), &parent_rel, &self.written)
-                    .map_err(|e| fail("apply opaque whiteout", e));
+                let times = saved_times(dir.as_fd()).map_err(|e| fail("stat directory", e))?;
+                whiteout::make_opaque(dir.as_fd(), &parent_rel, &self.written)
+                    .map_err(|e| fail("apply opaque whiteout", e))?;
+                return restore_times(dir.as_fd(), &times).map_err(|e| fail("restore mtime", e));
             }
             Whiteout::Remove(target) => {
                 if self.written.contains(&parent_rel.join(target)) {
@@ -203,8 +252,9 @@ impl Layer<'_> {
                     }
                     Err(e) => return Err(fail("open directory", e)),
                 };
-                return rootfs::remove_at(dir.as_fd(), target)
-                    .map_err(|e| fail("apply whiteout", e));
+                let times = saved_times(dir.as_fd()).map_err(|e| fail("stat directory", e))?;
+                rootfs::remove_at(dir.as_fd(), target).map_err(|e| fail("apply whiteout", e))?;
+                return restore_times(dir.as_fd(), &times).map_err(|e| fail("restore mtime", e));
             }
         }
         if meta.kind == Kind::Device {
@@ -213,6 +263,28 @@ impl Layer<'_> {
         }
         let (parent, name) = self.root.parent_of(&rel).map_err(|e| fail("open parent", e))?;
         let parent = parent.as_fd();
+        // An entry changes its parent directory's mtime; the parent keeps the time it had
+        // (its own entry's, from this layer or a lower one), as umoci does: the tree then
+        // depends on the layers only, not on when they were applied.
+        let parent_times = saved_times(parent).map_err(|e| fail("stat parent", e))?;
+        self.create(&rel, parent, name, &meta, data)?;
+        restore_times(parent, &parent_times).map_err(|e| fail("restore parent mtime", e))?;
+        self.record(&rel);
+        Ok(())
+    }
+
+    /// Creates the entry `name` in `parent`, replacing what is there.
+    fn create<R: Read>(
+        &mut self,
+        rel: &Path,
+        parent: BorrowedFd<'_>,
+        name: &OsStr,
+        meta: &Meta,
+        data: &mut tar::Entry<'_, R>,
+    ) -> Result<()> {
+        let shown = String::from_utf8_lossy(&meta.path).into_owned();
+        let layer = self.what;
+        let fail = |what: &str, e: io::Error| entry_error(layer, &shown, what, Some(e));
         let existing = lstat_at(parent, name).map_err(|e| fail("stat", e))?;
         let keep_dir = meta.kind == Kind::Dir && existing.as_ref().is_some_and(is_dir);
         if existing.is_some() && !keep_dir && meta.kind != Kind::Hardlink {
@@ -226,8 +298,8 @@ impl Layer<'_> {
                 }
                 let dir =
                     rootfs::open_child_dir(parent, name).map_err(|e| fail("open directory", e))?;
-                self.set_attrs(dir.as_fd(), &meta).map_err(|e| fail("set attributes", e))?;
-                self.dir_times.push((rel.clone(), meta.mtime));
+                self.set_attrs(dir.as_fd(), meta).map_err(|e| fail("set attributes", e))?;
+                self.dir_times.push((rel.to_owned(), entry_times(meta)));
             }
             Kind::File => {
                 let flags = OFlags::CREATE
@@ -238,9 +310,14 @@ impl Layer<'_> {
                 let fd = rustix::fs::openat(parent, name, flags, Mode::from_raw_mode(0o600))
                     .map_err(|e| fail("create file", e.into()))?;
                 let mut file = File::from(fd);
-                io::copy(data, &mut file).map_err(|e| fail("write file contents", e))?;
-                self.set_attrs(file.as_fd(), &meta).map_err(|e| fail("set attributes", e))?;
-                rustix::fs::futimens(&file, &times(meta.mtime))
+                match &meta.sparse {
+                    None => {
+                        io::copy(data, &mut file).map_err(|e| fail("write file contents", e))?;
+                    }
+                    Some(sparse) => self.write_sparse(&file, data, sparse, &shown)?,
+                }
+                self.set_attrs(file.as_fd(), meta).map_err(|e| fail("set attributes", e))?;
+                rustix::fs::futimens(&file, &entry_times(meta))
                     .map_err(|e| fail("set mtime", e.into()))?;
             }
             Kind::Symlink => {
@@ -248,21 +325,67 @@ impl Layer<'_> {
                 // Stored as given: the target is resolved by the box's processes, not here.
                 rustix::fs::symlinkat(target, parent, name)
                     .map_err(|e| fail("create symlink", e.into()))?;
-                self.set_owner_nofollow(parent, name, &meta)
+                self.set_owner_nofollow(parent, name, meta)
                     .map_err(|e| fail("chown symlink", e))?;
             }
-            Kind::Hardlink => self.hardlink(&rel, parent, name, &meta, existing.is_some())?,
+            Kind::Hardlink => self.hardlink(rel, parent, name, meta, existing.is_some())?,
             Kind::Fifo => {
                 rustix::fs::mknodat(parent, name, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
                     .map_err(|e| fail("create fifo", e.into()))?;
-                self.set_owner_nofollow(parent, name, &meta).map_err(|e| fail("chown fifo", e))?;
+                self.set_owner_nofollow(parent, name, meta).map_err(|e| fail("chown fifo", e))?;
                 // A fifo just made by us under this name: chmodat cannot be misdirected.
                 rustix::fs::chmodat(parent, name, Mode::from_raw_mode(meta.mode), AtFlags::empty())
                     .map_err(|e| fail("chmod fifo", e.into()))?;
             }
             Kind::Device => {}
         }
-        self.record(&rel);
+        Ok(())
+    }
+
+    /// Writes a sparse file's regions at their offsets and sizes the file; the holes between
+    /// them stay holes (never written, so they take no disk blocks).
+    fn write_sparse<R: Read>(
+        &self,
+        file: &File,
+        data: &mut tar::Entry<'_, R>,
+        sparse: &Sparse,
+        shown: &str,
+    ) -> Result<()> {
+        let bad = |why: &str| self.entry_error(shown, why, None);
+        let fail = |what: &str, e: io::Error| self.entry_error(shown, what, Some(e));
+        let mut data_bytes = data.size();
+        let in_data;
+        let regions = match sparse.more {
+            MoreRegions::InData => {
+                let (regions, used) = read_map_in_data(data).map_err(|e| match e {
+                    MapError::Bad(why) => bad(why),
+                    MapError::Io(e) => fail("read sparse map", e),
+                })?;
+                data_bytes = data_bytes.checked_sub(used).ok_or_else(|| bad("bad sparse map"))?;
+                in_data = regions;
+                &in_data
+            }
+            _ => &sparse.regions,
+        };
+        if sparse.real_size > self.max_file_bytes {
+            return Err(bad(&format!(
+                "a sparse file of {} bytes (more than the image may unpack to, {})",
+                sparse.real_size, self.max_file_bytes
+            )));
+        }
+        check_sparse(regions, sparse.real_size, data_bytes).map_err(bad)?;
+        file.set_len(sparse.real_size).map_err(|e| fail("size sparse file", e))?;
+        let mut buf = vec![0u8; 64 << 10];
+        for &(offset, length) in regions {
+            let mut done = 0u64;
+            while done < length {
+                let n = (length - done).min(buf.len() as u64) as usize;
+                data.read_exact(&mut buf[..n]).map_err(|e| fail("read file contents", e))?;
+                file.write_all_at(&buf[..n], offset + done)
+                    .map_err(|e| fail("write file contents", e))?;
+                done += n as u64;
+            }
+        }
         Ok(())
     }
 
@@ -309,18 +432,31 @@ impl Layer<'_> {
             .map_err(|e| bad("link", Some(e.into())))
     }
 
-    /// Owner, mode (after chown, which clears setuid/setgid) and permitted xattrs.
+    /// Owner, mode (after chown, which clears setuid/setgid) and permitted xattrs — set on
+    /// the descriptor, so never through a symlink. The header is the whole truth: permitted
+    /// xattrs it does not list (a kept directory's from a lower layer, ACLs inherited from a
+    /// parent's default ACL) are removed, as umoci does.
     fn set_attrs(&self, fd: BorrowedFd<'_>, meta: &Meta) -> io::Result<()> {
         if self.chown {
             rustix::fs::fchown(fd, Some(uid(meta.uid)), Some(gid(meta.gid)))?;
         }
         rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode))?;
+        for name in list_xattrs(fd)? {
+            if xattr_allowed(&name) && !meta.xattrs.iter().any(|(n, _)| *n == name) {
+                match rustix::fs::fremovexattr(fd, OsStr::from_bytes(&name)) {
+                    Ok(()) | Err(Errno::NODATA) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         for (name, value) in &meta.xattrs {
             if !xattr_allowed(name) {
                 continue;
             }
             match rustix::fs::fsetxattr(fd, OsStr::from_bytes(name), value, XattrFlags::empty()) {
                 Ok(()) | Err(Errno::NOTSUP) => {}
+                // Unprivileged, file capabilities cannot be set; the file stays, without them.
+                Err(Errno::PERM) if !self.chown && name.starts_with(b"security.") => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -342,7 +478,7 @@ impl Layer<'_> {
                 AtFlags::SYMLINK_NOFOLLOW,
             )?;
         }
-        rustix::fs::utimensat(parent, name, &times(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)?;
+        rustix::fs::utimensat(parent, name, &entry_times(meta), AtFlags::SYMLINK_NOFOLLOW)?;
         Ok(())
     }
 
@@ -356,7 +492,7 @@ impl Layer<'_> {
     }
 
     fn set_dir_times(&self) -> Result<()> {
-        for (rel, mtime) in &self.dir_times {
+        for (rel, times) in &self.dir_times {
             let dir = match self.root.dir(rel, false) {
                 Ok(dir) => dir,
                 // Removed or replaced later in the same layer.
@@ -367,7 +503,7 @@ impl Layer<'_> {
                     return Err(self.entry_error(&rel.to_string_lossy(), "open directory", Some(e)))
                 }
             };
-            rustix::fs::futimens(&dir, &times(*mtime)).map_err(|e| {
+            rustix::fs::futimens(&dir, times).map_err(|e| {
                 self.entry_error(&rel.to_string_lossy(), "set directory mtime", Some(e.into()))
             })?;
         }
@@ -383,12 +519,64 @@ impl Layer<'_> {
     }
 }
 
-/// Extended attributes taken from images: file capabilities and `user.*`. Never `trusted.*`
-/// (overlayfs keeps its own state there: a layer must not forge it), other `security.*`
-/// labels, or any `*.overlay.*` name.
+/// Extended attributes taken from images (PAX `SCHILY.xattr.*` records), and why:
+/// - `user.*`: the files' own data (MIME types, application metadata);
+/// - `security.capability`: file capabilities (`ping` with cap_net_raw instead of setuid root).
+///   They grant no more than a setuid-root file, which images may carry too: the box's
+///   namespaces and capability bounding set still decide what they are worth;
+/// - `system.posix_acl_access` / `system.posix_acl_default`: POSIX ACLs are permissions like
+///   the mode bits, about the image's own uids and gids.
+///
+/// Everything else is dropped:
+/// - `trusted.*`, and any `*.overlay.*` name in any namespace: overlayfs keeps its state there
+///   (`trusted.overlay.opaque`, `.redirect`, `.origin`, `.metacopy`; `user.overlay.*` when
+///   mounted with `userxattr`). The rootfs is a box's overlayfs lower directory: a layer that
+///   set them would forge whiteouts and redirects that overlayfs would obey;
+/// - `security.selinux` and the other `security.*` names (IMA/EVM, SMACK, AppArmor): labels and
+///   integrity data are the host's policy, never the image's to choose (SELinux labels are
+///   assigned by the host's policy when the box runs; umoci drops them as well);
+/// - `system.nfs4_acl` and names this list does not know.
 fn xattr_allowed(name: &[u8]) -> bool {
     let overlay = name.windows(b".overlay.".len()).any(|w| w == b".overlay.");
-    !overlay && (name == b"security.capability" || name.starts_with(b"user."))
+    !overlay
+        && (name.starts_with(b"user.")
+            || name == b"security.capability"
+            || name == b"system.posix_acl_access"
+            || name == b"system.posix_acl_default")
+}
+
+/// The xattr names on `fd`.
+fn list_xattrs(fd: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        match rustix::fs::flistxattr(fd, &mut buf[..]) {
+            Ok(n) => {
+                return Ok(buf[..n]
+                    .split(|&b| b == 0)
+                    .filter(|name| !name.is_empty())
+                    .map(<[u8]>::to_vec)
+                    .collect())
+            }
+            Err(Errno::NOTSUP) => return Ok(Vec::new()),
+            Err(Errno::RANGE) if buf.len() < XATTR_LIST_MAX => buf.resize(buf.len() * 4, 0),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The kernel's bound on an xattr name list.
+const XATTR_LIST_MAX: usize = 64 << 10;
+
+fn saved_times(fd: BorrowedFd<'_>) -> io::Result<Timestamps> {
+    let stat = rustix::fs::fstat(fd)?;
+    Ok(Timestamps {
+        last_access: Timespec { tv_sec: stat.st_atime, tv_nsec: stat.st_atime_nsec as _ },
+        last_modification: Timespec { tv_sec: stat.st_mtime, tv_nsec: stat.st_mtime_nsec as _ },
+    })
+}
+
+fn restore_times(fd: BorrowedFd<'_>, times: &Timestamps) -> io::Result<()> {
+    Ok(rustix::fs::futimens(fd, times)?)
 }
 
 fn uid(raw: u32) -> Uid {
@@ -399,8 +587,8 @@ fn gid(raw: u32) -> Gid {
     Gid::from_raw(raw)
 }
 
-fn times(mtime: Timespec) -> Timestamps {
-    Timestamps { last_access: mtime, last_modification: mtime }
+fn entry_times(meta: &Meta) -> Timestamps {
+    Timestamps { last_access: meta.atime.unwrap_or(meta.mtime), last_modification: meta.mtime }
 }
 
 #[cfg(test)]

@@ -19,18 +19,22 @@ pub(super) const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// One layer's tar stream, entry by entry.
 pub(super) struct Layer {
     tar: tar::Builder<Vec<u8>>,
+    /// The mtime of the entries appended from now on.
+    mtime: u64,
+    /// PAX records for the next entry, written with its own (path, linkpath) in one header.
+    pax: Vec<(String, Vec<u8>)>,
 }
 
 impl Layer {
     pub(super) fn new() -> Self {
-        Layer { tar: tar::Builder::new(Vec::new()) }
+        Layer { tar: tar::Builder::new(Vec::new()), mtime: MTIME, pax: Vec::new() }
     }
 
     /// Appends an entry with raw path and link bytes (PAX records when longer than ustar's
     /// 100 bytes); nothing is validated, on purpose.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn raw(
-        mut self,
+        self,
         kind: EntryType,
         path: &[u8],
         link: Option<&[u8]>,
@@ -38,20 +42,38 @@ impl Layer {
         owner: (u64, u64),
         data: &[u8],
     ) -> Self {
-        let mut pax: Vec<(&str, &[u8])> = Vec::new();
-        if path.len() > 100 {
-            pax.push(("path", path));
-        }
-        if let Some(link) = link.filter(|l| l.len() > 100) {
-            pax.push(("linkpath", link));
-        }
-        self.tar.append_pax_extensions(pax).unwrap();
         let mut header = Header::new_ustar();
         header.set_entry_type(kind);
+        self.entry(header, path, link, mode, owner, data)
+    }
+
+    /// Fills `header` (type set by the caller) and appends it with `data`, the pending PAX
+    /// records first.
+    fn entry(
+        mut self,
+        mut header: Header,
+        path: &[u8],
+        link: Option<&[u8]>,
+        mode: u32,
+        owner: (u64, u64),
+        data: &[u8],
+    ) -> Self {
+        let mut pax = std::mem::take(&mut self.pax);
+        if path.len() > 100 {
+            pax.push(("path".into(), path.to_vec()));
+        }
+        if let Some(link) = link.filter(|l| l.len() > 100) {
+            pax.push(("linkpath".into(), link.to_vec()));
+        }
+        if !pax.is_empty() {
+            self.tar
+                .append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+                .unwrap();
+        }
         header.set_mode(mode);
         header.set_uid(owner.0);
         header.set_gid(owner.1);
-        header.set_mtime(MTIME);
+        header.set_mtime(self.mtime);
         header.set_size(data.len() as u64);
         let old = header.as_old_mut();
         let n = path.len().min(100);
@@ -65,10 +87,141 @@ impl Layer {
         self
     }
 
-    /// A PAX extension header for the next entry.
+    /// An entry with a raw type byte (`EntryType` maps NUL to '0').
+    pub(super) fn typeflag(self, byte: u8, path: &[u8], mode: u32, data: &[u8]) -> Self {
+        let mut header = Header::new_ustar();
+        header.as_old_mut().linkflag[0] = byte;
+        self.entry(header, path, None, mode, (0, 0), data)
+    }
+
+    /// PAX records for the next entry.
     pub(super) fn pax(mut self, records: &[(&str, &[u8])]) -> Self {
-        self.tar.append_pax_extensions(records.iter().copied()).unwrap();
+        self.pax.extend(records.iter().map(|(k, v)| (k.to_string(), v.to_vec())));
         self
+    }
+
+    /// An extended attribute (a `SCHILY.xattr.` PAX record) for the next entry.
+    pub(super) fn xattr(self, name: &str, value: &[u8]) -> Self {
+        let key = format!("SCHILY.xattr.{name}");
+        self.pax(&[(&key, value)])
+    }
+
+    /// The mtime of the entries appended from now on.
+    pub(super) fn at(mut self, mtime: u64) -> Self {
+        self.mtime = mtime;
+        self
+    }
+
+    /// Bytes appended to the stream as they are (hand-made headers).
+    pub(super) fn bytes(mut self, bytes: &[u8]) -> Self {
+        self.tar.get_mut().extend_from_slice(bytes);
+        self
+    }
+
+    /// A GNU long-name (`L`) or long-link (`K`) entry for the next entry.
+    pub(super) fn gnu_long(self, kind: EntryType, name: &[u8]) -> Self {
+        let mut header = Header::new_gnu();
+        header.set_entry_type(kind);
+        let mut data = name.to_vec();
+        data.push(0);
+        self.entry(header, b"././@LongLink", None, 0o644, (0, 0), &data)
+    }
+
+    /// An old GNU sparse entry (`S`): four regions in the header, 21 in each extension block.
+    pub(super) fn gnu_sparse(
+        self,
+        path: &str,
+        real_size: u64,
+        regions: &[(u64, &[u8])],
+        mode: u32,
+    ) -> Self {
+        let mut header = Header::new_gnu();
+        header.set_entry_type(EntryType::GNUSparse);
+        header.set_mode(mode);
+        header.set_mtime(self.mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        let data: Vec<u8> = regions.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+        header.set_size(data.len() as u64);
+        header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.set_real_size(real_size);
+        gnu.set_is_extended(regions.len() > 4);
+        for (slot, (offset, bytes)) in gnu.sparse.iter_mut().zip(regions) {
+            slot.set_offset(*offset);
+            slot.set_length(bytes.len() as u64);
+        }
+        header.set_cksum();
+        let mut out = header.as_bytes().to_vec();
+        let rest: Vec<_> = regions.iter().skip(4).collect();
+        let chunks: Vec<_> = rest.chunks(21).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mut ext = tar::GnuExtSparseHeader::new();
+            for (slot, (offset, bytes)) in ext.sparse_mut().iter_mut().zip(chunk.iter()) {
+                slot.set_offset(*offset);
+                slot.set_length(bytes.len() as u64);
+            }
+            ext.set_is_extended(i + 1 < chunks.len());
+            out.extend_from_slice(ext.as_bytes());
+        }
+        out.extend_from_slice(&data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+        self.bytes(&out)
+    }
+
+    /// A PAX sparse file as GNU tar writes them, `version` "0.0", "0.1" or "1.0".
+    pub(super) fn pax_sparse(
+        self,
+        version: &str,
+        path: &str,
+        real_size: u64,
+        regions: &[(u64, &[u8])],
+        mode: u32,
+    ) -> Self {
+        let mut data: Vec<u8> = Vec::new();
+        let mut records: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut record = |k: &str, v: String| records.push((k.into(), v.into_bytes()));
+        let stand_in = format!("GNUSparseFile.0/{}", path.rsplit('/').next().unwrap());
+        let name = match version {
+            "0.0" => {
+                record("GNU.sparse.size", real_size.to_string());
+                record("GNU.sparse.numblocks", regions.len().to_string());
+                for (offset, bytes) in regions {
+                    record("GNU.sparse.offset", offset.to_string());
+                    record("GNU.sparse.numbytes", bytes.len().to_string());
+                }
+                path.to_owned()
+            }
+            "0.1" => {
+                record("GNU.sparse.size", real_size.to_string());
+                record("GNU.sparse.numblocks", regions.len().to_string());
+                record("GNU.sparse.name", path.to_owned());
+                let map: Vec<String> =
+                    regions.iter().map(|(o, b)| format!("{o},{}", b.len())).collect();
+                record("GNU.sparse.map", map.join(","));
+                stand_in
+            }
+            "1.0" => {
+                record("GNU.sparse.major", "1".into());
+                record("GNU.sparse.minor", "0".into());
+                record("GNU.sparse.name", path.to_owned());
+                record("GNU.sparse.realsize", real_size.to_string());
+                let mut map = format!("{}\n", regions.len());
+                for (offset, bytes) in regions {
+                    map.push_str(&format!("{offset}\n{}\n", bytes.len()));
+                }
+                data.extend_from_slice(map.as_bytes());
+                data.resize(data.len().div_ceil(512) * 512, 0);
+                stand_in
+            }
+            other => panic!("no PAX sparse version {other}"),
+        };
+        for (_, bytes) in regions {
+            data.extend_from_slice(bytes);
+        }
+        let mut layer = self;
+        layer.pax.extend(records);
+        layer.raw(EntryType::Regular, name.as_bytes(), None, mode, (0, 0), &data)
     }
 
     pub(super) fn dir(self, path: &str, mode: u32) -> Self {

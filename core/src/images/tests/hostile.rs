@@ -42,7 +42,7 @@ impl Hostile {
         tree(self.w.root())
             .into_iter()
             .filter(|l| {
-                !["home/tmp/", "home/images/rootfs/", "home/locks/"]
+                !["home/tmp/", "home/images/rootfs/", "home/images/blobs/", "home/locks/"]
                     .iter()
                     .any(|p| l.starts_with(p))
             })
@@ -319,4 +319,128 @@ fn limits_stop_tar_bombs() {
     let layer = Layer::new().pax(&[("comment", &huge)]).file("x", "", 0o644).gzip();
     let err = h.prepare("pax", vec![layer]).unwrap_err();
     assert_error(&err, ErrorKind::Image, &["extension header of"]);
+}
+
+#[test]
+fn hardlinks_to_symlinks_link_the_symlink_never_its_target() {
+    let h = Hostile::new();
+    let secret = format!("{}/secret", h.abs());
+    let layer = Layer::new()
+        .symlink("s", &secret)
+        .hardlink("h", "s")
+        .symlink("dir", &h.abs())
+        // Through a symlink to a host directory: resolved in the root, where nothing is.
+        .hardlink("h2", "dir/secret");
+    let err = h.prepare("via-dir-symlink", vec![layer.gzip()]).unwrap_err();
+    assert_error(&err, ErrorKind::Image, &["\"h2\"", "does not exist in this image"]);
+    let layer = Layer::new().symlink("s", &secret).hardlink("h", "s").gzip();
+    let prepared = h.prepare("to-symlink", vec![layer]).unwrap();
+    let link = std::fs::symlink_metadata(prepared.rootfs.join("h")).unwrap();
+    assert!(link.file_type().is_symlink());
+    assert_eq!(link.ino(), std::fs::symlink_metadata(prepared.rootfs.join("s")).unwrap().ino());
+    assert_eq!(std::fs::metadata(h.sentinel.join("secret")).unwrap().nlink(), 1);
+}
+
+#[test]
+fn xattrs_never_reach_a_symlink_target() {
+    let h = Hostile::new();
+    let secret = format!("{}/secret", h.abs());
+    let lower = Layer::new().symlink("s", &secret).gzip();
+    let upper = Layer::new()
+        .xattr("user.pwned", b"1")
+        .xattr("security.capability", b"\x01\x00\x00\x02")
+        .symlink("s2", &secret)
+        .xattr("user.pwned", b"1")
+        .hardlink("h", "s")
+        .gzip();
+    h.prepare("symlink-xattrs", vec![lower, upper]).unwrap();
+    let mut buf = [0u8; 256];
+    let names = rustix::fs::listxattr(h.sentinel.join("secret"), &mut buf[..]).unwrap();
+    assert_eq!(names, 0, "xattrs set on the symlink's target");
+}
+
+#[test]
+fn sparse_maps_that_lie_are_refused() {
+    let h = Hostile::new();
+    let data = [b'x'; 1024];
+    let mut huge_count = b"99999999999\n".to_vec();
+    huge_count.resize(512, 0);
+    let cases: Vec<(&str, Layer, &str)> =
+        vec![
+            (
+                "overlap",
+                Layer::new().gnu_sparse("f", 4096, &[(0, &data), (512, &data)], 0o644),
+                "overlap or are out of order",
+            ),
+            (
+                "past-end",
+                Layer::new().pax_sparse("0.1", "f", 1000, &[(0, &data)], 0o644),
+                "ends past the file's size",
+            ),
+            (
+                "too-big",
+                Layer::new().pax_sparse("1.0", "f", 1 << 40, &[(0, &data)], 0o644),
+                "more than the image may unpack to",
+            ),
+            (
+                "odd-map",
+                Layer::new()
+                    .pax(&[("GNU.sparse.size", b"100"), ("GNU.sparse.map", b"0,10,20")])
+                    .file("f", "0123456789", 0o644),
+                "odd number of values",
+            ),
+            (
+                "numblocks",
+                Layer::new()
+                    .pax(&[
+                        ("GNU.sparse.size", b"100"),
+                        ("GNU.sparse.numblocks", b"2"),
+                        ("GNU.sparse.map", b"0,10"),
+                    ])
+                    .file("f", "0123456789", 0o644),
+                "does not match GNU.sparse.numblocks",
+            ),
+            (
+                "short-data",
+                Layer::new().pax(&[("GNU.sparse.size", b"100"), ("GNU.sparse.map", b"0,50")]).file(
+                    "f",
+                    "0123456789",
+                    0o644,
+                ),
+                "disagree",
+            ),
+            (
+                "on-a-symlink",
+                Layer::new()
+                    .pax(&[("GNU.sparse.size", b"100"), ("GNU.sparse.map", b"0,0")])
+                    .symlink("f", "target"),
+                "not a regular file",
+            ),
+            (
+                "garbage-map",
+                Layer::new()
+                    .pax(&[
+                        ("GNU.sparse.major", b"1"),
+                        ("GNU.sparse.minor", b"0"),
+                        ("GNU.sparse.realsize", b"100"),
+                    ])
+                    .raw(EntryType::Regular, b"f", None, 0o644, (0, 0), &[b'z'; 512]),
+                "bad sparse map number",
+            ),
+            (
+                "huge-count",
+                Layer::new()
+                    .pax(&[
+                        ("GNU.sparse.major", b"1"),
+                        ("GNU.sparse.minor", b"0"),
+                        ("GNU.sparse.realsize", b"100"),
+                    ])
+                    .raw(EntryType::Regular, b"f", None, 0o644, (0, 0), &huge_count),
+                "sparse map too long",
+            ),
+        ];
+    for (name, layer, why) in cases {
+        let err = h.prepare(name, vec![layer.gzip()]).unwrap_err();
+        assert_error(&err, ErrorKind::Image, &["\"f\"", why]);
+    }
 }

@@ -6,6 +6,7 @@ mod builder;
 mod busybox;
 mod hostile;
 mod layers;
+mod oracle;
 mod store;
 
 use std::path::{Path, PathBuf};
