@@ -106,6 +106,10 @@ enum BoxliteErrorCode
   BOXLITE_ERROR_NOT_EXECUTABLE = 13,
   // "bad_working_dir": the working directory of an exec does not exist or cannot be entered.
   BOXLITE_ERROR_BAD_WORKING_DIR = 14,
+  // "unauthorized": a registry refused the credentials given, or wants credentials.
+  BOXLITE_ERROR_UNAUTHORIZED = 15,
+  // "unavailable": a registry (or another service) could not be reached or did not answer.
+  BOXLITE_ERROR_UNAVAILABLE = 16,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -105,6 +105,8 @@ static const struct {
     {BOXLITE_ERROR_COMMAND_NOT_FOUND, "command_not_found"},
     {BOXLITE_ERROR_NOT_EXECUTABLE, "not_executable"},
     {BOXLITE_ERROR_BAD_WORKING_DIR, "bad_working_dir"},
+    {BOXLITE_ERROR_UNAUTHORIZED, "unauthorized"},
+    {BOXLITE_ERROR_UNAVAILABLE, "unavailable"},
 };
 
 static int error_codes_match_core(struct ctx *c) {

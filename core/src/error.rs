@@ -34,6 +34,10 @@ pub enum ErrorKind {
     NotExecutable,
     /// The working directory of an exec does not exist or cannot be entered.
     BadWorkingDir,
+    /// A registry refused the credentials given, or wants credentials and none were given.
+    Unauthorized,
+    /// A registry (or another service boxlite talks to) could not be reached or did not answer.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -54,6 +58,8 @@ impl ErrorKind {
         ErrorKind::CommandNotFound,
         ErrorKind::NotExecutable,
         ErrorKind::BadWorkingDir,
+        ErrorKind::Unauthorized,
+        ErrorKind::Unavailable,
     ];
 
     /// The stable snake_case code every binding exposes.
@@ -73,6 +79,8 @@ impl ErrorKind {
             ErrorKind::CommandNotFound => "command_not_found",
             ErrorKind::NotExecutable => "not_executable",
             ErrorKind::BadWorkingDir => "bad_working_dir",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Unavailable => "unavailable",
         }
     }
 }

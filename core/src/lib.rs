@@ -33,6 +33,7 @@ mod litebox;
 mod lock;
 mod options;
 mod procfs;
+mod registries;
 mod runtime;
 mod shim;
 mod status;
@@ -42,11 +43,15 @@ pub mod testing;
 
 pub use error::{Error, ErrorKind, Result};
 pub use exec::{Command, ExecControl, ExecResult, ExecStdin, Execution};
+pub use images::{ProgressFn, PullProgress};
 pub use info::BoxInfo;
 pub use litebox::{LiteBox, DEFAULT_STOP_TIMEOUT};
 pub use options::{
     parse_env_pair, validate_name, BoxOptions, RuntimeOptions, DEFAULT_GUEST_READY_TIMEOUT,
     GUEST_READY_TIMEOUT_ENV, MAX_CPUS, MAX_MEMORY_MIB, MAX_NAME_LEN, MIN_MEMORY_MIB,
 };
-pub use runtime::Runtime;
+pub use registries::{
+    ImageRegistry, RegistryAuth, RegistryTransport, CONFIG_FILE, IMAGE_REGISTRIES_ENV,
+};
+pub use runtime::{ImageHandle, ImageInfo, PruneReport, Runtime};
 pub use status::{BoxState, BoxStatus};

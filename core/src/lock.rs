@@ -19,10 +19,20 @@ pub(crate) struct FileLock {
 impl FileLock {
     /// Blocks until the lock on `path` (created if missing) is held.
     pub(crate) fn acquire(path: &Path, what: &str) -> Result<Self> {
+        Self::acquire_mode(path, what, libc::LOCK_EX)
+    }
+
+    /// Blocks until a shared hold of the lock on `path` is granted: many holders at once,
+    /// none while someone holds it exclusively.
+    pub(crate) fn acquire_shared(path: &Path, what: &str) -> Result<Self> {
+        Self::acquire_mode(path, what, libc::LOCK_SH)
+    }
+
+    fn acquire_mode(path: &Path, what: &str, mode: libc::c_int) -> Result<Self> {
         let file = open(path)?;
         loop {
             // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            if unsafe { libc::flock(file.as_raw_fd(), mode) } == 0 {
                 return Ok(FileLock { _file: file });
             }
             let err = std::io::Error::last_os_error();

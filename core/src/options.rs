@@ -22,6 +22,10 @@ pub struct RuntimeOptions {
     /// How long `start` waits for the guest agent; `None`:
     /// `$BOXLITE_GUEST_READY_TIMEOUT_SECS`, else [`DEFAULT_GUEST_READY_TIMEOUT`].
     pub guest_ready_timeout: Option<Duration>,
+    /// Registries: transport, credentials, mirrors, and which to search for unqualified
+    /// names. Entries here come before those of `$BOXLITE_IMAGE_REGISTRIES` and of the home's
+    /// `config.json` (see [`crate::ImageRegistry`]).
+    pub image_registries: Vec<crate::ImageRegistry>,
 }
 
 /// Default of [`RuntimeOptions::guest_ready_timeout`].

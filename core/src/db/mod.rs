@@ -1,6 +1,7 @@
 //! SQLite storage: one connection per runtime, WAL so several processes can share a home.
 
 mod boxes;
+mod images;
 mod schema;
 
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub(crate) use boxes::BoxRecord;
+pub(crate) use images::ImageRecord;
 
 use crate::error::{Error, Result};
 

@@ -24,6 +24,21 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX boxes_status ON boxes(status);
     CREATE INDEX boxes_created ON boxes(created_at_ms);",
+    // 2: the images table (reference -> manifest, with what gc and listings need), and the
+    // manifest each box was last started from, so an image in use is never removed.
+    "CREATE TABLE images (
+        reference       TEXT PRIMARY KEY NOT NULL,
+        repository      TEXT NOT NULL,
+        tag             TEXT,
+        manifest_digest TEXT NOT NULL,
+        config_digest   TEXT NOT NULL,
+        layers          TEXT NOT NULL,
+        size_bytes      INTEGER NOT NULL,
+        source          TEXT NOT NULL,
+        pulled_at_ms    INTEGER NOT NULL
+    );
+    CREATE INDEX images_manifest ON images(manifest_digest);
+    ALTER TABLE boxes ADD COLUMN image_digest TEXT;",
 ];
 
 /// The schema version this build writes.

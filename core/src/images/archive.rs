@@ -14,7 +14,6 @@
 //! is the caller's job.
 
 // Until the image store resolves `oci-archive:` / `docker-archive:` references through here.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::digest::Digest;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The process defaults of an image (the `config` object of the OCI / Docker image config).
@@ -25,6 +26,45 @@ struct RawImage {
     architecture: Option<String>,
     #[serde(default)]
     config: Option<RawConfig>,
+}
+
+#[derive(Deserialize)]
+struct RawRootfs {
+    #[serde(default)]
+    rootfs: Option<RawDiffIds>,
+}
+
+#[derive(Deserialize)]
+struct RawDiffIds {
+    #[serde(default)]
+    diff_ids: Vec<String>,
+}
+
+/// The config's `rootfs.diff_ids`: the digest of each layer's uncompressed tar, in order. The
+/// OCI spec requires them; checking them binds the bytes applied to what the image's author
+/// built, whatever compression a registry chose to serve.
+pub(crate) fn diff_ids(bytes: &[u8], layers: usize, what: &str) -> Result<Vec<Digest>> {
+    let raw: RawRootfs = serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(ErrorKind::Image, format!("{what}: invalid image config")).with_source(e)
+    })?;
+    let ids = raw.rootfs.map(|r| r.diff_ids).unwrap_or_default();
+    if ids.len() != layers {
+        return Err(Error::new(
+            ErrorKind::Image,
+            format!(
+                "{what}: the config lists {} layer diff_ids, the manifest {layers} layers",
+                ids.len()
+            ),
+        ));
+    }
+    ids.iter()
+        .map(|id| {
+            Digest::parse(id).map_err(|e| {
+                Error::new(ErrorKind::Image, format!("{what}: bad rootfs.diff_ids entry"))
+                    .with_source(e)
+            })
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]

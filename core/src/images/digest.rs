@@ -40,6 +40,11 @@ impl Digest {
         Digest { hex: to_hex(&Sha256::digest(bytes)) }
     }
 
+    /// The digest of everything fed to `hasher`.
+    pub(crate) fn from_hasher(hasher: Sha256) -> Self {
+        Digest { hex: to_hex(&hasher.finalize()) }
+    }
+
     /// The 64 hex digits, safe as a file name.
     pub(crate) fn hex(&self) -> &str {
         &self.hex

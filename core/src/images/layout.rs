@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// `index.json` is the one file read without a digest to check: bound it.
 const MAX_INDEX_BYTES: u64 = 16 << 20;
-const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 pub(crate) const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// Indexes pointing at indexes: a few levels are legitimate, a cycle is not.
 const MAX_INDEX_DEPTH: usize = 4;
@@ -87,6 +87,29 @@ pub(crate) struct Manifest {
     pub(crate) layers: Vec<Blob>,
 }
 
+impl Manifest {
+    /// Refuses layers that are not filesystem layers (Helm charts, signatures, …): applying
+    /// them as tar streams could only fail later, less clearly.
+    pub(crate) fn check_layer_types(&self, name: &str) -> Result<()> {
+        for (i, layer) in self.layers.iter().enumerate() {
+            if !layer.media_type.is_empty() && media::layer_compression(&layer.media_type).is_none()
+            {
+                return Err(Error::new(
+                    ErrorKind::Image,
+                    format!(
+                        "image {name}: layer {}/{} ({}) has media type {:?}, not a filesystem layer",
+                        i + 1,
+                        self.layers.len(),
+                        layer.digest,
+                        layer.media_type
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// An OCI image layout on disk; `name` is the reference, for messages.
 pub(crate) struct Layout {
     dir: PathBuf,
@@ -144,6 +167,11 @@ impl Layout {
             ));
         }
         Ok(Layout { dir: dir.to_owned(), name: name.to_owned() })
+    }
+
+    /// The home's blob store seen as a layout (it has no `index.json`: blobs only).
+    pub(crate) fn blob_store(images_dir: &Path, name: &str) -> Self {
+        Layout { dir: images_dir.to_owned(), name: name.to_owned() }
     }
 
     /// The image manifest for `tag` (or the only / `latest` one) on this host's platform.
@@ -258,9 +286,32 @@ impl Layout {
         }
     }
 
+    /// The entry of an index blob for this host's platform (a registry's manifest list).
+    pub(crate) fn choose_from_index(&self, blob: &Blob, bytes: &[u8]) -> Result<Blob> {
+        let index: RawIndex = serde_json::from_slice(bytes)
+            .map_err(|e| self.invalid(blob, "image index").with_source(e))?;
+        let entries: Vec<&RawDescriptor> = index.manifests.iter().collect();
+        let chosen = self.pick_platform(&entries)?;
+        self.check(chosen)
+    }
+
+    /// Reads and checks an image manifest.
+    pub(crate) fn read_manifest(&self, blob: &Blob) -> Result<Manifest> {
+        let bytes = self.read_blob(blob, MAX_MANIFEST_BYTES)?;
+        self.parse_manifest(blob, &bytes)
+    }
+
     fn sniff_kind(&self, blob: &Blob) -> Result<ManifestKind> {
         let bytes = self.read_blob(blob, MAX_MANIFEST_BYTES)?;
-        let sniff: Sniff = serde_json::from_slice(&bytes)
+        self.kind_of(blob, &bytes)
+    }
+
+    /// What a manifest-or-index blob is: its declared media type, else its shape.
+    pub(crate) fn kind_of(&self, blob: &Blob, bytes: &[u8]) -> Result<ManifestKind> {
+        if let Some(kind) = media::manifest_kind(&blob.media_type) {
+            return Ok(kind);
+        }
+        let sniff: Sniff = serde_json::from_slice(bytes)
             .map_err(|e| self.invalid(blob, "manifest").with_source(e))?;
         if let Some(kind) = sniff.media_type.as_deref().and_then(media::manifest_kind) {
             return Ok(kind);
@@ -278,10 +329,9 @@ impl Layout {
         }
     }
 
-    /// Reads and checks an image manifest.
-    pub(crate) fn read_manifest(&self, blob: &Blob) -> Result<Manifest> {
-        let bytes = self.read_blob(blob, MAX_MANIFEST_BYTES)?;
-        let raw: RawManifest = serde_json::from_slice(&bytes)
+    /// Checks an image manifest's bytes (already verified against `blob`).
+    pub(crate) fn parse_manifest(&self, blob: &Blob, bytes: &[u8]) -> Result<Manifest> {
+        let raw: RawManifest = serde_json::from_slice(bytes)
             .map_err(|e| self.invalid(blob, "image manifest").with_source(e))?;
         if let Some(kind) = raw.media_type.as_deref() {
             if media::manifest_kind(kind) != Some(ManifestKind::Image) {

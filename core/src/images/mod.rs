@@ -1,10 +1,16 @@
 //! The image store (docs/architecture.md, "Images" and "Home directory"): resolves an image
-//! reference, verifies its blobs and applies its layers once into
-//! `images/rootfs/<manifest digest hex>/`, the read-only lower directory of every box made
-//! from it.
+//! reference, fetches and verifies its blobs into `images/blobs/sha256/`, and applies its
+//! layers once into `images/rootfs/<manifest digest hex>/`, the read-only lower directory of
+//! every box made from it. The images table (db/images.rs) maps references to manifests; the
+//! public handle is [`crate::ImageHandle`].
 //!
 //! The pieces, one verb per file:
-//! - [`mod@reference`]: parses `oci:PATH[:TAG]` (registry references are refused for now);
+//! - [`mod@reference`]: parses registry references (Docker's normalisation) and the local
+//!   `oci:`, `oci-archive:` and `docker-archive:` forms;
+//! - [`remote`]: the registry client (oci-client) and its error classification;
+//! - [`pull`]: a registry pull — mirrors, index, concurrent verified layer downloads;
+//! - [`blobs`]: the content-addressed blob store;
+//! - [`archive`]: `oci-archive` and `docker save` tars, turned into a layout;
 //! - [`layout`]: reads an OCI image layout — `index.json`, tag and platform selection, manifests;
 //! - [`digest`]: sha256 digests and a hashing reader for layer streams;
 //! - [`decompress`]: gzip / zstd / plain, by the stream's magic bytes;
@@ -13,22 +19,31 @@
 //! - [`entry`]: one tar entry's metadata, extension headers applied;
 //! - [`rootfs`]: the filesystem operations, every path resolved inside the root;
 //! - [`whiteout`]: `.wh.NAME` and `.wh..wh..opq` markers;
-//! - [`store`]: [`ImageStore::prepare`], caching, the per-digest lock and atomic publication.
+//! - [`store`]: local imports, unpacking, caching, the per-digest lock and atomic publication.
 
 mod apply;
+mod archive;
+mod blobs;
 mod config;
 mod decompress;
 mod digest;
 mod entry;
 mod layout;
 mod media;
+mod pull;
 mod reference;
+mod remote;
 mod rootfs;
 mod store;
 mod whiteout;
 
+pub(crate) use blobs::remove_stale_downloads;
 pub(crate) use config::ImageConfig;
-#[allow(unused_imports)] // PreparedImage: named by the start pipeline's signatures
+pub(crate) use digest::Digest;
+pub(crate) use pull::{is_retryable, pull};
+pub use pull::{ProgressFn, PullProgress};
+pub(crate) use reference::{ImageRef, RegistryRef, DOCKER_HUB};
+pub(crate) use remote::Remote;
 pub(crate) use store::{ImageStore, PreparedImage};
 
 #[cfg(test)]

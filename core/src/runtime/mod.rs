@@ -5,6 +5,7 @@ mod create;
 mod exit;
 mod fail;
 mod guard;
+mod images;
 mod lookup;
 mod reconcile;
 mod remove;
@@ -13,6 +14,8 @@ mod start;
 mod stop;
 #[cfg(test)]
 mod tests;
+
+pub use images::{ImageHandle, ImageInfo, PruneReport};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,9 +27,10 @@ use crate::db::Store;
 use crate::engine::{Engine, NamespacesEngine};
 use crate::error::{Error, Result};
 use crate::home::Home;
-use crate::images::ImageStore;
+use crate::images::{ImageStore, Remote};
 use crate::lock::FileLock;
 use crate::options::RuntimeOptions;
+use crate::registries::Registries;
 use crate::shim::{ShimHandle, ShimReaper};
 
 /// An open home directory. Cheap to clone; clones share one database connection and one
@@ -41,6 +45,8 @@ struct Inner {
     home: Home,
     store: Store,
     images: ImageStore,
+    /// Registry clients, configured from the options, environment and home config file.
+    remote: Remote,
     options: RuntimeOptions,
     /// Set on first start (a runtime that only reads records needs no shim binary).
     engine: OnceLock<Arc<dyn Engine>>,
@@ -86,11 +92,13 @@ impl Runtime {
             Store::open(&home.db_path())?
         };
         let images = ImageStore::new(&home);
+        let remote = Remote::new(Registries::load(&options.image_registries, home.root())?);
         let rt = Runtime {
             inner: Arc::new(Inner {
                 home,
                 store,
                 images,
+                remote,
                 options,
                 engine: OnceLock::new(),
                 shim_path: OnceLock::new(),
@@ -138,8 +146,12 @@ impl Runtime {
         &self.inner.store
     }
 
-    pub(crate) fn images(&self) -> &ImageStore {
+    pub(crate) fn image_store(&self) -> &ImageStore {
         &self.inner.images
+    }
+
+    pub(crate) fn remote(&self) -> &Remote {
+        &self.inner.remote
     }
 
     pub(crate) fn options(&self) -> &RuntimeOptions {

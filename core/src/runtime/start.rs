@@ -70,11 +70,7 @@ impl Runtime {
         guard: &mut CleanupGuard,
     ) -> Result<()> {
         let id = rec.id.clone();
-        let images = self.images().clone();
-        let reference = rec.config.image.clone();
-        let image = tokio::task::spawn_blocking(move || images.prepare(&reference))
-            .await
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("image task: {e}")))??;
+        let image = self.image_for_box(&id, &rec.config.image).await?;
 
         let paths = self.home().box_paths(&id);
         for dir in [&paths.upper, &paths.work, &paths.merged] {

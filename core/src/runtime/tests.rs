@@ -36,6 +36,7 @@ async fn shim_killed_during_start_leaves_a_failed_record_and_no_zombie() {
         shim_path: Some(env("BOXLITE_SHIM").into()),
         guest_path: Some(env("BOXLITE_GUEST").into()),
         guest_ready_timeout: Some(Duration::from_secs(60)),
+        ..Default::default()
     })
     .unwrap();
     rt.set_engine(Arc::new(KillShimAfterLaunch(NamespacesEngine::new(env("BOXLITE_SHIM").into()))));
@@ -73,6 +74,7 @@ async fn late_exit_notice_of_an_old_run_is_ignored() {
         shim_path: Some(env("BOXLITE_SHIM").into()),
         guest_path: Some(env("BOXLITE_GUEST").into()),
         guest_ready_timeout: None,
+        ..Default::default()
     })
     .unwrap();
     let b = rt.create(BoxOptions::new(env("BOXLITE_TEST_IMAGE")), None).unwrap();

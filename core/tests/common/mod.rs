@@ -68,6 +68,7 @@ pub fn open(home: &Path, guest: &Path, ready_timeout: Option<std::time::Duration
         shim_path: Some(fixture().shim.clone()),
         guest_path: Some(guest.to_path_buf()),
         guest_ready_timeout: ready_timeout,
+        ..Default::default()
     })
     .unwrap()
 }

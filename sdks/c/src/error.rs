@@ -46,13 +46,17 @@ pub enum BoxliteErrorCode {
     BOXLITE_ERROR_NOT_EXECUTABLE = 13,
     /// "bad_working_dir": the working directory of an exec does not exist or cannot be entered.
     BOXLITE_ERROR_BAD_WORKING_DIR = 14,
+    /// "unauthorized": a registry refused the credentials given, or wants credentials.
+    BOXLITE_ERROR_UNAUTHORIZED = 15,
+    /// "unavailable": a registry (or another service) could not be reached or did not answer.
+    BOXLITE_ERROR_UNAVAILABLE = 16,
 }
 
 use BoxliteErrorCode::*;
 
 // A core kind added without a C code fails the build here rather than reaching C as
 // "internal"; the spec suite (error_codes_match_core) checks the order name by name.
-const _: () = assert!(BOXLITE_ERROR_BAD_WORKING_DIR as usize == ErrorKind::ALL.len());
+const _: () = assert!(BOXLITE_ERROR_UNAVAILABLE as usize == ErrorKind::ALL.len());
 
 impl BoxliteErrorCode {
     /// The code of a core error kind: the only place the two enums are paired.
@@ -72,6 +76,8 @@ impl BoxliteErrorCode {
             ErrorKind::CommandNotFound => BOXLITE_ERROR_COMMAND_NOT_FOUND,
             ErrorKind::NotExecutable => BOXLITE_ERROR_NOT_EXECUTABLE,
             ErrorKind::BadWorkingDir => BOXLITE_ERROR_BAD_WORKING_DIR,
+            ErrorKind::Unauthorized => BOXLITE_ERROR_UNAUTHORIZED,
+            ErrorKind::Unavailable => BOXLITE_ERROR_UNAVAILABLE,
             // ErrorKind is #[non_exhaustive]; the const assertion above keeps this arm dead.
             _ => BOXLITE_ERROR_INTERNAL,
         }

@@ -21,7 +21,9 @@ export type ErrorCode =
   | 'internal'
   | 'command_not_found'
   | 'not_executable'
-  | 'bad_working_dir';
+  | 'bad_working_dir'
+  | 'unauthorized'
+  | 'unavailable';
 
 /** One of `statusNames()`. */
 export type BoxStatus =

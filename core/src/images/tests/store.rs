@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::builder::{default_config, descriptor, Blob, Layer};
+use super::builder::{config_for, descriptor, Blob, Layer};
 use super::{assert_error, world};
 use crate::error::ErrorKind;
 use crate::images::config::host_architecture;
@@ -19,8 +19,9 @@ fn corrupt_blobs_are_refused_naming_the_blob() {
     let w = world();
     let mut oci = w.layout("corrupt");
     let layer = small_layer("a");
-    let config = serde_json::to_vec(&default_config(1)).unwrap();
-    let manifest = oci.manifest(std::slice::from_ref(&layer), &default_config(1));
+    let config = serde_json::to_vec(&config_for(std::slice::from_ref(&layer))).unwrap();
+    let manifest =
+        oci.manifest(std::slice::from_ref(&layer), &config_for(std::slice::from_ref(&layer)));
     oci.add(Some("t"), "application/vnd.oci.image.manifest.v1+json", &manifest);
     let reference = oci.reference("t");
     let layer_digest = Digest::of(&layer.bytes).to_string();
@@ -43,7 +44,10 @@ fn corrupt_blobs_are_refused_naming_the_blob() {
     assert_error(&err, ErrorKind::Image, &[&layer_digest, "missing from the layout"]);
     std::fs::write(oci.blob_path(&layer.bytes), &layer.bytes).unwrap();
 
-    for blob in [&config, &manifest] {
+    // The manifest is read from the layout on every prepare (tags move); the config only
+    // until a verified copy is in the blob store, so it is corrupted in a fresh home.
+    let fresh = world();
+    for (w, blob) in [(&w, &manifest), (&fresh, &config)] {
         let original = std::fs::read(oci.blob_path(blob)).unwrap();
         let mut bad = original.clone();
         bad[0] = b' ';
@@ -51,8 +55,8 @@ fn corrupt_blobs_are_refused_naming_the_blob() {
         let err = w.store.prepare(&reference).unwrap_err();
         assert_error(&err, ErrorKind::Image, &[&Digest::of(blob).to_string(), "does not match"]);
         std::fs::write(oci.blob_path(blob), &original).unwrap();
+        assert_eq!(w.rootfs_entries(), Vec::<String>::new());
     }
-    assert_eq!(w.rootfs_entries(), Vec::<String>::new());
     assert_eq!(w.tmp_entries(), Vec::<String>::new());
     // Repaired, it works.
     w.store.prepare(&reference).unwrap();
@@ -100,13 +104,9 @@ fn a_moved_tag_is_followed_on_the_next_prepare() {
 #[test]
 fn bad_references_and_layouts() {
     let w = world();
-    for reference in ["alpine", "alpine:3.20", "docker.io/library/busybox:latest"] {
+    for reference in ["Alpine", "alpine:", "oci:"] {
         let err = w.store.prepare(reference).unwrap_err();
-        assert_error(
-            &err,
-            ErrorKind::Image,
-            &["registry pulls are not supported yet", "oci:PATH[:TAG]"],
-        );
+        assert_error(&err, ErrorKind::InvalidArgument, &[reference]);
     }
     let missing = w.work.join("missing");
     let err = w.store.prepare(&format!("oci:{}:t", missing.display())).unwrap_err();
@@ -219,10 +219,15 @@ fn concurrent_prepares_share_one_rootfs() {
 fn multi_arch_indexes_pick_this_host() {
     let w = world();
     let mut oci = w.layout("multi");
-    let mut foreign_config = default_config(1);
+    let foreign_layer = small_layer("s390x");
+    let mut foreign_config = config_for(std::slice::from_ref(&foreign_layer));
     foreign_config["architecture"] = json!("s390x");
-    let foreign = oci.manifest(&[small_layer("s390x")], &foreign_config);
-    let native = oci.manifest(&[small_layer("native")], &default_config(1));
+    let foreign = oci.manifest(&[foreign_layer], &foreign_config);
+    let native_layer = small_layer("native");
+    let native = oci.manifest(
+        std::slice::from_ref(&native_layer),
+        &config_for(std::slice::from_ref(&native_layer)),
+    );
     let platform = |arch: &str| json!({"os": "linux", "architecture": arch});
     let mut entries = vec![
         descriptor("application/vnd.oci.image.manifest.v1+json", &foreign),
@@ -257,7 +262,7 @@ fn docker_v2s2_media_types_and_untyped_descriptors() {
     let w = world();
     let mut oci = w.layout("docker");
     let layer = small_layer("docker");
-    let config = serde_json::to_vec(&default_config(1)).unwrap();
+    let config = serde_json::to_vec(&config_for(std::slice::from_ref(&layer))).unwrap();
     oci.put(&config);
     oci.put(&layer.bytes);
     let manifest = serde_json::to_vec(&json!({
@@ -274,7 +279,9 @@ fn docker_v2s2_media_types_and_untyped_descriptors() {
 
     // An index entry without a media type: the blob says what it is.
     let mut untyped = w.layout("untyped");
-    let manifest = untyped.manifest(&[small_layer("untyped")], &default_config(1));
+    let layer = small_layer("untyped");
+    let manifest =
+        untyped.manifest(std::slice::from_ref(&layer), &config_for(std::slice::from_ref(&layer)));
     untyped.add(Some("t"), "", &manifest);
     untyped.index[0].as_object_mut().unwrap().remove("mediaType");
     untyped.write_index();

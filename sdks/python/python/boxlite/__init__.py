@@ -40,6 +40,8 @@ from .errors import (
     NotFoundError,
     ParseError,
     TimeoutError,
+    UnauthorizedError,
+    UnavailableError,
 )
 from .exec import ExecResult
 from .execution import ExecOutput, ExecStderr, ExecStdin, ExecStdout, Execution
@@ -104,6 +106,8 @@ __all__ = [
     "SyncExecution",
     "SyncSimpleBox",
     "TimeoutError",
+    "UnauthorizedError",
+    "UnavailableError",
     "error_codes",
     "errors",
     "status_names",

@@ -33,6 +33,8 @@ __all__ = [
     "StoppedError",
     "StorageError",
     "TimeoutError",
+    "UnauthorizedError",
+    "UnavailableError",
     "from_code",
 ]
 
@@ -137,6 +139,18 @@ class BadWorkingDirError(ExecutionError, NotADirectoryError):
     code = "bad_working_dir"
 
 
+class UnauthorizedError(BoxliteError, PermissionError):
+    """A registry refused the credentials given, or wants credentials and none were given."""
+
+    code = "unauthorized"
+
+
+class UnavailableError(BoxliteError, ConnectionError):
+    """A registry (or another service boxlite needs) could not be reached or did not answer."""
+
+    code = "unavailable"
+
+
 ERROR_CLASSES: dict[str, type[BoxliteError]] = {
     cls.code: cls
     for cls in (
@@ -154,6 +168,8 @@ ERROR_CLASSES: dict[str, type[BoxliteError]] = {
         CommandNotFoundError,
         NotExecutableError,
         BadWorkingDirError,
+        UnauthorizedError,
+        UnavailableError,
     )
 }
 
