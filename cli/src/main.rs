@@ -8,7 +8,7 @@ mod terminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use boxlite_core::{Runtime, RuntimeOptions};
+use boxlite_core::{ImageRegistry, Runtime, RuntimeOptions};
 use clap::Parser;
 
 /// Exit status for a failure of boxlite itself (as `docker run` uses 125), so it cannot be
@@ -22,6 +22,12 @@ struct Cli {
     #[arg(long, global = true, env = "BOXLITE_HOME", value_name = "DIR")]
     home: Option<PathBuf>,
 
+    /// Registry to search for unqualified image names, before the configured ones
+    /// (repeatable; loopback hosts use plain http). Settings per registry: the home's
+    /// config.json or BOXLITE_IMAGE_REGISTRIES
+    #[arg(long = "registry", global = true, value_name = "HOST[:PORT]")]
+    registries: Vec<String>,
+
     #[command(subcommand)]
     command: commands::Command,
 }
@@ -29,8 +35,17 @@ struct Cli {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = Runtime::open(RuntimeOptions { home_dir: cli.home, ..Default::default() })
-        .map_err(anyhow::Error::from);
+    let image_registries = cli
+        .registries
+        .iter()
+        .map(|host| ImageRegistry { host: host.clone(), search: true, ..Default::default() })
+        .collect();
+    let result = Runtime::open(RuntimeOptions {
+        home_dir: cli.home,
+        image_registries,
+        ..Default::default()
+    })
+    .map_err(anyhow::Error::from);
     let result = match result {
         Ok(rt) => cli.command.run(&rt).await,
         Err(e) => Err(e),

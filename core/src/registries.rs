@@ -191,13 +191,24 @@ impl Registries {
         Ok(Registries { entries })
     }
 
-    /// The settings of `host`: its first entry, else the defaults.
+    /// The settings of `host`, field by field from its first entry that sets the field (so a
+    /// search-only entry from the CLI keeps the credentials of the config file's entry).
     pub(crate) fn settings(&self, host: &str) -> ImageRegistry {
-        self.entries
-            .iter()
-            .find(|e| e.host.eq_ignore_ascii_case(host))
-            .cloned()
-            .unwrap_or_else(|| ImageRegistry { host: host.to_owned(), ..Default::default() })
+        let mut merged = ImageRegistry { host: host.to_owned(), ..Default::default() };
+        let mut auth_set = false;
+        for e in self.entries.iter().filter(|e| e.host.eq_ignore_ascii_case(host)) {
+            merged.transport = merged.transport.or(e.transport);
+            merged.skip_verify |= e.skip_verify;
+            merged.search |= e.search;
+            if !auth_set && e.auth != RegistryAuth::Anonymous {
+                merged.auth = e.auth.clone();
+                auth_set = true;
+            }
+            if merged.mirrors.is_empty() {
+                merged.mirrors = e.mirrors.clone();
+            }
+        }
+        merged
     }
 
     /// Hosts searched for unqualified names, in order; Docker Hub when none is configured.
@@ -327,6 +338,18 @@ mod tests {
         let first = ImageRegistry { host: "a.io".into(), search: true, ..Default::default() };
         let r = Registries::load(&[first], home.path()).unwrap();
         assert_eq!(r.search(), vec!["a.io".to_owned(), "127.0.0.1:5000".to_owned()]);
+        // A search-only entry first (the CLI's --registry) keeps the file's credentials.
+        std::fs::write(
+            home.path().join(CONFIG_FILE),
+            r#"{"image_registries":[{"host":"a.io","transport":"http",
+                "auth":{"type":"basic","username":"u","password":"p"}}]}"#,
+        )
+        .unwrap();
+        let first = ImageRegistry { host: "a.io".into(), search: true, ..Default::default() };
+        let r = Registries::load(&[first], home.path()).unwrap();
+        let a = r.settings("a.io");
+        assert!(a.search && a.plain_http());
+        assert_eq!(a.auth, RegistryAuth::Basic { username: "u".into(), password: "p".into() });
         std::fs::write(home.path().join(CONFIG_FILE), "{not json").unwrap();
         let err = Registries::load(&[], home.path()).unwrap_err();
         assert!(err.to_string().contains("config.json: invalid configuration"), "{err}");

@@ -41,16 +41,5 @@ fn print_table(boxes: &[BoxInfo]) {
             ]
         })
         .collect();
-    let header = ["ID", "NAME", "STATUS", "IMAGE", "CREATED"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> =
-            row.iter().zip(widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        println!("{}", line.join("  ").trim_end());
-    }
+    super::table::print(["ID", "NAME", "STATUS", "IMAGE", "CREATED"], &rows);
 }

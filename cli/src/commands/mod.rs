@@ -1,13 +1,16 @@
 mod args;
 mod create;
 mod exec;
+mod images;
 mod inspect;
 mod logs;
 mod ls;
+mod pull;
 mod rm;
 mod run;
 mod start;
 mod stop;
+mod table;
 
 use std::process::ExitCode;
 
@@ -35,6 +38,15 @@ pub(crate) enum Command {
     Inspect(inspect::Args),
     /// Remove boxes and their files
     Rm(rm::Args),
+    /// Pull an image from a registry (or load a local oci:, oci-archive:, docker-archive:)
+    Pull(pull::Args),
+    /// List cached images
+    Images(images::ListArgs),
+    /// Remove cached images
+    Rmi(images::RemoveArgs),
+    /// Manage images: pull, ls, rm, inspect, prune
+    #[command(subcommand)]
+    Image(images::ImageCommand),
 }
 
 impl Command {
@@ -49,6 +61,10 @@ impl Command {
             Command::Ls(args) => ls::run(rt, args),
             Command::Inspect(args) => inspect::run(rt, args),
             Command::Rm(args) => rm::run(rt, args),
+            Command::Pull(args) => pull::run(rt, args).await,
+            Command::Images(args) => images::list(rt, args),
+            Command::Rmi(args) => images::remove(rt, args),
+            Command::Image(command) => images::image(rt, command).await,
         }
     }
 }

@@ -51,20 +51,22 @@ pub(crate) struct RegistryRef {
 }
 
 impl RegistryRef {
-    /// The same repository path on another registry (a mirror, or a search candidate).
+    /// The same repository path on another registry (a mirror).
     pub(crate) fn on(&self, registry: &str) -> RegistryRef {
-        let repository = match (self.qualified, registry == DOCKER_HUB) {
-            // An unqualified single name searched elsewhere keeps no `library/` prefix, as
-            // Podman's search does; Docker Hub's official images live under `library/`.
-            (false, false) => self
-                .repository
-                .strip_prefix("library/")
-                .filter(|rest| !rest.contains('/'))
-                .unwrap_or(&self.repository)
-                .to_owned(),
-            _ => self.repository.clone(),
-        };
-        RegistryRef { registry: registry.to_owned(), repository, qualified: true, ..self.clone() }
+        RegistryRef { registry: registry.to_owned(), qualified: true, ..self.clone() }
+    }
+
+    /// Where an unqualified name is looked for on search registry `host`: under `library/`
+    /// first, as upstream BoxLite and Docker Hub's official images have it, then (for a
+    /// single name off Docker Hub) at the top level, as Podman's search looks.
+    pub(crate) fn search_candidates(&self, host: &str) -> Vec<RegistryRef> {
+        let mut candidates = vec![self.on(host)];
+        if let Some(bare) = self.repository.strip_prefix("library/") {
+            if host != DOCKER_HUB && !self.qualified && !bare.contains('/') {
+                candidates.push(RegistryRef { repository: bare.to_owned(), ..self.on(host) });
+            }
+        }
+        candidates
     }
 
     /// `repository:tag` or `repository@digest` as the registry's API addresses it.
@@ -367,10 +369,17 @@ mod tests {
     }
 
     #[test]
-    fn search_candidates_drop_library_off_docker_hub() {
+    fn search_candidates_try_library_first() {
+        let names = |r: &RegistryRef, host: &str| -> Vec<String> {
+            r.search_candidates(host).iter().map(|c| c.to_string()).collect()
+        };
         let r = registry("alpine");
-        assert_eq!(r.on("127.0.0.1:5000").to_string(), "127.0.0.1:5000/alpine:latest");
-        assert_eq!(r.on(DOCKER_HUB).to_string(), "docker.io/library/alpine:latest");
+        assert_eq!(
+            names(&r, "127.0.0.1:5000"),
+            ["127.0.0.1:5000/library/alpine:latest", "127.0.0.1:5000/alpine:latest"]
+        );
+        assert_eq!(names(&r, DOCKER_HUB), ["docker.io/library/alpine:latest"]);
+        assert_eq!(names(&registry("org/tool"), "h:1"), ["h:1/org/tool:latest"]);
         // A mirror of Docker Hub serves the same paths.
         assert_eq!(registry("docker.io/library/alpine").on("m:5000").repository, "library/alpine");
     }

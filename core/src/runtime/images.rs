@@ -255,7 +255,8 @@ impl ImageHandle {
                 .registries()
                 .search()
                 .iter()
-                .map(|host| Candidate::Registry(r.on(host)))
+                .flat_map(|host| r.search_candidates(host))
+                .map(Candidate::Registry)
                 .collect(),
             local => vec![Candidate::Local(absolute(local)?)],
         };
