@@ -6,6 +6,7 @@
 mod bridge;
 mod error;
 mod exec;
+mod images;
 mod info;
 mod litebox;
 mod options;
@@ -25,6 +26,10 @@ fn _boxlite(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<options::PyBoxOptions>()?;
     m.add_class::<info::PyBoxInfo>()?;
     m.add_class::<info::PyBoxStateInfo>()?;
+    m.add_class::<images::PyImageHandle>()?;
+    m.add_class::<images::PyImageInfo>()?;
+    m.add_class::<images::PyPruneReport>()?;
+    m.add_class::<images::PyImageRegistry>()?;
     m.add_function(wrap_pyfunction!(status::status_names, m)?)?;
     m.add_function(wrap_pyfunction!(error::error_codes, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_at_exit, m)?)?;

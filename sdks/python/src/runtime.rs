@@ -9,6 +9,7 @@ use pyo3::IntoPyObjectExt;
 
 use crate::bridge::{awaitable, block_on, join_error, Guarded};
 use crate::error::to_py_err;
+use crate::images::{PyImageHandle, PyImageRegistry};
 use crate::info::PyBoxInfo;
 use crate::litebox::PyBox;
 use crate::options::PyBoxOptions;
@@ -21,7 +22,7 @@ pub(crate) struct PyRuntime {
 }
 
 /// Runs a sync core call on the blocking pool and converts its value with the GIL held.
-fn blocking<'py, T: Send + 'static>(
+pub(crate) fn blocking<'py, T: Send + 'static>(
     py: Python<'py>,
     work: impl FnOnce() -> boxlite_core::Result<T> + Send + 'static,
     convert: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
@@ -66,18 +67,30 @@ impl PyRuntime {
 impl PyRuntime {
     /// Opens `home_dir` (created if missing); `None` means `$BOXLITE_HOME`, else `~/.boxlite`.
     /// Opening reconciles every box with the processes running, with the GIL released.
+    /// `image_registries` come before those of `$BOXLITE_IMAGE_REGISTRIES` and the home's
+    /// `config.json`.
     #[staticmethod]
-    #[pyo3(signature = (home_dir=None))]
-    fn open(py: Python<'_>, home_dir: Option<PathBuf>) -> PyResult<Self> {
-        let inner = py
-            .detach(|| Runtime::open(RuntimeOptions { home_dir, ..Default::default() }))
-            .map_err(to_py_err)?;
+    #[pyo3(signature = (home_dir=None, image_registries=Vec::new()))]
+    fn open(
+        py: Python<'_>,
+        home_dir: Option<PathBuf>,
+        image_registries: Vec<PyRef<'_, PyImageRegistry>>,
+    ) -> PyResult<Self> {
+        let image_registries =
+            image_registries.iter().map(|r| r.to_core()).collect::<PyResult<Vec<_>>>()?;
+        let options = RuntimeOptions { home_dir, image_registries, ..Default::default() };
+        let inner = py.detach(|| Runtime::open(options)).map_err(to_py_err)?;
         Ok(PyRuntime { inner: Guarded::new(inner) })
     }
 
     #[getter]
     fn home_dir(&self) -> PyResult<PathBuf> {
         Ok(self.rt()?.home_dir().to_path_buf())
+    }
+
+    /// The image store of this home.
+    fn images(&self) -> PyResult<PyImageHandle> {
+        Ok(PyImageHandle::new(self.rt()?.images()))
     }
 
     #[pyo3(signature = (options, name=None))]

@@ -114,10 +114,24 @@ async def test_rootfs_path_is_an_oci_layout_directory(rt, run_image, tmp_path, m
         assert (await box.exec("echo", "from a layout dir")).stdout == "from a layout dir\n"
 
 
-def test_image_registries_are_refused_unless_empty(home):
+def test_image_registries_take_image_registry_entries(home):
     boxlite.Boxlite(boxlite.Options(home_dir=home, image_registries=[]))
-    with pytest.raises(boxlite.InvalidArgumentError, match="image_registries is not implemented"):
-        boxlite.Options(home_dir=home, image_registries=["registry.example.com"])
+    entry = boxlite.ImageRegistry(
+        "r.example.com", username="u", password="s3cret-pw", mirrors=["m.io"]
+    )
+    assert (entry.host, entry.username, entry.mirrors) == ("r.example.com", "u", ["m.io"])
+    assert "s3cret-pw" not in repr(entry)
+    boxlite.Boxlite(boxlite.Options(home_dir=home, image_registries=[entry]))
+    with pytest.raises(boxlite.InvalidArgumentError, match=r"image_registries\[0\] is a str"):
+        boxlite.Options(home_dir=home, image_registries=["registry.example.com"])  # type: ignore[list-item]
+    for bad in (
+        {"transport": "ftp"},
+        {"username": "u"},
+        {"bearer_token": "t", "username": "u", "password": "p"},
+        {"mirrors": ["r.example.com"]},
+    ):
+        with pytest.raises(boxlite.InvalidArgumentError, match="r.example.com"):
+            boxlite.ImageRegistry("r.example.com", **bad)
 
 
 async def test_shutdown_is_idempotent_then_refuses(rt):

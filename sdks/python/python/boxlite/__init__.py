@@ -17,6 +17,9 @@ from ._boxlite import (
     BoxOptions,
     BoxStateInfo,
     ExecStream,
+    ImageInfo,
+    ImagePruneReport,
+    ImageRegistry,
     error_codes,
     status_names,
 )
@@ -45,6 +48,7 @@ from .errors import (
 )
 from .exec import ExecResult
 from .execution import ExecOutput, ExecStderr, ExecStdin, ExecStdout, Execution
+from .images import ImageHandle
 from .runtime import Box, Boxlite, Options
 from .simplebox import SimpleBox
 from .sync_api import (
@@ -56,6 +60,7 @@ from .sync_api import (
     SyncExecStdout,
     SyncExecStream,
     SyncExecution,
+    SyncImageHandle,
     SyncSimpleBox,
 )
 
@@ -87,6 +92,10 @@ __all__ = [
     "ExecutionError",
     "ExecutionResult",
     "ImageError",
+    "ImageHandle",
+    "ImageInfo",
+    "ImagePruneReport",
+    "ImageRegistry",
     "InternalError",
     "InvalidArgumentError",
     "InvalidStateError",
@@ -104,6 +113,7 @@ __all__ = [
     "SyncExecStdout",
     "SyncExecStream",
     "SyncExecution",
+    "SyncImageHandle",
     "SyncSimpleBox",
     "TimeoutError",
     "UnauthorizedError",

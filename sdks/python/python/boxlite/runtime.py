@@ -7,12 +7,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, ClassVar, Optional, Union
+from typing import ClassVar, Optional, Union
 
 from . import _boxlite
-from ._boxlite import BoxInfo, BoxOptions
+from ._boxlite import BoxInfo, BoxOptions, ImageRegistry
 from .errors import InvalidArgumentError
 from .execution import Execution
+from .images import ImageHandle
 
 PathLike = Union[str, "os.PathLike[str]"]
 EnvLike = Union[Mapping[str, str], Sequence[tuple[str, str]]]
@@ -22,20 +23,21 @@ EnvLike = Union[Mapping[str, str], Sequence[tuple[str, str]]]
 class Options:
     """How to open a runtime. ``home_dir=None`` means ``$BOXLITE_HOME``, else ``~/.boxlite``.
 
-    ``image_registries`` is upstream BoxLite's registry configuration; this version pulls no
-    images from registries (images are local OCI layouts), so only an empty list is accepted.
+    ``image_registries`` (:class:`ImageRegistry` entries: transport, credentials, mirrors,
+    search order) come before those of ``$BOXLITE_IMAGE_REGISTRIES`` and of the home's
+    ``config.json``; the first entry naming a host decides its settings.
     """
 
     home_dir: Optional[PathLike] = None
-    image_registries: list[Any] = field(default_factory=list)
+    image_registries: list[ImageRegistry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.image_registries:
-            raise InvalidArgumentError(
-                "Options.image_registries is not implemented yet: this version of boxlite runs "
-                "local OCI image layouts only (image='oci:PATH[:TAG]' or rootfs_path=PATH); "
-                "pass image_registries=[] or leave it out"
-            )
+        for i, entry in enumerate(self.image_registries):
+            if not isinstance(entry, ImageRegistry):
+                raise InvalidArgumentError(
+                    f"Options.image_registries[{i}] is a {type(entry).__name__}, not a "
+                    "boxlite.ImageRegistry"
+                )
 
 
 def env_pairs(env: Optional[EnvLike]) -> Optional[list[tuple[str, str]]]:
@@ -134,8 +136,11 @@ class Boxlite:
     _default_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, options: Optional[Options] = None) -> None:
-        home = (options or Options()).home_dir
-        self._native = _boxlite.Runtime.open(os.fspath(home) if home is not None else None)
+        opts = options or Options()
+        home = opts.home_dir
+        self._native = _boxlite.Runtime.open(
+            os.fspath(home) if home is not None else None, list(opts.image_registries)
+        )
         self._pid = os.getpid()
 
     @classmethod
@@ -160,6 +165,12 @@ class Boxlite:
     @property
     def home_dir(self) -> str:
         return os.fspath(self._native.home_dir)
+
+    @property
+    def images(self) -> ImageHandle:
+        """The image store of this home: ``pull``, ``list``, ``inspect``, ``remove``,
+        ``prune``."""
+        return ImageHandle(self._native.images())
 
     async def create(self, options: BoxOptions, name: Optional[str] = None) -> Box:
         """Persists a ``configured`` box; nothing runs until ``start()`` or ``exec()``."""

@@ -13,11 +13,12 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Optional, TypeVar, Union
 
-from ._boxlite import BoxInfo, BoxOptions, ExecResult
+from ._boxlite import BoxInfo, BoxOptions, ExecResult, ImageInfo, ImagePruneReport
 from .codebox import DEFAULT_IMAGE, CodeBox
 from .errors import InvalidStateError
 from .exec import ExecResult as SimpleExecResult
 from .execution import ExecOutput, ExecStdin, Execution
+from .images import ImageHandle
 from .runtime import Box, Boxlite, EnvLike, Options
 from .simplebox import SimpleBox
 
@@ -28,6 +29,7 @@ __all__ = [
     "SyncExecStdin",
     "SyncExecStream",
     "SyncExecution",
+    "SyncImageHandle",
     "SyncSimpleBox",
 ]
 
@@ -216,6 +218,31 @@ class SyncBox:
         return f"Sync{self._box!r}"
 
 
+class SyncImageHandle:
+    """:class:`~boxlite.images.ImageHandle` with blocking methods."""
+
+    def __init__(self, images: ImageHandle) -> None:
+        self._images = images
+
+    def pull(self, reference: str) -> ImageInfo:
+        return _run(self._images.pull(reference))
+
+    def list(self) -> list[ImageInfo]:
+        return _run(self._images.list())
+
+    def inspect(self, reference: str) -> Optional[ImageInfo]:
+        return _run(self._images.inspect(reference))
+
+    def remove(self, reference: str, force: bool = False) -> None:
+        _run(self._images.remove(reference, force))
+
+    def prune(self) -> ImagePruneReport:
+        return _run(self._images.prune())
+
+    def __repr__(self) -> str:
+        return "SyncImageHandle()"
+
+
 class SyncBoxlite:
     """:class:`~boxlite.Boxlite` with blocking methods. As a context manager it closes the
     runtime on exit (stopping the boxes it started)."""
@@ -247,6 +274,11 @@ class SyncBoxlite:
     @property
     def home_dir(self) -> str:
         return self._runtime.home_dir
+
+    @property
+    def images(self) -> SyncImageHandle:
+        """The image store of this home, with blocking methods."""
+        return SyncImageHandle(self._runtime.images)
 
     def create(self, options: BoxOptions, name: Optional[str] = None) -> SyncBox:
         return SyncBox(_run(self._runtime.create(options, name)))
