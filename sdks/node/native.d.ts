@@ -38,8 +38,13 @@ export type JsBox = Box
  * `Error` whose `code` is one of `errorCodes()`.
  */
 export declare class Boxlite {
-  /** Keeps `options`; the home is opened (created if missing) by the first call. */
+  /**
+   * Keeps `options`; the home is opened (created if missing) by the first call. A
+   * malformed `imageRegistries` entry throws `invalid_argument` here.
+   */
   constructor(options?: RuntimeOptions | undefined | null)
+  /** The image store of this home. */
+  images(): ImageHandle
   /** Creates a box in status `configured`; `name` must be unique. */
   create(options: BoxOptions, name?: string | undefined | null): Promise<Box>
   /** Returns the box named `name`, creating it from `options` if there is none. */
@@ -101,6 +106,33 @@ export declare class Execution {
   resizeTty(rows: number, cols: number): Promise<void>
 }
 export type JsExecution = Execution
+
+/**
+ * The images of a runtime's home (`Boxlite.images()`). Every method returns a Promise and
+ * runs off the JS thread.
+ */
+export declare class ImageHandle {
+  /**
+   * Pulls `reference` from its registry (or loads `oci:`, `oci-archive:` or
+   * `docker-archive:`) and unpacks it; a tag is always looked up anew.
+   */
+  pull(reference: string): Promise<ImageInfo>
+  /** Every cached image, newest first. */
+  list(): Promise<Array<ImageInfo>>
+  /**
+   * The cached image named by a reference or an image id (a unique prefix of >= 12 hex
+   * digits), or null.
+   */
+  inspect(reference: string): Promise<ImageInfo | null>
+  /**
+   * Removes a cached image; refused with `invalid_state` while a box uses it, unless
+   * `force`.
+   */
+  remove(reference: string, force?: boolean | undefined | null): Promise<void>
+  /** Removes every blob and unpacked root filesystem no image or box uses. */
+  prune(): Promise<ImagePruneReport>
+}
+export type JsImageHandle = ImageHandle
 
 /** One box as stored. `status` and `state.status` are the same canonical string. */
 export interface BoxInfo {
@@ -205,10 +237,73 @@ export interface GetOrCreateResult {
   created: boolean
 }
 
+/** A cached image, read from the home's image table. */
+export interface ImageInfo {
+  /** Canonical reference: `docker.io/library/alpine:latest`, `oci:/abs/dir:tag`. */
+  reference: string
+  /** `docker.io/library/alpine`, or the local source. */
+  repository: string
+  /** The tag; empty for a reference by digest only. */
+  tag: string
+  /** The image id: the digest of the platform manifest. */
+  id: string
+  /** Digest of the image config. */
+  configDigest: string
+  /** Layer digests, in order. */
+  layers: Array<string>
+  /** Bytes of the config and layer blobs as stored (exact below 2^53). */
+  size: number | null
+  /** When this reference was last pulled or loaded, RFC 3339 UTC (as `BoxInfo.createdAt`). */
+  cachedAt: string
+  /** The registry host that served it (a mirror, possibly), or `local`. */
+  source: string
+}
+
+/** What `prune()` removed. */
+export interface ImagePruneReport {
+  /** Blobs deleted (no image named them). */
+  blobsRemoved: number
+  /** Unpacked root filesystems deleted (no image or box used them). */
+  rootfsRemoved: number
+  /** Bytes of blobs freed. */
+  bytesFreed: number
+}
+
+/** One registry of `imageRegistries` (upstream BoxLite's names, camelCase). */
+export interface ImageRegistry {
+  /** `host[:port]` as written in references: `ghcr.io`, `127.0.0.1:5000`, `docker.io`. */
+  host: string
+  /** `"https"` or `"http"`; unset is http for loopback hosts, https for the others. */
+  transport?: 'https' | 'http'
+  /** Accept any TLS certificate (https only). */
+  skipVerify?: boolean
+  /** Search this registry for unqualified names, in list order. */
+  search?: boolean
+  /** `{username, password}` (basic) or `{token}` (bearer); unset is anonymous. */
+  auth?: RegistryAuth
+  /** Registries serving the same repositories, tried before this one. */
+  mirrors?: Array<string>
+}
+
+/** Registry credentials: `username` with `password`, or `token`. */
+export interface RegistryAuth {
+  /** Basic auth user (with `password`); also used for a registry's token flow. */
+  username?: string
+  /** Basic auth password or access token (with `username`). */
+  password?: string
+  /** A bearer token sent as is (alone). */
+  token?: string
+}
+
 /** How to open a runtime. */
 export interface RuntimeOptions {
   /** Home directory; unset means `$BOXLITE_HOME`, else `~/.boxlite`. */
   homeDir?: string
+  /**
+   * Registries (transport, credentials, mirrors, search order); before those of
+   * `$BOXLITE_IMAGE_REGISTRIES` and the home's `config.json`.
+   */
+  imageRegistries?: Array<ImageRegistry>
 }
 
 /** Every status name, in lifecycle order (`BoxStatus::ALL`). */

@@ -845,5 +845,7 @@ module.exports.ExecStdin = nativeBinding.ExecStdin
 module.exports.JsExecStdin = nativeBinding.JsExecStdin
 module.exports.Execution = nativeBinding.Execution
 module.exports.JsExecution = nativeBinding.JsExecution
+module.exports.ImageHandle = nativeBinding.ImageHandle
+module.exports.JsImageHandle = nativeBinding.JsImageHandle
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.statusNames = nativeBinding.statusNames

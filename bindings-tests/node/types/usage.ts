@@ -15,8 +15,27 @@ import {
   type BoxOptions,
   type ErrorCode,
   type ExecResult,
+  type ImageInfo,
+  type ImagePruneReport,
+  type ImageRegistry,
   type SimpleExecResult,
 } from 'boxlite';
+
+export async function images(): Promise<void> {
+  const registries: ImageRegistry[] = [
+    { host: '127.0.0.1:5000', transport: 'http', search: true, auth: { username: 'u', password: 'p' } },
+    { host: 'docker.io', mirrors: ['mirror.example.com'] },
+    { host: 'ghcr.io', auth: { token: 't' } },
+  ];
+  const rt = new Boxlite({ homeDir: '/tmp/home', imageRegistries: registries });
+  const pulled: ImageInfo = await rt.images.pull('busybox');
+  const size: number | null = pulled.size;
+  const found: ImageInfo | null = await rt.images.inspect(pulled.id);
+  const all: ImageInfo[] = await rt.images.list();
+  await rt.images.remove(pulled.reference, true);
+  const report: ImagePruneReport = await rt.images.prune();
+  void [size, found, all, report.bytesFreed];
+}
 
 export async function usage(): Promise<void> {
   const rt: Boxlite = new JsBoxlite({ homeDir: '/tmp/home', imageRegistries: [] });

@@ -2,9 +2,9 @@
 // Records the native module returns as they are (BoxInfo, BoxState) are re-exported from the
 // generated ../native.d.ts, so they cannot drift from the binding.
 
-import type { BoxInfo, BoxState } from '../native';
+import type { BoxInfo, BoxState, ImageInfo, ImagePruneReport } from '../native';
 
-export type { BoxInfo, BoxState };
+export type { BoxInfo, BoxState, ImageInfo, ImagePruneReport };
 
 /** One of `errorCodes()`. */
 export type ErrorCode =
@@ -42,15 +42,52 @@ export type Env = Record<string, string> | Array<[string, string]> | Array<{ key
 export interface BoxliteOptions {
   /** Home directory; unset is `$BOXLITE_HOME`, else `~/.boxlite`. */
   homeDir?: string | null;
-  /** Not implemented yet: only an empty list is accepted. */
-  imageRegistries?: ReadonlyArray<unknown> | null;
+  /**
+   * Registries: transport, credentials, mirrors and search order. They come before those of
+   * `$BOXLITE_IMAGE_REGISTRIES` and of the home's `config.json`.
+   */
+  imageRegistries?: ReadonlyArray<ImageRegistry> | null;
+}
+
+/** Credentials of a registry: basic, or a bearer token. */
+export type RegistryAuth = { username: string; password: string } | { token: string };
+
+/** How to reach one registry (upstream BoxLite's names). */
+export interface ImageRegistry {
+  /** `host[:port]` as written in references: `ghcr.io`, `127.0.0.1:5000`, `docker.io`. */
+  host: string;
+  /** Unset: http for loopback hosts, https for the others. */
+  transport?: 'https' | 'http' | null;
+  /** Accept any TLS certificate (https only). */
+  skipVerify?: boolean | null;
+  /** Search this registry for unqualified names (`alpine`), in list order. */
+  search?: boolean | null;
+  /** Unset: anonymous. */
+  auth?: RegistryAuth | null;
+  /** Registries serving the same repositories, tried before this one. */
+  mirrors?: string[] | null;
+}
+
+/** The images of one home (`rt.images`). */
+export declare class ImageHandle {
+  private constructor();
+  /** Pulls (or loads `oci:`, `oci-archive:`, `docker-archive:`) and unpacks an image. */
+  pull(reference: string): Promise<ImageInfo>;
+  /** Every cached image, newest first. */
+  list(): Promise<ImageInfo[]>;
+  /** The cached image named by a reference or an image id (12+ hex digits), or null. */
+  inspect(reference: string): Promise<ImageInfo | null>;
+  /** Refused with `invalid_state` while a box uses the image, unless `force`. */
+  remove(reference: string, force?: boolean): Promise<void>;
+  /** Removes every blob and unpacked root no image or box uses. */
+  prune(): Promise<ImagePruneReport>;
 }
 /** Upstream's name of `BoxliteOptions`. */
 export type JsOptions = BoxliteOptions;
 
 /** The configuration of a box. Options upstream has and this version lacks are refused. */
 export interface BoxOptions {
-  /** Image reference: a local OCI layout, `oci:PATH[:TAG]` (registry pulls come later). */
+  /** Image reference: `alpine:3.20`, `127.0.0.1:5000/x:y`, `oci:PATH[:TAG]`, … (pulled at start). */
   image?: string | null;
   /** An OCI image layout directory (instead of `image`). */
   rootfsPath?: string | null;
@@ -200,6 +237,8 @@ export declare class Boxlite {
   static withDefaultConfig(): Boxlite;
   /** Options of the shared runtime; before its first use only. */
   static initDefault(options: BoxliteOptions): void;
+  /** The image store of this home. */
+  readonly images: ImageHandle;
   create(options: BoxOptions, name?: string | null): Promise<Box>;
   getOrCreate(options: BoxOptions, name?: string | null): Promise<GetOrCreateResult>;
   get(idOrName: string): Promise<Box | null>;

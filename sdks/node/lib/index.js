@@ -8,12 +8,14 @@ const { BoxliteError, ExecError, TimeoutError, ParseError } = require('./errors.
 const { Boxlite, Box } = require('./runtime.js');
 const { Execution, ExecOutput, ExecStdin } = require('./execution.js');
 const { SimpleBox } = require('./simplebox.js');
+const { ImageHandle } = require('./images.js');
 const { CodeBox } = require('./codebox.js');
 
 exports.Boxlite = Boxlite;
 // Upstream's name for the runtime class.
 exports.JsBoxlite = Boxlite;
 exports.Box = Box;
+exports.ImageHandle = ImageHandle;
 exports.Execution = Execution;
 exports.ExecOutput = ExecOutput;
 exports.ExecStdin = ExecStdin;

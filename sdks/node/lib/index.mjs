@@ -7,6 +7,7 @@ export const {
   Boxlite,
   JsBoxlite,
   Box,
+  ImageHandle,
   Execution,
   ExecOutput,
   ExecStdin,

@@ -2,8 +2,9 @@
 // `Boxlite` (the runtime) and `Box`, with upstream BoxLite's names over the native classes.
 
 const native = require('../native.js');
-const { BoxliteError, mapped, invalidArgument } = require('./errors.js');
+const { BoxliteError, mapped, mappedSync, invalidArgument } = require('./errors.js');
 const { Execution } = require('./execution.js');
+const { ImageHandle, toNativeRegistries } = require('./images.js');
 const { envPairs, isUnset, refuseUnknown, toNativeBoxOptions } = require('./options.js');
 
 const RUNTIME_KEYS = new Set(['homeDir', 'imageRegistries']);
@@ -79,19 +80,26 @@ class Box {
 class Boxlite {
   #native;
 
-  /** `options`: `{homeDir?, imageRegistries?}`; no `homeDir` is `$BOXLITE_HOME`, else `~/.boxlite`. */
+  /**
+   * `options`: `{homeDir?, imageRegistries?}`; no `homeDir` is `$BOXLITE_HOME`, else
+   * `~/.boxlite`. `imageRegistries`: `[{host, transport?, skipVerify?, search?, auth?, mirrors?}]`
+   * with `auth` `{username, password}` or `{token}`.
+   */
   constructor(options = {}) {
     if (typeof options !== 'object' || options === null) {
       throw invalidArgument('runtime options must be an object');
     }
     refuseUnknown(options, RUNTIME_KEYS, 'runtime options');
-    if (!isUnset(options.imageRegistries) && options.imageRegistries.length !== 0) {
-      throw invalidArgument(
-        'runtime options: imageRegistries is not implemented in this version of boxlite ' +
-          '(only local OCI layouts, oci:PATH[:TAG], can be used)',
-      );
-    }
-    this.#native = new native.Boxlite(isUnset(options.homeDir) ? {} : { homeDir: options.homeDir });
+    const nativeOptions = {};
+    if (!isUnset(options.homeDir)) nativeOptions.homeDir = options.homeDir;
+    const registries = toNativeRegistries(options.imageRegistries);
+    if (registries !== undefined) nativeOptions.imageRegistries = registries;
+    this.#native = mappedSync(() => new native.Boxlite(nativeOptions));
+  }
+
+  /** The image store of this home: `pull`, `list`, `inspect`, `remove`, `prune`. */
+  get images() {
+    return new ImageHandle(this.#native.images());
   }
 
   /**

@@ -3,21 +3,37 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use boxlite_core::{BoxOptions, Command, Error, RuntimeOptions};
+use boxlite_core::{BoxOptions, Command, Error, ImageRegistry, RuntimeOptions};
 use napi_derive::napi;
 
 use crate::error::invalid_argument;
+use crate::images::JsImageRegistry;
 
 /// How to open a runtime.
 #[napi(object, js_name = "RuntimeOptions", object_to_js = false)]
 pub struct JsRuntimeOptions {
     /// Home directory; unset means `$BOXLITE_HOME`, else `~/.boxlite`.
     pub home_dir: Option<String>,
+    /// Registries (transport, credentials, mirrors, search order); before those of
+    /// `$BOXLITE_IMAGE_REGISTRIES` and the home's `config.json`.
+    pub image_registries: Option<Vec<JsImageRegistry>>,
 }
 
-impl From<JsRuntimeOptions> for RuntimeOptions {
-    fn from(opts: JsRuntimeOptions) -> Self {
-        RuntimeOptions { home_dir: opts.home_dir.map(PathBuf::from), ..Default::default() }
+impl TryFrom<JsRuntimeOptions> for RuntimeOptions {
+    type Error = Error;
+
+    fn try_from(opts: JsRuntimeOptions) -> Result<Self, Error> {
+        let image_registries = opts
+            .image_registries
+            .unwrap_or_default()
+            .into_iter()
+            .map(ImageRegistry::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RuntimeOptions {
+            home_dir: opts.home_dir.map(PathBuf::from),
+            image_registries,
+            ..Default::default()
+        })
     }
 }
 

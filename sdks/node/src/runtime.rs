@@ -12,7 +12,8 @@ use boxlite_core::{BoxOptions, Error, ErrorKind, Runtime, RuntimeOptions, DEFAUL
 use napi_derive::napi;
 use tokio::sync::OnceCell;
 
-use crate::error::{blocking, Settled};
+use crate::error::{blocking, to_napi, Result, Settled};
+use crate::images::JsImageHandle;
 use crate::info::JsBoxInfo;
 use crate::litebox::JsBox;
 use crate::options::{seconds, JsBoxOptions, JsRuntimeOptions};
@@ -21,24 +22,22 @@ use crate::options::{seconds, JsBoxOptions, JsRuntimeOptions};
 /// `Error` whose `code` is one of `errorCodes()`.
 #[napi(js_name = "Boxlite")]
 pub struct JsBoxlite {
+    runtime: LazyRuntime,
+}
+
+/// The options and the runtime opened from them on first use; shared by a `Boxlite` and the
+/// image handles it gives out, so they open the home once.
+#[derive(Clone)]
+pub(crate) struct LazyRuntime {
     options: RuntimeOptions,
-    runtime: Arc<OnceCell<Runtime>>,
+    cell: Arc<OnceCell<Runtime>>,
 }
 
-/// What `getOrCreate` resolves to.
-#[napi(object, js_name = "GetOrCreateResult", object_from_js = false)]
-pub struct JsGetOrCreate {
-    #[napi(js_name = "box")]
-    pub lite_box: JsBox,
-    /// Whether this call created the box.
-    pub created: bool,
-}
-
-impl JsBoxlite {
+impl LazyRuntime {
     /// The open runtime, opening the home first if no call did yet.
-    async fn runtime(&self) -> boxlite_core::Result<Runtime> {
+    pub(crate) async fn get(&self) -> boxlite_core::Result<Runtime> {
         let options = self.options.clone();
-        self.runtime
+        self.cell
             .get_or_try_init(|| async move {
                 tokio::task::spawn_blocking(move || Runtime::open(options)).await.unwrap_or_else(
                     |join_err| {
@@ -51,6 +50,21 @@ impl JsBoxlite {
             })
             .await
             .cloned()
+    }
+}
+
+/// What `getOrCreate` resolves to.
+#[napi(object, js_name = "GetOrCreateResult", object_from_js = false)]
+pub struct JsGetOrCreate {
+    #[napi(js_name = "box")]
+    pub lite_box: JsBox,
+    /// Whether this call created the box.
+    pub created: bool,
+}
+
+impl JsBoxlite {
+    async fn runtime(&self) -> boxlite_core::Result<Runtime> {
+        self.runtime.get().await
     }
 
     /// Runs `call` with the open runtime on the blocking pool (core's record calls are
@@ -69,13 +83,21 @@ impl JsBoxlite {
 
 #[napi]
 impl JsBoxlite {
-    /// Keeps `options`; the home is opened (created if missing) by the first call.
+    /// Keeps `options`; the home is opened (created if missing) by the first call. A
+    /// malformed `imageRegistries` entry throws `invalid_argument` here.
     #[napi(constructor)]
-    pub fn new(options: Option<JsRuntimeOptions>) -> Self {
-        JsBoxlite {
-            options: options.map(RuntimeOptions::from).unwrap_or_default(),
-            runtime: Arc::default(),
-        }
+    pub fn new(options: Option<JsRuntimeOptions>) -> Result<Self> {
+        let options = match options {
+            Some(options) => RuntimeOptions::try_from(options).map_err(to_napi)?,
+            None => RuntimeOptions::default(),
+        };
+        Ok(JsBoxlite { runtime: LazyRuntime { options, cell: Arc::default() } })
+    }
+
+    /// The image store of this home.
+    #[napi]
+    pub fn images(&self) -> JsImageHandle {
+        JsImageHandle::new(self.runtime.clone())
     }
 
     /// Creates a box in status `configured`; `name` must be unique.
