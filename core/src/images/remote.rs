@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth as ClientAuth;
 use oci_client::{Client, Reference};
@@ -190,6 +190,16 @@ impl Remote {
             .await
             .map_err(|e| Error::new(ErrorKind::Internal, format!("{what}: writer task: {e}")))??;
         if let Some(e) = read_error {
+            // oci-client verifies the digest itself and reports a mismatch as the stream's last
+            // error: bad content, not a broken connection (and no reason to try elsewhere).
+            if let Some(mismatch) =
+                e.get_ref().and_then(|inner| inner.downcast_ref::<DigestError>())
+            {
+                return Err(Error::new(
+                    ErrorKind::Image,
+                    format!("{what}: what {host} served does not match its digest ({mismatch})"),
+                ));
+            }
             return Err(Error::new(
                 ErrorKind::Unavailable,
                 format!("{what}: download from {host} broke off after {received} bytes: {e}"),
