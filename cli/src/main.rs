@@ -59,8 +59,18 @@ async fn main() -> ExitCode {
     }
 }
 
-/// One line on stderr, whatever the error's chain holds.
+/// One line on stderr, whatever the error's chain holds. Core errors already show their cause
+/// in their message: a cause whose text is there already is not repeated.
 pub(crate) fn report(e: &anyhow::Error) {
-    let text = format!("{e:#}").replace('\n', " ");
-    eprintln!("boxlite: {text}");
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    eprintln!("boxlite: {}", text.replace('\n', " "));
 }

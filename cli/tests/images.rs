@@ -148,3 +148,38 @@ fn pulling_a_missing_image_names_it_and_caches_nothing() {
     assert_eq!(out.status.code(), Some(125));
     assert!(text(&out.stderr).contains("lowercase"), "{}", text(&out.stderr));
 }
+
+/// A home on a 1.5 MiB tmpfs: the busybox layer (1 MB) fits, its unpacked tree (2 MB) does
+/// not. The pull fails naming the image and the cause, and records nothing.
+#[test]
+fn a_full_disk_fails_the_pull_cleanly() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "mounting a small tmpfs needs root (CI is root)");
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1536k", "boxlite-test", mount.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount tmpfs on {}", mount.display());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let home = mount.join("home");
+    let reference = format!("{}/library/busybox:latest", registry.addr);
+    let out = boxlite(&home, &["pull", &reference]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = text(&out.stderr);
+    assert!(err.contains(&reference) && err.contains("No space left on device"), "{err}");
+    assert_eq!(err.matches("No space left").count(), 1, "the cause is said once: {err}");
+    assert!(images(&home).is_empty());
+    let rootfs = std::fs::read_dir(home.join("images/rootfs")).unwrap().count();
+    assert_eq!(rootfs, 0, "no unpacked image may be left");
+    assert_eq!(std::fs::read_dir(home.join("tmp")).unwrap().count(), 0, "staging left behind");
+}
