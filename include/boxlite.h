@@ -5,8 +5,9 @@
  * API conventions (every function follows them; exceptions are stated on the function):
  *
  * - Naming: boxlite_<object>_<verb>(); objects are opaque handles (BoxliteRuntime,
- *   BoxliteBox, BoxliteCommand, BoxliteExecution, BoxliteSimple, BoxliteBoxInfo, ...) only ever
- *   used through pointers. BoxliteExecResult is a plain struct the caller owns.
+ *   BoxliteBox, BoxliteCommand, BoxliteExecution, BoxliteSimple, BoxliteBoxInfo,
+ *   BoxliteImageInfo, ...) only ever used through pointers. BoxliteExecResult and
+ *   BoxliteImagePruneReport are plain structs the caller owns.
  * - Return code: every fallible call returns a BoxliteErrorCode. BOXLITE_OK (0) is success;
  *   every other value is one error kind of the core, numbered 1..boxlite_error_code_count()
  *   in the core's order. boxlite_error_code_name() gives its stable snake_case name
@@ -14,8 +15,8 @@
  * - Arguments: inputs come first, then outputs, then the optional error out-parameter.
  * - No partial success: output parameters are written only when the call returns
  *   BOXLITE_OK; on failure they are left untouched. Lookups of a box that does not exist
- *   (boxlite_box_get, boxlite_box_get_info) are not failures: they return BOXLITE_OK and
- *   write NULL.
+ *   (boxlite_box_get, boxlite_box_get_info) or of an image that is not cached
+ *   (boxlite_image_inspect) are not failures: they return BOXLITE_OK and write NULL.
  * - Errors: `BoxliteError **err_out` may be NULL. When it is not NULL and the call fails,
  *   *err_out receives an error object (code + message) owned by the caller and freed with
  *   boxlite_error_free(). It is written only on failure, so initialise it to NULL.
@@ -146,6 +147,12 @@ typedef struct BoxliteError BoxliteError;
 // one, write stdin or kill from another).
 typedef struct BoxliteExecution BoxliteExecution;
 
+// A snapshot of one cached image as stored when it was read.
+typedef struct BoxliteImageInfo BoxliteImageInfo;
+
+// Infos of several cached images, newest first.
+typedef struct BoxliteImageList BoxliteImageList;
+
 // An open boxlite home directory (state database, images, boxes). Several runtimes, in this
 // or other processes, may open the same home at once.
 typedef struct BoxliteRuntime BoxliteRuntime;
@@ -171,6 +178,16 @@ typedef struct {
 // Receives a chunk of an execution's output: `len` bytes at `data` (not NUL-terminated; valid
 // only during the call) and the `user_data` given to `boxlite_command_set_output()`.
 typedef void (*BoxliteOutputFn)(const uint8_t *data, size_t len, void *user_data);
+
+// What `boxlite_image_prune()` removed.
+typedef struct {
+  // Blobs deleted (no image named them).
+  uint64_t blobs_removed;
+  // Unpacked root filesystems deleted (no image or box used them).
+  uint64_t rootfs_removed;
+  // Bytes of blobs freed.
+  uint64_t bytes_freed;
+} BoxliteImagePruneReport;
 
 #ifdef __cplusplus
 extern "C" {
@@ -438,6 +455,174 @@ BoxliteErrorCode boxlite_command_set_output(BoxliteCommand *cmd,
 // `cmd` is NULL or a command from `boxlite_command_new`, freed only once.
 void boxlite_command_free(BoxliteCommand *cmd);
 
+// Pulls `reference` from its registry ("alpine:3.20", "127.0.0.1:5000/app@sha256:…"; the
+// runtime's registry options apply, see `boxlite_runtime_open_json()`) or loads a local
+// "oci:DIR[:TAG]", "oci-archive:FILE[:TAG]" or "docker-archive:FILE[:REF]", and unpacks it.
+// A tag is always looked up anew. Blocks until the image is stored; bounded by the
+// registry's answers (each request has core's network timeouts).
+//
+// On success `*out` receives the image's info, owned by the caller and freed with
+// `boxlite_image_info_free()`. Errors: BOXLITE_ERROR_INVALID_ARGUMENT for a malformed
+// reference, BOXLITE_ERROR_NOT_FOUND when the registry has no such image,
+// BOXLITE_ERROR_UNAUTHORIZED when it refuses the credentials (or wants some),
+// BOXLITE_ERROR_UNAVAILABLE when it cannot be reached, BOXLITE_ERROR_IMAGE for a digest
+// mismatch or no image for this platform.
+//
+// # Safety
+// `rt` is a live runtime; `reference` is a NUL-terminated string; `out` is valid for writing
+// a pointer; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_image_pull(const BoxliteRuntime *rt,
+                                    const char *reference,
+                                    BoxliteImageInfo **out,
+                                    BoxliteError **err_out);
+
+// Reads every cached image, newest first.
+//
+// On success `*out` receives a list owned by the caller, to be freed with
+// `boxlite_image_list_free()`; the infos in it are borrowed from it.
+//
+// # Safety
+// `rt` is a live runtime; `out` is valid for writing a pointer; `err_out` is NULL or valid
+// for writing a pointer.
+BoxliteErrorCode boxlite_image_list(const BoxliteRuntime *rt,
+                                    BoxliteImageList **out,
+                                    BoxliteError **err_out);
+
+// Reads the cached image named by `reference`: a reference, or an image id or a unique
+// prefix of it of at least 12 hex digits.
+//
+// An image that is not cached is not an error: the call returns BOXLITE_OK and writes NULL to
+// `*out`. Otherwise `*out` receives an info owned by the caller, to be freed with
+// `boxlite_image_info_free()`. Errors: BOXLITE_ERROR_INVALID_ARGUMENT for a malformed
+// reference or an ambiguous id prefix.
+//
+// # Safety
+// `rt` is a live runtime; `reference` is a NUL-terminated string; `out` is valid for writing
+// a pointer; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_image_inspect(const BoxliteRuntime *rt,
+                                       const char *reference,
+                                       BoxliteImageInfo **out,
+                                       BoxliteError **err_out);
+
+// Removes the cached image `reference` (as for `boxlite_image_inspect()`) and the blobs only
+// it used. Boxes that run from it keep running.
+//
+// Errors: BOXLITE_ERROR_NOT_FOUND when it is not cached, BOXLITE_ERROR_INVALID_STATE while
+// a box uses it and `force` is false.
+//
+// # Safety
+// `rt` is a live runtime; `reference` is a NUL-terminated string; `err_out` is NULL or valid
+// for writing a pointer.
+BoxliteErrorCode boxlite_image_remove(const BoxliteRuntime *rt,
+                                      const char *reference,
+                                      bool force,
+                                      BoxliteError **err_out);
+
+// Removes every blob and unpacked root filesystem that no cached image and no box uses, and
+// what interrupted pulls left behind. Waits for pulls under way to finish first.
+//
+// On success `*out` (a struct the caller owns) says what was removed.
+//
+// # Safety
+// `rt` is a live runtime; `out` is valid for writing a `BoxliteImagePruneReport`; `err_out`
+// is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_image_prune(const BoxliteRuntime *rt,
+                                     BoxliteImagePruneReport *out,
+                                     BoxliteError **err_out);
+
+// The canonical reference ("docker.io/library/alpine:latest", "oci:/abs/dir:tag").
+// Borrowed from `info`: valid until `info` is freed. NULL if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live image info (from `boxlite_image_pull`, `boxlite_image_inspect`
+// or `boxlite_image_list_get`).
+const char *boxlite_image_info_reference(const BoxliteImageInfo *info);
+
+// The repository ("docker.io/library/alpine"), or the local source. Borrowed from `info`.
+//
+// # Safety
+// As `boxlite_image_info_reference`.
+const char *boxlite_image_info_repository(const BoxliteImageInfo *info);
+
+// The tag; "" for a reference by digest only. Borrowed from `info`.
+//
+// # Safety
+// As `boxlite_image_info_reference`.
+const char *boxlite_image_info_tag(const BoxliteImageInfo *info);
+
+// The image id: the digest of the platform manifest ("sha256:…"). Borrowed from `info`.
+//
+// # Safety
+// As `boxlite_image_info_reference`.
+const char *boxlite_image_info_id(const BoxliteImageInfo *info);
+
+// The digest of the image config. Borrowed from `info`.
+//
+// # Safety
+// As `boxlite_image_info_reference`.
+const char *boxlite_image_info_config_digest(const BoxliteImageInfo *info);
+
+// When this reference was last pulled or loaded, RFC 3339 UTC with milliseconds. Borrowed
+// from `info`.
+//
+// # Safety
+// As `boxlite_image_info_reference`.
+const char *boxlite_image_info_cached_at(const BoxliteImageInfo *info);
+
+// The registry host that served the image (a mirror, possibly), or "local". Borrowed from
+// `info`.
+//
+// # Safety
+// As `boxlite_image_info_reference`.
+const char *boxlite_image_info_source(const BoxliteImageInfo *info);
+
+// Whether the stored size (bytes of the config and layer blobs) is known; if so, and `out`
+// is not NULL, writes it to `*out`.
+//
+// # Safety
+// `info` is NULL or a live image info; `out` is NULL or valid for writing a `uint64_t`.
+bool boxlite_image_info_size(const BoxliteImageInfo *info, uint64_t *out);
+
+// The number of layers; 0 when `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live image info.
+size_t boxlite_image_info_layer_count(const BoxliteImageInfo *info);
+
+// The digest of layer `index` (0 is the bottom layer), or NULL when `index` is out of range
+// or `info` is NULL. Borrowed from `info`.
+//
+// # Safety
+// `info` is NULL or a live image info.
+const char *boxlite_image_info_layer(const BoxliteImageInfo *info, size_t index);
+
+// Frees an info returned by `boxlite_image_pull` or `boxlite_image_inspect`. NULL does
+// nothing. Never pass an info borrowed from a list.
+//
+// # Safety
+// `info` is NULL or an info returned by `boxlite_image_pull` or `boxlite_image_inspect`,
+// freed only once.
+void boxlite_image_info_free(BoxliteImageInfo *info);
+
+// The number of images in `list`; 0 when `list` is NULL.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_image_list`.
+size_t boxlite_image_list_len(const BoxliteImageList *list);
+
+// The info at `index` (0 is the newest), or NULL when `index` is out of range or `list` is
+// NULL. Borrowed from `list`: valid until `list` is freed; never free it on its own.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_image_list`.
+const BoxliteImageInfo *boxlite_image_list_get(const BoxliteImageList *list, size_t index);
+
+// Frees a list returned by `boxlite_image_list`, with every info in it. NULL does nothing.
+//
+// # Safety
+// `list` is NULL or a list returned by `boxlite_image_list`, freed only once.
+void boxlite_image_list_free(BoxliteImageList *list);
+
 // The box's id. Borrowed from `info`: valid until `info` is freed. NULL if `info` is NULL.
 //
 // # Safety
@@ -594,13 +779,34 @@ BoxliteErrorCode boxlite_runtime_open(const char *home_dir,
                                       BoxliteRuntime **out,
                                       BoxliteError **err_out);
 
-// Frees a runtime from `boxlite_runtime_open()`. Boxes and their records stay in the home.
+// Opens a home directory with options given as JSON: an object with `home_dir` (a string;
+// null or absent for the default home) and `image_registries`, a list of registry entries
+// (unknown fields are refused):
+// `{"host": "127.0.0.1:5000", "transport": "http" | "https", "skip_verify": false,
+//   "search": true, "auth": {"type": "basic", "username": "u", "password": "p"} |
+//   {"type": "bearer", "token": "t"}, "mirrors": ["mirror.example.com"]}`.
+// Entries here come before those of `$BOXLITE_IMAGE_REGISTRIES` and of the home's
+// `config.json`; the first entry naming a host decides its settings. A home whose path is
+// not UTF-8 needs `boxlite_runtime_open()`.
+//
+// On success `*out` receives a runtime owned by the caller, to be freed with
+// `boxlite_runtime_free()`. Errors: BOXLITE_ERROR_INVALID_ARGUMENT for JSON that does not
+// parse, an unknown field, or an invalid registry entry (naming it).
+//
+// # Safety
+// `options_json` is a NUL-terminated string; `out` is valid for writing a pointer;
+// `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_runtime_open_json(const char *options_json,
+                                           BoxliteRuntime **out,
+                                           BoxliteError **err_out);
+
+// Frees a runtime from `boxlite_runtime_open()` or `boxlite_runtime_open_json()`. Boxes and their records stay in the home.
 // NULL does nothing. Info, list and error objects, box handles and executions obtained through
 // the runtime stay valid (they share the runtime's state). The non-detached boxes it started
 // stop when this process exits at the latest; `boxlite_runtime_shutdown()` stops them now.
 //
 // # Safety
-// `rt` is NULL or a runtime from `boxlite_runtime_open`, freed only once and not in use by
+// `rt` is NULL or a runtime from `boxlite_runtime_open*`, freed only once and not in use by
 // another thread.
 void boxlite_runtime_free(BoxliteRuntime *rt);
 

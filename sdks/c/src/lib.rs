@@ -4,7 +4,8 @@
 //! The modules mirror boxlite-core file for file and only convert types, ownership and errors:
 //! [`runtime`] (open, create, lookup, remove, shutdown), [`litebox`] (the box handle: start,
 //! stop, info), [`exec`] (commands and executions: streams, stdin, signals, the result),
-//! [`info`] (box info and lists), [`options`] (box options from JSON), [`status`] (status
+//! [`info`] (box info and lists), [`images`] (pull, list, inspect, remove, prune of images),
+//! [`options`] (box and runtime options from JSON), [`status`] (status
 //! names), [`error`] (codes and error objects), and [`simple`], the blocking one-call API.
 //! [`ffi`] holds the boundary helpers every exported function goes through: argument
 //! checking, panic catching and the error out-parameter; [`blocking`] the tokio runtime the
@@ -21,6 +22,7 @@ pub mod blocking;
 pub mod error;
 pub mod exec;
 pub mod ffi;
+pub mod images;
 pub mod info;
 pub mod litebox;
 pub mod options;

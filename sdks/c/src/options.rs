@@ -1,8 +1,10 @@
-//! Box options from C. C has no `BoxOptions` struct: the options arrive as the JSON that core's
-//! `BoxOptions` deserializes (unknown fields rejected), so a new core option needs no new C
-//! function.
+//! Box and runtime options from C. C has no options structs: the options arrive as the JSON
+//! that core's `BoxOptions` (and, for the runtime, `ImageRegistry`) deserializes (unknown
+//! fields rejected), so a new core option needs no new C function.
 
-use boxlite_core::{BoxOptions, Error};
+use std::path::PathBuf;
+
+use boxlite_core::{BoxOptions, Error, ImageRegistry, RuntimeOptions};
 
 use crate::ffi::invalid_argument;
 
@@ -12,4 +14,39 @@ use crate::ffi::invalid_argument;
 pub(crate) fn from_json(json: &str, param: &str) -> Result<BoxOptions, Error> {
     serde_json::from_str(json)
         .map_err(|e| invalid_argument(param, format!("is not valid box options JSON: {e}")))
+}
+
+/// Parses `json` (the C parameter `param`) into runtime options: an object with `home_dir`
+/// (a string, or null for the default home) and `image_registries` (a list of core's
+/// `ImageRegistry` entries). Any other key, or a malformed entry, is an `InvalidArgument`
+/// error naming the parameter; the entries' values are checked by core when the runtime opens.
+pub(crate) fn runtime_from_json(json: &str, param: &str) -> Result<RuntimeOptions, Error> {
+    let bad = |problem: String| invalid_argument(param, problem);
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| bad(format!("is not valid runtime options JSON: {e}")))?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err(bad("is not a JSON object".into()));
+    };
+    let mut options = RuntimeOptions::default();
+    for (key, value) in fields {
+        match key.as_str() {
+            "home_dir" => match value {
+                serde_json::Value::Null => {}
+                serde_json::Value::String(dir) if !dir.is_empty() => {
+                    options.home_dir = Some(PathBuf::from(dir))
+                }
+                _ => return Err(bad("has a home_dir that is not a non-empty string".into())),
+            },
+            "image_registries" => {
+                options.image_registries = serde_json::from_value::<Vec<ImageRegistry>>(value)
+                    .map_err(|e| bad(format!("has invalid image_registries: {e}")))?;
+            }
+            other => {
+                return Err(bad(format!(
+                    "has an unknown field {other:?} (known: home_dir, image_registries)"
+                )))
+            }
+        }
+    }
+    Ok(options)
 }
