@@ -52,13 +52,28 @@ test('node: the constructor does no I/O; the first call opens the home and repor
   });
 });
 
-test('node: runtime options are checked; imageRegistries is refused', () => {
-  assert.throws(() => new Boxlite({ imageRegistries: [{ host: 'ghcr.io' }] }), (err) => {
-    assert.ok(err instanceof BoxliteError);
-    assert.equal(err.code, 'invalid_argument');
-    assert.match(err.message, /imageRegistries is not implemented/);
-    return true;
-  });
+test('node: runtime options are checked, imageRegistries entry by entry', () => {
+  const refused = {
+    'must be an array': { host: 'ghcr.io' },
+    'host must be a non-empty string': [{}],
+    'unknown option hots': [{ host: 'ghcr.io', hots: 'x' }],
+    'search must be a boolean': [{ host: 'ghcr.io', search: 'yes' }],
+    'unknown option user': [{ host: 'ghcr.io', auth: { user: 'u', password: 'p' } }],
+    'not a mix': [{ host: 'ghcr.io', auth: { username: 'u', password: 'p', token: 't' } }],
+    'transport must be': [{ host: 'ghcr.io', transport: 'ftp' }],
+    // core's own check of the entry, at construction
+    'mirror "ghcr.io" must be another host': [{ host: 'ghcr.io', mirrors: ['ghcr.io'] }],
+  };
+  for (const [message, imageRegistries] of Object.entries(refused)) {
+    assert.throws(() => new Boxlite({ imageRegistries }), (err) => {
+      assert.ok(err instanceof BoxliteError, String(err));
+      assert.equal(err.code, 'invalid_argument');
+      assert.ok(err.message.includes(message), `${err.message} should say ${message}`);
+      return true;
+    });
+  }
+  const ok = [{ host: '127.0.0.1:5000', transport: 'http', search: true, auth: { token: 't' }, mirrors: [] }];
+  assert.ok(new Boxlite({ imageRegistries: ok }) instanceof Boxlite);
   assert.throws(() => new Boxlite({ homedir: '/x' }), /unknown option homedir/);
   // An empty list, as upstream's defaults pass it, is fine.
   assert.ok(new Boxlite({ imageRegistries: [] }) instanceof Boxlite);

@@ -8,6 +8,7 @@ import boxliteDefault, {
   Boxlite,
   JsBoxlite,
   Box,
+  ImageHandle,
   Execution,
   ExecOutput,
   ExecStdin,
@@ -26,7 +27,7 @@ const require = createRequire(import.meta.url);
 test('esm: named imports are the CommonJS exports', () => {
   const cjs = require('boxlite');
   const named = {
-    Boxlite, JsBoxlite, Box, Execution, ExecOutput, ExecStdin, SimpleBox, CodeBox,
+    Boxlite, JsBoxlite, Box, ImageHandle, Execution, ExecOutput, ExecStdin, SimpleBox, CodeBox,
     BoxliteError, ExecError, TimeoutError, ParseError, statusNames, errorCodes,
   };
   for (const [name, value] of Object.entries(named)) {

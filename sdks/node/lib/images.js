@@ -8,6 +8,13 @@ const { isUnset, refuseUnknown } = require('./options.js');
 const REGISTRY_KEYS = new Set(['host', 'transport', 'skipVerify', 'search', 'auth', 'mirrors']);
 const AUTH_KEYS = new Set(['username', 'password', 'token']);
 
+/** Refuses `object[key]` unless it is unset or of `type`. */
+function expectType(object, key, type, what) {
+  if (!isUnset(object[key]) && typeof object[key] !== type) {
+    throw invalidArgument(`${what}: ${key} must be a ${type}`);
+  }
+}
+
 /** The native form of `imageRegistries`; every entry and its `auth` refuse unknown keys. */
 function toNativeRegistries(registries) {
   if (isUnset(registries)) return undefined;
@@ -20,15 +27,27 @@ function toNativeRegistries(registries) {
       throw invalidArgument(`${what} must be an object`);
     }
     refuseUnknown(entry, REGISTRY_KEYS, what);
-    const native = {};
-    for (const key of REGISTRY_KEYS) {
-      if (!isUnset(entry[key])) native[key] = entry[key];
+    // Types are checked here so that a mistake is a BoxliteError naming the entry, not
+    // napi's own conversion error.
+    if (typeof entry.host !== 'string' || entry.host === '') {
+      throw invalidArgument(`${what}: host must be a non-empty string (host[:port])`);
+    }
+    expectType(entry, 'transport', 'string', what);
+    expectType(entry, 'skipVerify', 'boolean', what);
+    expectType(entry, 'search', 'boolean', what);
+    if (!isUnset(entry.mirrors) && !(Array.isArray(entry.mirrors) && entry.mirrors.every((m) => typeof m === 'string'))) {
+      throw invalidArgument(`${what} (${entry.host}): mirrors must be an array of host[:port] strings`);
     }
     if (!isUnset(entry.auth)) {
       if (typeof entry.auth !== 'object' || Array.isArray(entry.auth)) {
-        throw invalidArgument(`${what}.auth must be {username, password} or {token}`);
+        throw invalidArgument(`${what} (${entry.host}): auth must be {username, password} or {token}`);
       }
       refuseUnknown(entry.auth, AUTH_KEYS, `${what}.auth`);
+      for (const key of AUTH_KEYS) expectType(entry.auth, key, 'string', `${what}.auth`);
+    }
+    const native = {};
+    for (const key of REGISTRY_KEYS) {
+      if (!isUnset(entry[key])) native[key] = entry[key];
     }
     return native;
   });

@@ -64,14 +64,17 @@ impl TryFrom<JsImageRegistry> for ImageRegistry {
             }
             Some(_) => return Err(bad("auth must be {username, password} or {token}, not a mix")),
         };
-        Ok(ImageRegistry {
+        let registry = ImageRegistry {
             host: host.clone(),
             transport,
             skip_verify: r.skip_verify.unwrap_or(false),
             search: r.search.unwrap_or(false),
             auth,
             mirrors: r.mirrors.unwrap_or_default(),
-        })
+        };
+        // Refused where it is written; core checks it again when the home opens.
+        registry.validate("imageRegistries")?;
+        Ok(registry)
     }
 }
 
