@@ -113,6 +113,12 @@ int detached_box_reattached(struct ctx *c);
 int shutdown_stops_boxes(struct ctx *c);
 int exec_concurrent_streams(struct ctx *c);
 
+/* Image scenarios (spec_images.c): each runs its own registry, no box. */
+int image_pull_list_remove(struct ctx *c);
+int image_missing_not_found(struct ctx *c);
+int image_unauthorized(struct ctx *c);
+int image_registry_options(struct ctx *c);
+
 /* Checks of the C API that spec.tsv does not list (run after the scenarios, by name c_*). */
 int c_simple_output_is_capped(struct ctx *c);
 

@@ -343,6 +343,10 @@ static const struct {
     {"detached_box_reattached", detached_box_reattached, 1},
     {"shutdown_stops_boxes", shutdown_stops_boxes, 1},
     {"exec_concurrent_streams", exec_concurrent_streams, 1},
+    {"image_pull_list_remove", image_pull_list_remove, 0},
+    {"image_missing_not_found", image_missing_not_found, 0},
+    {"image_unauthorized", image_unauthorized, 0},
+    {"image_registry_options", image_registry_options, 0},
 };
 
 /* Checks of this binding beyond spec.tsv: run after the scenarios, counted in the summary,

@@ -5,7 +5,7 @@
 
 const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFile, execFileSync } = require('node:child_process');
+const { execFile, execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -25,6 +25,34 @@ const TEST_TIMEOUT_MS = 120_000;
 /** A box from the run image that stays in the home when it stops (so its status can be read). */
 async function runBox(rt, options = {}, name) {
   return rt.create({ image: runImage(RUN_IMAGE_VAR), autoRemove: false, ...options }, name);
+}
+
+/**
+ * Runs `fn(registry)` with a registry on 127.0.0.1 holding the run image pushed as each of
+ * `pushes` (`registry` is the fixture's JSON line), then closes the fixture's stdin and waits
+ * for it to exit.
+ */
+async function withRegistry(pushes, fn, auth = 'none') {
+  const args = [path.join(REPO, 'scripts', 'registry-fixture.py'), '--auth', auth];
+  for (const dest of pushes) args.push('--push', `${runImage(RUN_IMAGE_VAR)}=${dest}`);
+  const child = spawn('python3', args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const line = await within(300_000, 'registry-fixture.py ready', new Promise((resolve, reject) => {
+      let buffered = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk) => {
+        buffered += chunk;
+        const nl = buffered.indexOf('\n');
+        if (nl >= 0) resolve(buffered.slice(0, nl));
+      });
+      exited.then((code) => reject(new Error(`registry-fixture.py exited with ${code} before it was ready`)));
+    }));
+    return await fn(JSON.parse(line));
+  } finally {
+    child.stdin.end();
+    assert.equal(await within(30_000, 'registry-fixture.py exit', exited), 0);
+  }
 }
 
 /** Runs `node script args...` and resolves to its stdout; rejects with its stderr. */
@@ -321,6 +349,91 @@ const scenarios = {
       assert.equal(err[0], 'err0');
       assert.equal(result.exitCode, 0);
     });
+  },
+
+  async image_pull_list_remove({ repo, tag }) {
+    const dest = `${repo}:${tag}`;
+    await withRegistry([dest], (reg) =>
+      withRuntime(async (rt) => {
+        const ref = `${reg.addr}/${dest}`;
+        const info = await within(60_000, 'pull', rt.images.pull(ref));
+        assert.deepEqual([info.reference, info.repository, info.tag], [ref, `${reg.addr}/${repo}`, tag]);
+        assert.deepEqual([info.id, info.source], [reg.pushed[dest], reg.addr]);
+        assert.match(info.configDigest, /^sha256:[0-9a-f]{64}$/);
+        assert.notEqual(info.configDigest, info.id);
+        assert.ok(info.layers.length > 0 && info.layers.every((d) => d.startsWith('sha256:')));
+        assert.ok(info.size > 0);
+        assert.match(info.cachedAt, /Z$/);
+        assert.deepEqual((await rt.images.list()).map((i) => [i.reference, i.id]), [[ref, info.id]]);
+        for (const key of [ref, info.id.replace('sha256:', '').slice(0, 12)]) {
+          const found = await rt.images.inspect(key);
+          assert.deepEqual([found?.reference, found?.id], [ref, info.id], key);
+        }
+        await rt.images.remove(ref);
+        assert.deepEqual(await rt.images.list(), []);
+        assert.equal(await rt.images.inspect(ref), null);
+        assert.deepEqual(await rt.images.prune(), { blobsRemoved: 0, rootfsRemoved: 0, bytesFreed: 0 });
+      }),
+    );
+  },
+
+  async image_missing_not_found({ repo, code }) {
+    await withRegistry(['library/busybox:latest'], (reg) =>
+      withRuntime(async (rt) => {
+        const ref = `${reg.addr}/${repo}:latest`;
+        const err = await rejectsWithCode(within(60_000, 'pull', rt.images.pull(ref)), code);
+        assert.ok(err.message.includes(repo), err.message);
+        assert.equal(await rt.images.inspect(ref), null);
+        await rejectsWithCode(rt.images.remove(ref), code);
+        assert.deepEqual(await rt.images.list(), []);
+      }),
+    );
+  },
+
+  async image_unauthorized({ repo, code }) {
+    const dest = `${repo}:latest`;
+    await withRegistry(
+      [dest],
+      (reg) =>
+        withRuntime(async (_rt, home) => {
+          const ref = `${reg.addr}/${dest}`;
+          const wrong = { username: reg.user, password: `${reg.password}-wrong` };
+          for (const imageRegistries of [[], [{ host: reg.addr, auth: wrong }]]) {
+            const rt = new Boxlite({ homeDir: home, imageRegistries });
+            await rejectsWithCode(within(60_000, 'pull', rt.images.pull(ref)), code);
+            assert.deepEqual(await rt.images.list(), []);
+          }
+          const auth = { username: reg.user, password: reg.password };
+          const rt = new Boxlite({ homeDir: home, imageRegistries: [{ host: reg.addr, transport: 'http', auth }] });
+          const info = await within(60_000, 'pull', rt.images.pull(ref));
+          assert.deepEqual([info.reference, info.id], [ref, reg.pushed[dest]]);
+          await rt.images.remove(ref);
+          // Credentials of both kinds, or a key napi would drop, are refused where written.
+          assert.throws(() => new Boxlite({ homeDir: home, imageRegistries: [{ host: reg.addr, auth: { ...auth, token: 't' } }] }),
+            (e) => e.code === 'invalid_argument');
+          assert.throws(() => new Boxlite({ homeDir: home, imageRegistries: [{ host: reg.addr, user: 'x' }] }),
+            (e) => e.code === 'invalid_argument' && e.message.includes('user'));
+        }),
+      'basic',
+    );
+  },
+
+  async image_registry_options({ name }) {
+    await withRegistry([`library/${name}:latest`], (reg) =>
+      withRuntime(async (_rt, home) => {
+        const mirrored = new Boxlite({ homeDir: home, imageRegistries: [{ host: 'docker.io', mirrors: [reg.addr] }] });
+        let info = await within(60_000, 'pull via mirror', mirrored.images.pull(name));
+        assert.deepEqual([info.reference, info.source], [`docker.io/library/${name}:latest`, reg.addr]);
+        assert.equal(info.id, reg.pushed[`library/${name}:latest`]);
+        await mirrored.images.remove(info.reference);
+        const searched = new Boxlite({ homeDir: home, imageRegistries: [{ host: reg.addr, search: true }] });
+        info = await within(60_000, 'pull via search', searched.images.pull(name));
+        assert.deepEqual([info.reference, info.source], [`${reg.addr}/library/${name}:latest`, reg.addr]);
+        assert.deepEqual((await searched.images.list()).map((i) => i.reference), [info.reference]);
+        await searched.images.remove(info.reference);
+        assert.deepEqual(await searched.images.list(), []);
+      }),
+    );
   },
 };
 
