@@ -783,3 +783,21 @@ async fn a_failed_pull_at_box_start_fails_the_box_with_the_reason_and_leaves_no_
     home.rt.images().prune().unwrap();
     home.assert_empty();
 }
+
+/// A broken `config.json` fails image operations with a clear error naming the file, never
+/// opening the home or the box commands that need no registry.
+#[tokio::test]
+async fn a_broken_config_file_fails_pulls_not_the_home() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("config.json"), "{\"image_registries\": [{\"hots\": 1}]}")
+        .unwrap();
+    let rt =
+        Runtime::open(RuntimeOptions { home_dir: Some(home.path().into()), ..Default::default() })
+            .unwrap();
+    assert!(rt.list_info().unwrap().is_empty());
+    let b = rt.create(boxlite_core::BoxOptions::new("busybox"), Some("b")).unwrap();
+    let err = rt.images().pull("busybox").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.to_string().contains("config.json: invalid configuration"), "{err}");
+    rt.remove(b.id(), false).unwrap();
+}

@@ -48,7 +48,7 @@ pub(crate) async fn pull(
     image: &RegistryRef,
     progress: Option<ProgressFn>,
 ) -> Result<(PreparedImage, String)> {
-    let endpoints = remote.registries().endpoints(&image.registry);
+    let endpoints = remote.registries()?.endpoints(&image.registry);
     let mut failures: Vec<Error> = Vec::new();
     for (i, host) in endpoints.iter().enumerate() {
         let last = i + 1 == endpoints.len();

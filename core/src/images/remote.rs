@@ -3,7 +3,8 @@
 //! into the blob store. Errors are classified from the client's typed errors, never from text.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -19,7 +20,7 @@ use super::layout::{Blob, MAX_MANIFEST_BYTES};
 use super::media;
 use super::reference::{RegistryRef, DOCKER_HUB};
 use crate::error::{Error, ErrorKind, Result};
-use crate::registries::{kind_for_status, Registries, RegistryAuth};
+use crate::registries::{kind_for_status, ImageRegistry, Registries, RegistryAuth};
 
 /// A registry that accepts a connection and then says nothing must not hold a pull forever.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -30,9 +31,12 @@ const ACCEPT: &[&str] =
     &[media::OCI_INDEX, media::OCI_MANIFEST, media::DOCKER_LIST, media::DOCKER_MANIFEST];
 
 /// Clients by registry host, shared by the pulls of one runtime (tokens are cached in them).
-#[derive(Default)]
+/// The registry configuration is read on first use, not at open: a broken `config.json` or
+/// environment variable fails image operations with a clear error, never `ls` or `rm`.
 pub(crate) struct Remote {
-    registries: Registries,
+    options: Vec<ImageRegistry>,
+    home: PathBuf,
+    registries: OnceLock<Registries>,
     clients: Mutex<HashMap<String, Arc<Client>>>,
 }
 
@@ -49,21 +53,35 @@ pub(crate) struct Fetched {
 }
 
 impl Remote {
-    pub(crate) fn new(registries: Registries) -> Self {
-        Remote { registries, clients: Mutex::default() }
+    /// `options` are the runtime's own entries (checked here), `home` holds `config.json`.
+    pub(crate) fn new(options: Vec<ImageRegistry>, home: &Path) -> Result<Self> {
+        for entry in &options {
+            entry.validate("RuntimeOptions.image_registries")?;
+        }
+        Ok(Remote {
+            options,
+            home: home.to_owned(),
+            registries: OnceLock::new(),
+            clients: Mutex::default(),
+        })
     }
 
-    pub(crate) fn registries(&self) -> &Registries {
-        &self.registries
+    /// The merged configuration, loaded once.
+    pub(crate) fn registries(&self) -> Result<&Registries> {
+        if let Some(r) = self.registries.get() {
+            return Ok(r);
+        }
+        let loaded = Registries::load(&self.options, &self.home)?;
+        Ok(self.registries.get_or_init(|| loaded))
     }
 
-    fn client(&self, host: &str) -> Arc<Client> {
+    fn client(&self, host: &str) -> Result<Arc<Client>> {
+        let settings = self.registries()?.settings(host);
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(client) = clients.get(host) {
-            return client.clone();
+            return Ok(client.clone());
         }
         install_crypto_provider();
-        let settings = self.registries.settings(host);
         let protocol = if settings.plain_http() {
             // oci-client matches the host as written in references, port included.
             ClientProtocol::HttpsExcept(vec![host.to_owned()])
@@ -83,15 +101,15 @@ impl Remote {
         };
         let client = Arc::new(Client::new(config));
         clients.insert(host.to_owned(), client.clone());
-        client
+        Ok(client)
     }
 
-    fn auth(&self, host: &str) -> ClientAuth {
-        match self.registries.settings(host).auth {
+    fn auth(&self, host: &str) -> Result<ClientAuth> {
+        Ok(match self.registries()?.settings(host).auth {
             RegistryAuth::Anonymous => ClientAuth::Anonymous,
             RegistryAuth::Basic { username, password } => ClientAuth::Basic(username, password),
             RegistryAuth::Bearer { token } => ClientAuth::Bearer(token),
-        }
+        })
     }
 
     /// Fetches the manifest or index `reference` (a tag or a digest) of `image` from `host`.
@@ -106,8 +124,8 @@ impl Remote {
         let target = client_reference(host, image, reference);
         let what = format!("{}/{}:{reference}", host, image.repository);
         let (bytes, _) = self
-            .client(host)
-            .pull_manifest_raw(&target, &self.auth(host), ACCEPT)
+            .client(host)?
+            .pull_manifest_raw(&target, &self.auth(host)?, ACCEPT)
             .await
             .map_err(|e| classify(e, &what, host))?;
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
@@ -147,8 +165,8 @@ impl Remote {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<()> {
         let target = client_reference(host, image, &image.tag_or_digest());
-        let client = self.client(host);
-        client.store_auth_if_needed(target.resolve_registry(), &self.auth(host)).await;
+        let client = self.client(host)?;
+        client.store_auth_if_needed(target.resolve_registry(), &self.auth(host)?).await;
         let descriptor = OciDescriptor {
             media_type: blob.media_type.clone(),
             digest: blob.digest.to_string(),

@@ -252,7 +252,7 @@ impl ImageHandle {
             ImageRef::Registry(r) => self
                 .rt
                 .remote()
-                .registries()
+                .registries()?
                 .search()
                 .iter()
                 .flat_map(|host| r.search_candidates(host))

@@ -30,7 +30,6 @@ use crate::home::Home;
 use crate::images::{ImageStore, Remote};
 use crate::lock::FileLock;
 use crate::options::RuntimeOptions;
-use crate::registries::Registries;
 use crate::shim::{ShimHandle, ShimReaper};
 
 /// An open home directory. Cheap to clone; clones share one database connection and one
@@ -92,7 +91,7 @@ impl Runtime {
             Store::open(&home.db_path())?
         };
         let images = ImageStore::new(&home);
-        let remote = Remote::new(Registries::load(&options.image_registries, home.root())?);
+        let remote = Remote::new(options.image_registries.clone(), home.root())?;
         let rt = Runtime {
             inner: Arc::new(Inner {
                 home,
