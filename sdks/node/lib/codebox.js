@@ -6,7 +6,7 @@ const fs = require('node:fs/promises');
 const { ExecError } = require('./errors.js');
 const { SimpleBox } = require('./simplebox.js');
 
-/** Upstream's default image; registry pulls are not implemented yet, so pass a local one. */
+/** Upstream's default image, pulled from Docker Hub (or a mirror configured for docker.io). */
 const DEFAULT_IMAGE = 'python:slim';
 
 /** Resolves to stdout when the command succeeded; rejects with `ExecError` otherwise. */

@@ -12,8 +12,8 @@ from .simplebox import SimpleBox
 
 __all__ = ["CodeBox", "DEFAULT_IMAGE"]
 
-#: Upstream's default; this version has no registry pulls, so pass a local image
-#: (``image="oci:PATH"`` or ``rootfs_path=PATH``) with ``python3`` on its PATH.
+#: Upstream's default, pulled from Docker Hub (or a mirror configured for docker.io); any
+#: image with ``python3`` on its PATH works (``image="oci:PATH"``, ``rootfs_path=PATH``, …).
 DEFAULT_IMAGE = "python:slim"
 
 
