@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# `make bench`: the core's latencies and memory with host baselines (boxlite-bench), then the
-# Python and Node SDKs' exec round trips next to the core's, all in one run. Release builds of
-# the core and of both native modules, so the ratios compare like with like.
+# `make bench`: the core's latencies and memory with host baselines (boxlite-bench), image pulls
+# from a loopback registry next to skopeo + umoci (busybox, and the python image as the larger
+# fixture: a minimal Debian with python3, 54 MB compressed, built once and cached by
+# scripts/make-python-image.sh), then the Python and Node SDKs' exec round trips next to the
+# core's, all in one run. Release builds of the core and of both native modules, so the ratios
+# compare like with like. BENCH_ITERATIONS (30) sets the iterations, BENCH_LARGE_PULLS (3) the
+# larger image's (each takes seconds: umoci unpacks it in about 4 s here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu
 ITERATIONS="${BENCH_ITERATIONS:-30}"
+LARGE_PULLS="${BENCH_LARGE_PULLS:-3}"
 eval "$(bash scripts/fixtures.sh 2>/dev/null)"
+large_image=$(bash scripts/make-python-image.sh | tail -n 1)
+large_layout=${large_image#oci:}
+large_layout=${large_layout%:latest}
+busybox_layout=${BOXLITE_TEST_IMAGE#oci:}
+busybox_layout=${busybox_layout%:latest}
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check 'maturin>=1.16,<2'
@@ -16,7 +26,8 @@ npm run -s build:native -- --release >&2
 
 mkdir -p target/bench
 cargo run -q --release -p boxlite-cli --bin boxlite-bench -- "$BOXLITE_TEST_IMAGE" \
-    --iterations "$ITERATIONS" --json target/bench/core.json
+    --iterations "$ITERATIONS" --json target/bench/core.json \
+    --pull "busybox=$busybox_layout" --pull "debian=$large_layout,iterations=$LARGE_PULLS"
 echo
 echo "SDKs (same run):"
 python3 scripts/bench-sdks.py target/bench/core.json "$ITERATIONS"

@@ -2,9 +2,12 @@
 //! (host fork+exec+wait, bwrap when installed), because shared machines are noisy: compare
 //! the ratios, not the absolute numbers.
 //!
-//! Usage: boxlite-bench IMAGE [--iterations N] [--json PATH] (uses BOXLITE_SHIM /
-//! BOXLITE_GUEST). `--json` also writes the series as `{name: {p50_us, p99_us, n}}`, which
-//! scripts/bench-sdks.py reads to put the SDKs' figures next to the core's.
+//! Usage: boxlite-bench [IMAGE] [--iterations N] [--json PATH] [--no-boxes]
+//!                      [--pull NAME=OCI_DIR[,iterations=N]]...
+//! (boxes use BOXLITE_SHIM / BOXLITE_GUEST). `--json` also writes the series as
+//! `{name: {p50_us, p99_us, n}}`, which scripts/bench-sdks.py reads to put the SDKs' figures
+//! next to the core's. Each `--pull` serves the layout from a loopback registry as
+//! `library/NAME:latest` and times pulling it (pull.rs); `--no-boxes` runs only those.
 
 use std::path::Path;
 use std::process::{Command as HostCommand, Stdio};
@@ -13,10 +16,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use boxlite_core::{BoxOptions, Command, Runtime, RuntimeOptions};
 
+mod pull;
+
 /// Discarded iterations before each measured series.
 const WARMUP: usize = 10;
 
-struct Stats(Vec<Duration>);
+pub(crate) struct Stats(pub(crate) Vec<Duration>);
 
 impl Stats {
     fn pct(&self, p: f64) -> Duration {
@@ -32,17 +37,25 @@ impl Stats {
     }
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn row(name: &str, s: &Stats) {
+pub(crate) fn row(name: &str, s: &Stats) {
     println!(
         "{name:<34} p50 {:>8.2} ms   p99 {:>8.2} ms   (n={})",
         ms(s.p50()),
         ms(s.p99()),
         s.0.len()
     );
+}
+
+pub(crate) fn series(s: &Stats) -> serde_json::Value {
+    serde_json::json!({
+        "p50_us": s.p50().as_secs_f64() * 1e6,
+        "p99_us": s.p99().as_secs_f64() * 1e6,
+        "n": s.0.len(),
+    })
 }
 
 fn time_host(argv: &[&str], n: usize) -> anyhow::Result<Stats> {
@@ -76,19 +89,51 @@ fn tree_pss_kib(pid: u32) -> u64 {
     total
 }
 
+const USAGE: &str = "usage: boxlite-bench [IMAGE] [--iterations N] [--json PATH] [--no-boxes] \
+                     [--pull NAME=OCI_DIR[,iterations=N]]...";
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let image =
-        args.first().context("usage: boxlite-bench IMAGE [--iterations N] [--json PATH]")?.clone();
-    let json_path = match args.iter().position(|a| a == "--json") {
-        Some(i) => Some(args.get(i + 1).context("--json PATH")?.clone()),
-        None => None,
-    };
-    let n: usize = match args.iter().position(|a| a == "--iterations") {
-        Some(i) => args.get(i + 1).context("--iterations N")?.parse()?,
-        None => 30,
-    };
+    let mut args = std::env::args().skip(1);
+    let (mut image, mut json_path, mut n, mut boxes) = (None, None, 30usize, true);
+    let mut pull_args = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--json" => json_path = Some(args.next().context("--json PATH")?),
+            "--iterations" => n = args.next().context("--iterations N")?.parse()?,
+            "--no-boxes" => boxes = false,
+            "--pull" => pull_args.push(args.next().context("--pull NAME=OCI_DIR")?),
+            flag if flag.starts_with("--") => bail!("unknown option {flag}; {USAGE}"),
+            _ if image.is_none() => image = Some(arg),
+            _ => bail!("unexpected argument {arg:?}; {USAGE}"),
+        }
+    }
+    let fixtures: Vec<pull::Fixture> =
+        pull_args.iter().map(|a| pull::Fixture::parse(a, n)).collect::<Result<_, _>>()?;
+    let mut doc = serde_json::Map::new();
+    if boxes {
+        let image = image.context(USAGE)?;
+        doc = bench_boxes(&image, n).await?;
+    }
+    if !fixtures.is_empty() {
+        if boxes {
+            println!();
+        }
+        doc.extend(pull::run(&fixtures).await?);
+    }
+    if let Some(path) = json_path {
+        std::fs::write(&path, serde_json::Value::Object(doc).to_string())
+            .with_context(|| format!("write {path}"))?;
+    }
+    Ok(())
+}
+
+/// Box latencies and memory, with the host baselines; returns their JSON series.
+async fn bench_boxes(
+    image: &str,
+    n: usize,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let image = image.to_owned();
     let home = tempfile::tempdir()?;
     let rt =
         Runtime::open(RuntimeOptions { home_dir: Some(home.path().into()), ..Default::default() })?;
@@ -187,20 +232,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("target ready p50 <= 15 ms: {:.2} ms", ms(Stats(ready.clone()).p50()));
-    if let Some(path) = json_path {
-        let series = |s: &Stats| {
-            serde_json::json!({
-                "p50_us": s.p50().as_secs_f64() * 1e6,
-                "p99_us": s.p99().as_secs_f64() * 1e6,
-                "n": s.0.len(),
-            })
-        };
-        let doc = serde_json::json!({
-            "box_ready": series(&Stats(ready)),
-            "exec_true": series(&Stats(exec)),
-            "host_fork_exec": series(&host),
-        });
-        std::fs::write(&path, doc.to_string()).with_context(|| format!("write {path}"))?;
-    }
-    Ok(())
+    let mut doc = serde_json::Map::new();
+    doc.insert("box_ready".into(), series(&Stats(ready)));
+    doc.insert("exec_true".into(), series(&Stats(exec)));
+    doc.insert("host_fork_exec".into(), series(&host));
+    Ok(doc)
 }
