@@ -364,14 +364,12 @@ impl ImageHandle {
             None => ErrorKind::Internal,
         };
         let tried: Vec<String> = failures.iter().map(|(_, e)| e.to_string()).collect();
-        Err(Error::new(
-            kind,
-            format!(
-                "image {}: not found in any registry searched ({})",
-                resolved.image,
-                tried.join("; ")
-            ),
-        ))
+        let outcome = if all_missing {
+            "not found in any registry searched"
+        } else {
+            "no registry searched could serve it"
+        };
+        Err(Error::new(kind, format!("image {}: {outcome} ({})", resolved.image, tried.join("; "))))
     }
 
     fn cached_one(&self, key: &str) -> Result<Option<PreparedImage>> {
