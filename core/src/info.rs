@@ -36,12 +36,10 @@ pub struct BoxInfo {
 
 impl From<BoxRecord> for BoxInfo {
     fn from(rec: BoxRecord) -> Self {
-        let created = std::time::UNIX_EPOCH
-            + std::time::Duration::from_millis(rec.created_at_ms.max(0) as u64);
         BoxInfo {
             status: rec.state.status(),
             image: rec.config.image.clone(),
-            created_at: humantime::format_rfc3339_millis(created).to_string(),
+            created_at: rfc3339_ms(rec.created_at_ms),
             created_at_ms: rec.created_at_ms,
             updated_at_ms: rec.state.updated_at_ms(),
             pid: rec.state.pid(),
@@ -52,4 +50,10 @@ impl From<BoxRecord> for BoxInfo {
             name: rec.name,
         }
     }
+}
+
+/// A stored time (milliseconds since the Unix epoch) as RFC 3339 UTC with milliseconds.
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(at).to_string()
 }

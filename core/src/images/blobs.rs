@@ -100,19 +100,7 @@ impl BlobStore {
 
     /// Every stored blob's digest (names that are not digests are ignored).
     pub(crate) fn list(&self) -> Result<Vec<Digest>> {
-        let dir = self.images_dir.join("blobs/sha256");
-        let entries =
-            fs::read_dir(&dir).map_err(|e| Error::io(format!("list {}", dir.display()), e))?;
-        let mut digests = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(format!("list {}", dir.display()), e))?;
-            if let Some(name) = entry.file_name().to_str() {
-                if let Ok(d) = Digest::parse(&format!("sha256:{name}")) {
-                    digests.push(d);
-                }
-            }
-        }
-        Ok(digests)
+        Digest::names_in(&self.images_dir.join("blobs/sha256"))
     }
 
     /// Removes a blob; returns the bytes freed.

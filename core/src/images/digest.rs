@@ -45,6 +45,21 @@ impl Digest {
         Digest { hex: to_hex(&hasher.finalize()) }
     }
 
+    /// The digests that name entries of `dir` (`<hex>`, as blobs and rootfs trees are named);
+    /// other names (`<hex>.json` records, strays) are left out.
+    pub(crate) fn names_in(dir: &std::path::Path) -> Result<Vec<Self>> {
+        let list = |e| Error::io(format!("list {}", dir.display()), e);
+        let mut digests = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(list)? {
+            if let Some(name) = entry.map_err(list)?.file_name().to_str() {
+                if let Ok(d) = Digest::parse(&format!("sha256:{name}")) {
+                    digests.push(d);
+                }
+            }
+        }
+        Ok(digests)
+    }
+
     /// The 64 hex digits, safe as a file name.
     pub(crate) fn hex(&self) -> &str {
         &self.hex

@@ -21,7 +21,7 @@ const MAX_INDEX_BYTES: u64 = 16 << 20;
 pub(crate) const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 pub(crate) const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// Indexes pointing at indexes: a few levels are legitimate, a cycle is not.
-const MAX_INDEX_DEPTH: usize = 4;
+pub(crate) const MAX_INDEX_DEPTH: usize = 4;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures_util::stream::{self, TryStreamExt};
 
-use super::layout::{Blob, MAX_CONFIG_BYTES};
+use super::layout::{Blob, MAX_CONFIG_BYTES, MAX_INDEX_DEPTH};
 use super::media::ManifestKind;
 use super::reference::RegistryRef;
 use super::remote::Remote;
@@ -15,8 +15,6 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Layers downloaded at once: enough to fill a link, few enough not to trip rate limits.
 const CONCURRENT_LAYERS: usize = 3;
-/// Indexes pointing at indexes: a few levels are legitimate, a cycle is not.
-const MAX_INDEX_DEPTH: usize = 4;
 
 /// What a pull reports as it goes.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -208,17 +208,7 @@ impl ImageStore {
 
     /// The rootfs directories present, by manifest digest.
     pub(crate) fn rootfs_digests(&self) -> Result<Vec<Digest>> {
-        let entries = fs::read_dir(&self.rootfs_dir)
-            .map_err(|e| Error::io(format!("list {}", self.rootfs_dir.display()), e))?;
-        let mut digests = Vec::new();
-        for entry in entries.flatten() {
-            if let Some(name) = entry.file_name().to_str() {
-                if let Ok(d) = Digest::parse(&format!("sha256:{name}")) {
-                    digests.push(d);
-                }
-            }
-        }
-        Ok(digests)
+        Digest::names_in(&self.rootfs_dir)
     }
 
     /// Removes an unpacked image: record first, so a half-removed tree never looks ready.
@@ -250,11 +240,6 @@ impl ImageStore {
         }
     }
 
-    /// The cached image of `digest`, if its rootfs is in place.
-    pub(crate) fn cached_image(&self, digest: &Digest) -> Option<PreparedImage> {
-        self.cached(digest)
-    }
-
     fn rootfs_path(&self, digest: &Digest) -> PathBuf {
         self.rootfs_dir.join(digest.hex())
     }
@@ -265,7 +250,7 @@ impl ImageStore {
 
     /// The prepared image if its rootfs and record are in place. Anything unreadable counts as
     /// "not cached": the locked path below repairs it.
-    fn cached(&self, digest: &Digest) -> Option<PreparedImage> {
+    pub(crate) fn cached(&self, digest: &Digest) -> Option<PreparedImage> {
         let rootfs = self.rootfs_path(digest);
         if !fs::symlink_metadata(&rootfs).is_ok_and(|m| m.is_dir()) {
             return None;

@@ -55,8 +55,6 @@ pub struct PruneReport {
 
 impl From<ImageRecord> for ImageInfo {
     fn from(rec: ImageRecord) -> Self {
-        let at = std::time::UNIX_EPOCH
-            + std::time::Duration::from_millis(rec.pulled_at_ms.max(0) as u64);
         ImageInfo {
             reference: rec.reference,
             repository: rec.repository,
@@ -65,7 +63,7 @@ impl From<ImageRecord> for ImageInfo {
             config_digest: rec.config_digest,
             layers: rec.layers,
             size: Some(rec.size_bytes),
-            cached_at: humantime::format_rfc3339_millis(at).to_string(),
+            cached_at: crate::info::rfc3339_ms(rec.pulled_at_ms),
             cached_at_ms: rec.pulled_at_ms,
             source: rec.source,
         }
@@ -307,9 +305,7 @@ impl ImageHandle {
             return Ok(None);
         }
         for candidate in &resolved.candidates {
-            let Some(rec) = self.rt.store().image(&candidate.key())? else { continue };
-            let Ok(digest) = Digest::parse(&rec.manifest_digest) else { continue };
-            if let Some(prepared) = self.rt.image_store().cached_image(&digest) {
+            if let Some(prepared) = self.cached_one(&candidate.key())? {
                 return Ok(Some(prepared));
             }
         }
@@ -375,7 +371,7 @@ impl ImageHandle {
     fn cached_one(&self, key: &str) -> Result<Option<PreparedImage>> {
         let Some(rec) = self.rt.store().image(key)? else { return Ok(None) };
         let Ok(digest) = Digest::parse(&rec.manifest_digest) else { return Ok(None) };
-        Ok(self.rt.image_store().cached_image(&digest))
+        Ok(self.rt.image_store().cached(&digest))
     }
 
     fn record(&self, candidate: &Candidate, prepared: &PreparedImage, source: &str) -> Result<()> {

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use tar::EntryType;
 use tempfile::TempDir;
 
-use super::assert_error;
 use super::builder::{config_for, tree, Layer, Oci};
+use super::{assert_error, names};
 use crate::error::{ErrorKind, Result};
 use crate::images::archive::{
     normalize_docker_ref, to_layout, to_layout_with, ArchiveKind, Unpacked,
@@ -98,15 +98,6 @@ fn verify(dest: &Path, tag: Option<&str>) -> Result<(Blob, Manifest, Vec<u8>)> {
         assert_eq!((&digest, size), (&layer.digest, layer.size));
     }
     Ok((blob, manifest, config))
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn hexes(digests: &[&Digest]) -> Vec<String> {
