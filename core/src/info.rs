@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::db::BoxRecord;
+use crate::limits::BoxLimits;
 use crate::options::BoxOptions;
 use crate::status::BoxStatus;
 
@@ -32,6 +33,8 @@ pub struct BoxInfo {
     pub error_reason: Option<String>,
     /// The box's configuration.
     pub options: BoxOptions,
+    /// The bounds the box runs under: its options, defaults filled in.
+    pub limits: BoxLimits,
 }
 
 impl From<BoxRecord> for BoxInfo {
@@ -45,6 +48,7 @@ impl From<BoxRecord> for BoxInfo {
             pid: rec.state.pid(),
             exit_code: rec.state.exit_code(),
             error_reason: rec.state.error_reason().map(str::to_owned),
+            limits: BoxLimits::of(&rec.config),
             options: rec.config,
             id: rec.id,
             name: rec.name,

@@ -29,6 +29,7 @@ mod home;
 mod id;
 mod images;
 mod info;
+mod limits;
 mod litebox;
 mod lock;
 mod options;
@@ -45,6 +46,10 @@ pub use error::{Error, ErrorKind, Result};
 pub use exec::{Command, ExecControl, ExecResult, ExecStdin, Execution};
 pub use images::{ProgressFn, PullProgress};
 pub use info::BoxInfo;
+pub use limits::{
+    BoxLimits, DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE_MIB, DEFAULT_MEMORY_MIB, DEFAULT_NOFILE,
+    DEFAULT_PIDS_MAX,
+};
 pub use litebox::{LiteBox, DEFAULT_STOP_TIMEOUT};
 pub use options::{
     parse_env_pair, validate_name, BoxOptions, RuntimeOptions, DEFAULT_GUEST_READY_TIMEOUT,

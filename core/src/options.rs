@@ -53,8 +53,12 @@ impl RuntimeOptions {
 }
 
 /// The immutable configuration of a box, stored as JSON with its record.
+///
+/// Stored options keep the fields this version does not know (written by a newer boxlite) in
+/// [`BoxOptions::unknown`]: such a box can be listed, inspected, stopped and removed, but not
+/// started, since an option it would ignore may be one that protects the host.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct BoxOptions {
     /// Image reference (`alpine:3.20`, `oci:/path/to/layout:tag`, …); resolved at start.
     pub image: String,
@@ -70,13 +74,34 @@ pub struct BoxOptions {
     pub user: Option<String>,
     /// CPU limit in cores (fractions allowed).
     pub cpus: Option<f64>,
-    /// Memory limit in MiB.
+    /// Memory limit in MiB; `None`: [`crate::DEFAULT_MEMORY_MIB`].
     pub memory_mib: Option<u64>,
+    /// Most processes and threads at once; `None`: [`crate::DEFAULT_PIDS_MAX`].
+    pub pids_max: Option<u64>,
+    /// `RLIMIT_NOFILE` soft limit of the box's processes; `None`: 1024 (or the hard limit
+    /// when that is lower).
+    pub nofile_soft: Option<u64>,
+    /// `RLIMIT_NOFILE` hard limit; `None`: 4096 (or the soft limit when that is higher).
+    pub nofile_hard: Option<u64>,
+    /// Size of the `/tmp` tmpfs in MiB (when the image has no `/tmp`); `None`: half the
+    /// memory limit.
+    pub tmp_size_mib: Option<u64>,
+    /// Size of one box log file in MiB; `None`: 16.
+    pub log_max_size_mib: Option<u64>,
+    /// Box log files kept, the live one included; `None`: 2.
+    pub log_max_files: Option<u32>,
+    /// Bound of the box's writable layer in GB. Not implemented yet: refused when set.
+    pub disk_size_gb: Option<u64>,
     /// Remove the box when it stops. Cannot be combined with `detach`: a detached box may
     /// stop when no process of ours is there to remove it.
     pub auto_remove: bool,
     /// Keep the box running after the process that started it exits.
     pub detach: bool,
+    /// Fields of a stored configuration that this version does not know, kept as they were.
+    /// Always empty in options given to [`crate::Runtime::create`] (an unknown field there is
+    /// refused).
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub unknown: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Smallest memory limit accepted: below it the guest agent itself cannot run.
@@ -96,6 +121,12 @@ impl BoxOptions {
 
     /// Checks every field; the error names the field and the rule it broke.
     pub fn validate(&self) -> Result<()> {
+        if !self.unknown.is_empty() {
+            return Err(Error::invalid_argument(format!(
+                "unknown option(s): {}",
+                self.unknown_names()
+            )));
+        }
         validate_image(&self.image)?;
         for (key, value) in &self.env {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
@@ -141,7 +172,12 @@ impl BoxOptions {
                 )));
             }
         }
-        Ok(())
+        crate::limits::validate(self)
+    }
+
+    /// The names in [`BoxOptions::unknown`], comma-separated.
+    pub(crate) fn unknown_names(&self) -> String {
+        self.unknown.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -276,8 +312,14 @@ mod tests {
     }
 
     #[test]
-    fn json_rejects_unknown_fields() {
-        let err = serde_json::from_str::<BoxOptions>(r#"{"image":"a","memroy_mib":1}"#);
-        assert!(err.is_err());
+    fn unknown_fields_are_kept_and_refused_by_validate() {
+        let json = r#"{"image":"a","memroy_mib":1,"future":{"x":[1]}}"#;
+        let opts: BoxOptions = serde_json::from_str(json).unwrap();
+        assert_eq!(opts.unknown_names(), "future, memroy_mib");
+        let err = opts.validate().unwrap_err();
+        assert!(err.to_string().contains("unknown option(s): future, memroy_mib"), "{err}");
+        let again: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(&opts).unwrap()).unwrap();
+        assert_eq!(again["future"]["x"][0], 1, "written back as it was read");
     }
 }

@@ -56,6 +56,12 @@ pub struct ShimSpec {
     pub stop_grace_ms: u64,
     /// Resource limits, applied through a cgroup per box (v1 or v2, detected at run time).
     pub limits: Limits,
+    /// Size of the tmpfs mounted on `/tmp` when the image has no `/tmp` of its own, in MiB
+    /// (its pages are also charged to the box's memory limit).
+    pub tmp_size_mib: u64,
+    /// How much of the box's console output (the agent's and the main command's) the shim
+    /// keeps on disk.
+    pub log: LogLimits,
     /// Handed to the agent on [`fds::CONFIG`].
     pub guest: GuestConfig,
 }
@@ -70,6 +76,18 @@ pub struct Limits {
     pub cpus: Option<f64>,
     /// Most processes (threads included) the box may have at once.
     pub pids_max: Option<u64>,
+}
+
+/// The box log's bound: the shim writes the console to `box.log` and rotates it to
+/// `box.log.1`, `box.log.2`, … once it reaches `max_bytes`, keeping `files` files in all, so
+/// a box never holds more than `files × max_bytes` of log on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogLimits {
+    /// Largest size of one log file, in bytes (at least 1).
+    pub max_bytes: u64,
+    /// Files kept, the live one included (at least 1).
+    pub files: u32,
 }
 
 /// What the agent needs to know about its box.
@@ -88,6 +106,9 @@ pub struct GuestConfig {
     pub main: Option<Vec<String>>,
     /// Grace between SIGTERM and SIGKILL when the main command exits or on shutdown.
     pub stop_grace_ms: u64,
+    /// `RLIMIT_NOFILE` (soft, hard) of every process the agent starts; `None` keeps the
+    /// agent's own.
+    pub nofile: Option<[u64; 2]>,
 }
 
 /// The agent's last words to the shim, on [`fds::REPORT`].

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use boxlite_protocol::launch::{GuestConfig, Limits, ShimSpec};
+use boxlite_protocol::launch::{GuestConfig, Limits, LogLimits, ShimSpec};
 
 use super::guard::CleanupGuard;
 use super::{LiveBox, Runtime};
@@ -14,11 +14,9 @@ use crate::db::BoxRecord;
 use crate::engine::LaunchRequest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::images::ImageConfig;
+use crate::limits::BoxLimits;
 use crate::options::BoxOptions;
 use crate::status::BoxStatus;
-
-/// Process limit of every box: a fork bomb in one box must not exhaust the host's pid space.
-pub(crate) const DEFAULT_PIDS_MAX: u64 = 4096;
 
 /// Grace between SIGTERM and SIGKILL when the box stops on its own (main command exited,
 /// host gone).
@@ -92,6 +90,7 @@ impl Runtime {
         let guest_path =
             crate::binaries::find_guest(self.options().guest_path.as_deref(), self.shim_path()?)?;
 
+        let limits = BoxLimits::of(&rec.config);
         let spec = ShimSpec {
             box_id: id.clone(),
             hostname: rec.name.clone().unwrap_or_else(|| id.clone()),
@@ -105,9 +104,14 @@ impl Runtime {
             detach,
             stop_grace_ms: STOP_GRACE.as_millis() as u64,
             limits: Limits {
-                memory_mib: rec.config.memory_mib,
-                cpus: rec.config.cpus,
-                pids_max: Some(DEFAULT_PIDS_MAX),
+                memory_mib: Some(limits.memory_mib),
+                cpus: limits.cpus,
+                pids_max: Some(limits.pids_max),
+            },
+            tmp_size_mib: limits.tmp_size_mib,
+            log: LogLimits {
+                max_bytes: limits.log_max_size_mib << 20,
+                files: limits.log_max_files,
             },
             guest: guest_config(&id, &rec.config, &image.config),
         };
@@ -166,6 +170,7 @@ impl Runtime {
 
 /// The agent's view of the box: image defaults overlaid by the box's options.
 fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> GuestConfig {
+    let limits = BoxLimits::of(opts);
     let mut env: Vec<(String, String)> = Vec::new();
     for (k, v) in image.env.iter().chain(&opts.env) {
         env.retain(|(existing, _)| existing != k);
@@ -193,6 +198,7 @@ fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> GuestConfig
         user: opts.user.clone().or_else(|| image.user.clone()).unwrap_or_default(),
         main,
         stop_grace_ms: STOP_GRACE.as_millis() as u64,
+        nofile: Some([limits.nofile_soft, limits.nofile_hard]),
     }
 }
 

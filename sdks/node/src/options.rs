@@ -78,6 +78,7 @@ impl TryFrom<JsBoxOptions> for BoxOptions {
             memory_mib: opts.memory_mib.map(whole_mib).transpose()?,
             auto_remove: opts.auto_remove.unwrap_or_default(),
             detach: opts.detach.unwrap_or_default(),
+            ..BoxOptions::default()
         })
     }
 }

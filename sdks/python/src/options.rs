@@ -123,6 +123,7 @@ impl PyBoxOptions {
             memory_mib: self.memory_mib,
             auto_remove: self.auto_remove.unwrap_or(true),
             detach: self.detach.unwrap_or(false),
+            ..BoxOptions::default()
         })
     }
 }

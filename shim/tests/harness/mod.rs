@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use boxlite_protocol::launch::{ExitRecord, GuestConfig, Limits, ShimSpec};
+use boxlite_protocol::launch::{ExitRecord, GuestConfig, Limits, LogLimits, ShimSpec};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -93,6 +93,8 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
         detach: false,
         stop_grace_ms: 2000,
         limits: Limits::default(),
+        tmp_size_mib: 64,
+        log: LogLimits { max_bytes: 16 << 20, files: 2 },
         guest: GuestConfig {
             box_id,
             env: vec![("GREETING".to_string(), "hello".to_string())],
@@ -100,6 +102,7 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
             user: String::new(),
             main,
             stop_grace_ms: 2000,
+            nofile: Some([1024, 4096]),
         },
     }
 }
