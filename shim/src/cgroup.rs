@@ -6,11 +6,12 @@
 //! controllers and is ignored). A [`Cgroup`] is the box's directory in each hierarchy that
 //! carries one of the memory, pids and cpu controllers: one directory on v2, up to three on v1.
 //!
-//! Placement: the shim joins the box's cgroups itself just before it clones the box, so the
-//! box's PID 1 is born inside them and its new cgroup namespace is rooted there (the box sees
-//! `/` in /proc/self/cgroup). The shim stays inside until the agent is reaped, so its own
-//! memory (about 1 MiB) and its one pid count against the box's limits. After the agent is
-//! reaped the shim moves back to the cgroups it started in and removes the box's.
+//! Placement: the shim creates the directories but never joins them, so a workload at the
+//! box's memory or pids limit cannot take the shim down with it (the OOM killer only picks
+//! among a cgroup's members). The box's PID 1 enters them itself ([`enter`], run by the child
+//! before it execs the agent or forks anything), then unshares its cgroup namespace, which is
+//! thereby rooted at the box's cgroups (the box sees `/` in /proc/self/cgroup). Everything in
+//! them is therefore the box's; after the agent is reaped the shim removes them.
 //!
 //! A shim killed by SIGKILL leaves the directories behind (its box dies with it, so they are
 //! empty); the next start of the same box removes and recreates them, or reuses one that
@@ -21,6 +22,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use boxlite_protocol::launch::Limits;
+use nix::sched::{unshare, CloneFlags};
 
 use crate::error::{io_cause, Step, StepError};
 use crate::log;
@@ -75,8 +77,6 @@ struct Hierarchy {
     mount: PathBuf,
     /// Which of our controllers it carries.
     controllers: Vec<Controller>,
-    /// The shim's cgroup in it at start (its directory under `mount`), to move back to.
-    original: PathBuf,
 }
 
 /// The limits as the values written to the cgroup files; `None` is unlimited.
@@ -124,14 +124,10 @@ impl Values {
     }
 }
 
-/// The box's cgroup directories.
+/// The box's cgroup directories, one per hierarchy.
 #[derive(Debug)]
 pub struct Cgroup {
-    /// One per hierarchy: the box's directory, where the shim goes back to, and the top of
-    /// the hierarchy, for when that is gone (systemd removes an empty scope).
-    dirs: Vec<BoxDir>,
-    /// Whether the shim (tried to) put itself in them; only then does it move back.
-    joined: bool,
+    dirs: Vec<PathBuf>,
 }
 
 impl Cgroup {
@@ -146,7 +142,7 @@ impl Cgroup {
             return Err(StepError::new("cgroup", format!("box id {box_id:?} is not a file name")));
         }
         let values = Values::new(limits)?;
-        let mut cgroup = Cgroup { dirs: Vec::new(), joined: false };
+        let mut cgroup = Cgroup { dirs: Vec::new() };
         match detect().and_then(|layout| cgroup.build(&layout, box_id, &values)) {
             Ok(()) => Ok(Some(cgroup)),
             Err(err) => {
@@ -187,11 +183,7 @@ impl Cgroup {
             }
             let dir = parent.join(box_id);
             create_box_dir(&dir, box_id)?;
-            self.dirs.push(BoxDir {
-                path: dir.clone(),
-                original: hierarchy.original.clone(),
-                top: hierarchy.mount.clone(),
-            });
+            self.dirs.push(dir.clone());
             for &controller in &hierarchy.controllers {
                 match layout {
                     Layout::V2(_) => write_v2(&dir, controller, values)?,
@@ -202,45 +194,35 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Moves the shim into the box's cgroups: everything it clones from now on is born there.
-    pub fn join(&mut self) -> Result<(), StepError> {
-        self.joined = true;
-        let pid = std::process::id().to_string();
-        for dir in &self.dirs {
-            write(&dir.path, "cgroup.procs", &pid)?;
-        }
-        Ok(())
+    /// The box's directories, for [`enter`].
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
     }
 
-    /// Moves the shim back to where it started and removes the box's cgroups. Called once the
-    /// agent is reaped: when PID 1 of a pid namespace exits, the kernel kills and waits for
-    /// the rest of it, so nothing of the box is left inside. Failures (a process that escaped
-    /// the box's pid namespace keeps its cgroup busy) are logged, never fatal.
+    /// Removes the box's cgroups. Called once the agent is reaped: when PID 1 of a pid
+    /// namespace exits, the kernel kills and waits for the rest of it, so nothing of the box
+    /// is left inside. Failures (a process that escaped the box's pid namespace keeps its
+    /// cgroup busy) are logged, never fatal.
     pub fn remove(self, box_id: &str) {
-        let pid = std::process::id().to_string();
         for dir in &self.dirs {
-            if self.joined {
-                if let Err(err) = write(&dir.original, "cgroup.procs", &pid) {
-                    log::line(box_id, &err);
-                    if let Err(err) = write(&dir.top, "cgroup.procs", &pid) {
-                        log::line(box_id, err);
-                    }
-                }
-            }
-            if let Err(err) = fs::remove_dir(&dir.path) {
+            if let Err(err) = fs::remove_dir(dir) {
                 let cause = io_cause(&err);
-                log::line(box_id, format!("cgroup: remove {}: {cause}", dir.path.display()));
+                log::line(box_id, format!("cgroup: remove {}: {cause}", dir.display()));
             }
         }
     }
 }
 
-/// The box's cgroup in one hierarchy.
-#[derive(Debug)]
-struct BoxDir {
-    path: PathBuf,
-    original: PathBuf,
-    top: PathBuf,
+/// Moves the calling process into the box's cgroups (`dirs`, from [`Cgroup::dirs`]), then gives it a cgroup namespace rooted there. Run by the box's
+/// PID 1 while it still sees the host's cgroupfs (before `pivot_root`) and before it forks or
+/// execs: everything of the box is born inside, under the box's pids limit from its first
+/// fork. `0` names the writer itself, whatever pid namespace it is in (its own pid, 1, would
+/// name nothing in the host's).
+pub fn enter(dirs: &[PathBuf]) -> Result<(), StepError> {
+    for dir in dirs {
+        write(dir, "cgroup.procs", "0")?;
+    }
+    unshare(CloneFlags::CLONE_NEWCGROUP).step(|| "unshare the cgroup namespace".to_string())
 }
 
 /// v1 files. Unset limits are written as unlimited too: a reused leftover may hold old ones.
@@ -356,18 +338,16 @@ fn enable_controllers(dir: &Path, controllers: &[Controller]) -> Result<(), Step
 fn detect() -> Result<Layout, StepError> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo")
         .step(|| "cgroup: read /proc/self/mountinfo".to_string())?;
-    let own = fs::read_to_string("/proc/self/cgroup")
-        .step(|| "cgroup: read /proc/self/cgroup".to_string())?;
     let mounts = parse_mountinfo(&mountinfo);
     let root = Path::new(CGROUP_ROOT);
     let layout = if root.join("cgroup.controllers").exists() {
         let available = fs::read_to_string(root.join("cgroup.controllers"))
             .step(|| format!("cgroup: read {CGROUP_ROOT}/cgroup.controllers"))?;
-        v2_layout(&mounts, &own, root, &available)
+        v2_layout(root, &available)
     } else {
-        let mut hierarchies = v1_hierarchies(&mounts, &own);
+        let mut hierarchies = v1_hierarchies(&mounts);
         if hierarchies.is_empty() {
-            hierarchies = v1_conventional(root, &own);
+            hierarchies = v1_conventional(root);
         }
         Layout::V1(hierarchies)
     };
@@ -382,9 +362,6 @@ fn detect() -> Result<Layout, StepError> {
 /// A line of /proc/self/mountinfo, the fields used here.
 #[derive(Debug)]
 struct Mount {
-    /// The directory of the filesystem mounted here (for a cgroup hierarchy: the cgroup that
-    /// appears as the mount point, `/` unless only part of the hierarchy is mounted).
-    root: String,
     point: PathBuf,
     fstype: String,
     options: String,
@@ -395,13 +372,11 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
         .filter_map(|line| {
             // "<id> <parent> <dev> <root> <point> <opts> [optional...] - <type> <source> <super>"
             let (left, right) = line.split_once(" - ")?;
-            let mut left = left.split(' ').skip(3);
-            let root = unescape(left.next()?);
-            let point = PathBuf::from(unescape(left.next()?));
+            let point = PathBuf::from(unescape(left.split(' ').nth(4)?));
             let mut right = right.split(' ');
             let fstype = right.next()?.to_string();
             let options = right.nth(1).unwrap_or("").to_string();
-            Some(Mount { root, point, fstype, options })
+            Some(Mount { point, fstype, options })
         })
         .collect()
 }
@@ -427,45 +402,17 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The shim's cgroup in the hierarchy whose /proc/self/cgroup line matches `is_hierarchy`
-/// (given the line's controller list), as a directory under `mount`; the mount's top when
-/// it cannot be told (the shim then ends up there after the box, still outside the box).
-fn original_dir(
-    own: &str,
-    mount: &Path,
-    mount_root: &str,
-    is_hierarchy: impl Fn(&str) -> bool,
-) -> PathBuf {
-    own.lines()
-        .filter_map(|line| {
-            let (_, rest) = line.split_once(':')?;
-            rest.split_once(':')
-        })
-        .find(|(controllers, _)| is_hierarchy(controllers))
-        .and_then(|(_, path)| {
-            let below = if mount_root == "/" { path } else { path.strip_prefix(mount_root)? };
-            (below.is_empty() || below.starts_with('/'))
-                .then(|| mount.join(below.trim_start_matches('/')))
-        })
-        .unwrap_or_else(|| mount.to_path_buf())
-}
-
-fn v2_layout(mounts: &[Mount], own: &str, root: &Path, available: &str) -> Layout {
-    let mount_root = mounts
-        .iter()
-        .rfind(|m| m.fstype == "cgroup2" && m.point == root)
-        .map_or("/", |m| m.root.as_str());
+fn v2_layout(root: &Path, available: &str) -> Layout {
     let controllers = Controller::ALL
         .into_iter()
         .filter(|c| available.split_whitespace().any(|name| name == c.name()))
         .collect();
-    let original = original_dir(own, root, mount_root, str::is_empty);
-    Layout::V2(Hierarchy { mount: root.to_path_buf(), controllers, original })
+    Layout::V2(Hierarchy { mount: root.to_path_buf(), controllers })
 }
 
 /// v1 hierarchies from the mount table: each `cgroup` mount whose options name one of our
 /// controllers (the first mount of each, when a hierarchy is mounted twice).
-fn v1_hierarchies(mounts: &[Mount], own: &str) -> Vec<Hierarchy> {
+fn v1_hierarchies(mounts: &[Mount]) -> Vec<Hierarchy> {
     let mut found: Vec<Hierarchy> = Vec::new();
     for mount in mounts.iter().filter(|m| m.fstype == "cgroup") {
         let names: Vec<&str> = mount.options.split(',').collect();
@@ -477,16 +424,13 @@ fn v1_hierarchies(mounts: &[Mount], own: &str) -> Vec<Hierarchy> {
         if controllers.is_empty() {
             continue;
         }
-        let original = original_dir(own, &mount.point, &mount.root, |listed| {
-            listed.split(',').any(|name| controllers.iter().any(|c| c.name() == name))
-        });
-        found.push(Hierarchy { mount: mount.point.clone(), controllers, original });
+        found.push(Hierarchy { mount: mount.point.clone(), controllers });
     }
     found
 }
 
 /// v1 hierarchies at their conventional places, for a mount table that does not show them.
-fn v1_conventional(root: &Path, own: &str) -> Vec<Hierarchy> {
+fn v1_conventional(root: &Path) -> Vec<Hierarchy> {
     let mut found: Vec<Hierarchy> = Vec::new();
     for (dir, controller) in [
         ("memory", Controller::Memory),
@@ -500,10 +444,7 @@ fn v1_conventional(root: &Path, own: &str) -> Vec<Hierarchy> {
         {
             continue;
         }
-        let original = original_dir(own, &mount, "/", |listed| {
-            listed.split(',').any(|name| name == controller.name())
-        });
-        found.push(Hierarchy { mount, controllers: vec![controller], original });
+        found.push(Hierarchy { mount, controllers: vec![controller] });
     }
     found
 }
@@ -522,60 +463,41 @@ mod tests {
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 90 35 0:32 / /mnt/memory\\040again rw,relatime - cgroup cgroup rw,memory
 ";
-    const HYBRID_OWN: &str = "\
-9:name=systemd:/
-8:pids:/user.slice
-4:memory:/process_api/abc
-3:cpuset:/
-1:cpu,cpuacct:/
-0::/
-";
 
     #[test]
     fn v1_hierarchies_come_from_the_mount_table() {
-        let found = v1_hierarchies(&parse_mountinfo(HYBRID), HYBRID_OWN);
+        let found = v1_hierarchies(&parse_mountinfo(HYBRID));
         let expected = [
-            ("/sys/fs/cgroup/cpu,cpuacct", Controller::Cpu, "/sys/fs/cgroup/cpu,cpuacct"),
-            ("/sys/fs/cgroup/memory", Controller::Memory, "/sys/fs/cgroup/memory/process_api/abc"),
-            ("/sys/fs/cgroup/pids", Controller::Pids, "/sys/fs/cgroup/pids/user.slice"),
+            ("/sys/fs/cgroup/cpu,cpuacct", Controller::Cpu),
+            ("/sys/fs/cgroup/memory", Controller::Memory),
+            ("/sys/fs/cgroup/pids", Controller::Pids),
         ];
         assert_eq!(found.len(), expected.len(), "{found:?}");
-        for (hierarchy, (mount, controller, original)) in found.iter().zip(expected) {
+        for (hierarchy, (mount, controller)) in found.iter().zip(expected) {
             assert_eq!(hierarchy.mount, Path::new(mount));
             assert_eq!(hierarchy.controllers, [controller]);
-            assert_eq!(hierarchy.original, Path::new(original));
         }
     }
 
     #[test]
-    fn a_partly_mounted_v1_hierarchy_maps_the_shims_cgroup_below_its_root() {
+    fn one_v1_mount_may_carry_several_controllers() {
         let mounts = parse_mountinfo(
             "50 40 0:32 /docker/x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory,pids\n",
         );
-        let found = v1_hierarchies(&mounts, "4:memory,pids:/docker/x/inner\n");
+        let found = v1_hierarchies(&mounts);
         assert_eq!(found.len(), 1);
+        assert_eq!(found[0].mount, Path::new("/sys/fs/cgroup/memory"));
         assert_eq!(found[0].controllers, [Controller::Memory, Controller::Pids]);
-        assert_eq!(found[0].original, Path::new("/sys/fs/cgroup/memory/inner"));
-        // Outside the mounted part: the mount's top.
-        let found = v1_hierarchies(&mounts, "4:memory,pids:/elsewhere\n");
-        assert_eq!(found[0].original, Path::new("/sys/fs/cgroup/memory"));
     }
 
     #[test]
     fn v2_offers_the_available_controllers() {
-        let mounts = parse_mountinfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
-        let layout = v2_layout(
-            &mounts,
-            "0::/user.slice/session-1.scope\n",
-            Path::new("/sys/fs/cgroup"),
-            "cpuset cpu io memory pids\n",
-        );
+        let layout = v2_layout(Path::new("/sys/fs/cgroup"), "cpuset cpu io memory pids\n");
         assert_eq!(
             layout,
             Layout::V2(Hierarchy {
                 mount: PathBuf::from("/sys/fs/cgroup"),
                 controllers: Controller::ALL.to_vec(),
-                original: PathBuf::from("/sys/fs/cgroup/user.slice/session-1.scope"),
             })
         );
     }

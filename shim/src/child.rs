@@ -1,14 +1,16 @@
 //! The child: PID 1 of the box's new namespaces until it becomes the guest agent.
 //!
-//! It runs as a copy-on-write copy of the single-threaded shim (see `clone.rs`), builds the
-//! box's root filesystem, seals it with `pivot_root`, installs the agent's descriptors and
-//! executes the agent from its memfd. Any failure ends it with one line on stderr (the box's
+//! It runs as a copy-on-write copy of the single-threaded shim (see `clone.rs`), moves itself
+//! into the box's cgroups and a cgroup namespace of its own, builds the box's root filesystem,
+//! seals it with `pivot_root`, installs the agent's descriptors and executes the agent from
+//! its memfd. Any failure ends it with one line on stderr (the box's
 //! log) *and* a `GuestReport { error: "box setup failed: <step>: <cause>" }` on the report pipe,
 //! so the shim's exit record carries the same words without scraping the log.
 
 use std::convert::Infallible;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 
 use boxlite_protocol::launch::{fds, GuestReport};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -19,7 +21,7 @@ use nix::unistd::{fexecve, sethostname};
 use crate::descriptors::{self, Sources};
 use crate::error::{Step, StepError};
 use crate::mounts::{self, RootfsPlan};
-use crate::{devices, log, net};
+use crate::{cgroup, devices, log, net};
 
 /// The agent's argv[0] and its whole initial environment.
 const AGENT_NAME: &std::ffi::CStr = c"boxlite-guest";
@@ -33,6 +35,9 @@ pub struct ChildPlan {
     pub box_id: String,
     /// The box's hostname.
     pub hostname: String,
+    /// The box's cgroup directories (host paths), created by the shim; empty when the box
+    /// runs without cgroups.
+    pub cgroups: Vec<PathBuf>,
     /// The rootfs to assemble.
     pub rootfs: RootfsPlan,
     /// Descriptors the agent gets.
@@ -69,6 +74,8 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
         unsafe { libc::close(fd) };
     }
     tie_to_shim(plan.fds.report_write)?;
+    // First: the box's limits hold from here on, and its pids limit before anything forks.
+    cgroup::enter(&plan.cgroups)?;
 
     let merged = &plan.rootfs.merged;
     mounts::make_private()?;

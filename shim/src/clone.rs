@@ -1,4 +1,7 @@
-//! Creating the box: one `clone(2)` into new mount, pid, uts, ipc, net and cgroup namespaces.
+//! Creating the box: one `clone(2)` into new mount, pid, uts, ipc and net namespaces. The
+//! cgroup namespace is not among them: the child unshares it itself once it has moved into
+//! the box's cgroups (see `cgroup::enter`), since a cgroup namespace is rooted wherever its
+//! creator is at that moment and the shim never enters the box's cgroups.
 //!
 //! Why `clone` with every flag at once rather than fork + unshare: the child is born inside all
 //! its namespaces, as PID 1 of the new pid namespace and a direct child of the shim, so the
@@ -27,8 +30,7 @@ pub fn spawn(plan: &ChildPlan) -> Result<Pid, StepError> {
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWCGROUP;
+        | CloneFlags::CLONE_NEWNET;
     let body: Box<dyn FnMut() -> isize + '_> = Box::new(|| child::run(plan));
     // SAFETY: without CLONE_VM the child runs `body` on its own copy of `stack` (1 MiB is ample
     // for the setup steps) and never returns into the shim's frames: `child::run` ends in

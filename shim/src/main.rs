@@ -3,10 +3,10 @@
 //! Started by the host (posix_spawn, nothing done between fork and exec) with the path of a
 //! [`ShimSpec`] JSON file as its only argument, stdin = the host's liveness pipe, stdout = the
 //! readiness pipe, stderr = the box's log. It binds the agent's socket on the host, copies the
-//! agent into a sealed memfd, creates the box's cgroups (its resource limits) and enters them,
-//! clones the box's namespaces, builds its rootfs, starts the agent there as PID 1, supervises
-//! it (graceful stop on SIGTERM/SIGINT or, for a box that is not detached, when the host dies),
-//! removes the cgroups and writes the box's [`ExitRecord`] when it is over.
+//! agent into a sealed memfd, creates the box's cgroups (its resource limits; only the box's
+//! PID 1 enters them), clones the box's namespaces, builds its rootfs, starts the agent there
+//! as PID 1, supervises it (graceful stop on SIGTERM/SIGINT or, for a box that is not detached,
+//! when the host dies), removes the cgroups and writes the box's [`ExitRecord`] when it is over.
 //!
 //! Exit status: 0 when the box ended cleanly, 1 otherwise (the exit record says why).
 //!
@@ -101,8 +101,7 @@ fn run() -> i32 {
             log::line(id, err);
         }
     }
-    // The agent is reaped (or never ran): its pid namespace is gone, only the shim is left in
-    // the box's cgroups.
+    // The agent is reaped (or never ran): its pid namespace is gone, the box's cgroups empty.
     if let Some(cgroup) = cgroup {
         cgroup.remove(id);
     }
@@ -146,14 +145,18 @@ fn launch(
     let config = serde_json::to_vec(&spec.guest)
         .map_err(|err| StepError::new("encode guest config", err.to_string()))?;
 
+    // The box's PID 1 joins these itself (child.rs); the shim stays outside.
+    *cgroup = Cgroup::create(&spec.box_id, &spec.limits)?;
     let plan = ChildPlan {
         box_id: spec.box_id.clone(),
         hostname: spec.hostname.clone(),
+        cgroups: cgroup.as_ref().map_or_else(Vec::new, |c| c.dirs().to_vec()),
         rootfs: RootfsPlan {
             lower: spec.rootfs_lower.clone(),
             upper: spec.upper_dir.clone(),
             work: spec.work_dir.clone(),
             merged: spec.merged_dir.clone(),
+            tmp_size_mib: spec.tmp_size_mib,
         },
         fds: Sources {
             log: libc::STDERR_FILENO,
@@ -165,12 +168,6 @@ fn launch(
         },
         shim_ends: [channels.config_write.as_raw_fd(), channels.report_read.as_raw_fd()],
     };
-    // Last before the clone, so the box's PID 1 is born in its cgroups and its cgroup
-    // namespace is rooted there.
-    *cgroup = Cgroup::create(&spec.box_id, &spec.limits)?;
-    if let Some(cgroup) = cgroup.as_mut() {
-        cgroup.join()?;
-    }
     // Nothing after this may fail with `Err`: from here on the agent runs, and its end is
     // what the record reports.
     let agent = clone::spawn(&plan)?;

@@ -26,6 +26,8 @@ pub struct RootfsPlan {
     pub work: PathBuf,
     /// Where the overlay is mounted and pivoted into.
     pub merged: PathBuf,
+    /// Size of the `/tmp` tmpfs, when the image has no `/tmp`.
+    pub tmp_size_mib: u64,
 }
 
 /// `mount(2)` without a source or data, for flag changes.
@@ -160,9 +162,13 @@ fn remount_read_only(target: &Path) -> Result<(), StepError> {
         .step(|| format!("remount {} read-only", target.display()))
 }
 
-/// A tmpfs `/tmp`, only when the image has no `/tmp` of its own. The image (the lower dir) is
-/// asked, not the merged view: a `/tmp` the box created in its upper dir on an earlier run must
-/// not change what later runs get.
+/// A tmpfs `/tmp` of `tmp_size_mib`, only when the image has no `/tmp` of its own (an image's
+/// `/tmp` stays what it is: a directory of the overlay, on the box's writable layer). The image
+/// (the lower dir) is asked, not the merged view: a `/tmp` the box created in its upper dir on
+/// an earlier run must not change what later runs get.
+///
+/// The size is always given: without one the kernel sizes a tmpfs at half of the host's RAM,
+/// and `size=0` would mean no bound at all, so 0 is refused.
 pub fn mount_tmp_if_image_lacks_it(plan: &RootfsPlan) -> Result<(), StepError> {
     let in_image = plan.lower.join("tmp");
     match fs::symlink_metadata(&in_image) {
@@ -170,15 +176,23 @@ pub fn mount_tmp_if_image_lacks_it(plan: &RootfsPlan) -> Result<(), StepError> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => {}
         Err(err) => return Err(err).step(|| format!("inspect {}", in_image.display())),
     }
+    let data = tmp_options(plan.tmp_size_mib)?;
     let target = mount_point(&plan.merged, "tmp")?;
     mount(
         Some("tmpfs"),
         &target,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=1777"),
+        Some(data.as_str()),
     )
     .step(|| format!("mount tmpfs on {}", target.display()))
+}
+
+fn tmp_options(size_mib: u64) -> Result<String, StepError> {
+    if size_mib == 0 {
+        return Err(StepError::new("mount tmpfs on /tmp", "a size of 0 MiB would be unbounded"));
+    }
+    Ok(format!("mode=1777,size={size_mib}m"))
 }
 
 /// Makes `merged` the root: `pivot_root(".", ".")` stacks the old root on top of the new one,
@@ -245,5 +259,11 @@ mod tests {
         let mut data = Vec::new();
         push_escaped(&mut data, Path::new("/a,b:c\\d"));
         assert_eq!(data, b"/a\\,b\\:c\\\\d");
+    }
+
+    #[test]
+    fn tmp_is_always_sized() {
+        assert_eq!(tmp_options(512).expect("options"), "mode=1777,size=512m");
+        assert!(tmp_options(0).is_err());
     }
 }

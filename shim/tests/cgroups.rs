@@ -1,6 +1,7 @@
 //! Resource limits through the box's cgroups (real ones: v1 or v2, whichever the machine has):
-//! the limits reach the files and act inside the box, the box is born in its cgroups, and the
-//! cgroups are gone when the box is over, also after a leftover from a crashed run.
+//! the limits reach the files and act inside the box, the box's PID 1 is in its cgroups and
+//! the shim is not, and the cgroups are gone when the box is over, also after a leftover from a
+//! crashed run.
 
 mod harness;
 
@@ -35,6 +36,21 @@ fn procs(dir: &Path) -> Vec<i32> {
     BoxCgroups::read(dir, "cgroup.procs").lines().filter_map(|l| l.parse().ok()).collect()
 }
 
+/// The cgroup a process is in, per hierarchy, as the host sees it: `hierarchy -> path`, the
+/// hierarchy named by its controller list (`memory`, `cpu,cpuacct`; empty for v2).
+fn cgroups_of(pid: i32) -> Vec<(String, String)> {
+    let path = format!("/proc/{pid}/cgroup");
+    fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read {path}: {e}"))
+        .lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(':')?;
+            let (controllers, path) = rest.split_once(':')?;
+            Some((controllers.to_string(), path.to_string()))
+        })
+        .collect()
+}
+
 /// Stops a running box with SIGTERM and checks it ended cleanly with its cgroups removed.
 fn stop_and_check_cleanup(shim: &mut Shim, spec: &ShimSpec, cgroups: &BoxCgroups) -> String {
     shim.signal(Signal::SIGTERM);
@@ -49,7 +65,7 @@ fn stop_and_check_cleanup(shim: &mut Shim, spec: &ShimSpec, cgroups: &BoxCgroups
 }
 
 #[test]
-fn limits_are_written_and_the_box_is_born_in_its_cgroups() {
+fn limits_are_written_and_only_the_box_is_in_its_cgroups() {
     let dir = tempfile::tempdir().expect("tempdir");
     let limits = Limits { memory_mib: Some(32), cpus: Some(0.5), pids_max: Some(16) };
     let (spec, cgroups, _cleanup) = limited_spec(dir.path(), Some(&["cgroup"]), limits);
@@ -75,13 +91,26 @@ fn limits_are_written_and_the_box_is_born_in_its_cgroups() {
     }
     assert_eq!(BoxCgroups::read(&cgroups.pids, "pids.max"), "16");
 
-    // The agent (PID 1 of the box) and the shim itself are in every one of the box's cgroups.
+    // The agent (PID 1 of the box) is in every one of the box's cgroups, and the shim in
+    // none: a box at its memory limit must not be able to get the shim OOM-killed.
     for dir in cgroups.dirs() {
         let members = procs(&dir);
-        assert!(members.contains(&agent.pid), "agent not in {}: {members:?}", dir.display());
-        assert!(members.contains(&shim.pid()), "shim not in {}: {members:?}", dir.display());
+        assert_eq!(members, [agent.pid], "members of {}", dir.display());
     }
-    // Inside, the cgroup namespace is rooted at the box's cgroups: every hierarchy shows `/`.
+    let box_cgroup = format!("/boxlite/{}", spec.box_id);
+    let agent_cgroups = cgroups_of(agent.pid);
+    for controller in ["memory", "pids", "cpu"] {
+        let listed = |(names, _): &&(String, String)| {
+            (names.is_empty() && cgroups.v2) || names.split(',').any(|n| n == controller)
+        };
+        let (_, path) = agent_cgroups.iter().find(listed).expect("agent's hierarchy");
+        assert_eq!(path, &box_cgroup, "agent's {controller} cgroup");
+    }
+    for (names, path) in cgroups_of(shim.pid()) {
+        assert!(!path.contains("/boxlite/"), "shim is in {names}:{path}");
+    }
+    // Inside, the cgroup namespace is rooted at the box's cgroups: every hierarchy shows `/`
+    // (also those without a box cgroup, rooted where the box's PID 1 was when it unshared).
     let log = shim.log();
     let facts = guest_facts(&log);
     let lines = facts.get("cgroup").unwrap_or_else(|| panic!("no cgroup fact; log:\n{log}"));
@@ -121,8 +150,8 @@ fn forks_beyond_pids_max_fail() {
     assert!(status.success(), "shim failed: {status:?}; log:\n{log}");
     let facts = guest_facts(&log);
     let forked: i32 = facts.get("forked").and_then(|n| n.parse().ok()).expect("forked fact");
-    // 16 pids for the shim, the agent and its children.
-    assert!((10..=14).contains(&forked), "forked {forked} children; log:\n{log}");
+    // 16 pids for the agent and its children: the shim is not counted.
+    assert_eq!(forked, 15, "forked {forked} children; log:\n{log}");
     assert_eq!(facts.get("fork_errno").map(String::as_str), Some("11"), "EAGAIN expected");
     assert_eq!(exit_record(&spec).exit_code, Some(0));
 }
@@ -270,4 +299,47 @@ fn without_cgroups_a_memory_limit_stops_the_box_from_starting() {
     let expected = "box setup failed: cgroup: no memory, pids or cpu cgroup hierarchy is mounted";
     assert_eq!(record.error.as_deref(), Some(expected), "log:\n{}", shim.log());
     assert_eq!(record.agent_status, "not started");
+}
+
+/// Where the kernel schedules real-time tasks per cgroup (v1 `cpu.rt_runtime_us`, present with
+/// CONFIG_RT_GROUP_SCHED), a new cgroup gets no real-time budget, and the kernel refuses to
+/// move a real-time task into it (EINVAL): a real reason for the box's PID 1 to fail to join.
+#[test]
+fn a_box_that_cannot_join_its_cgroups_fails_setup_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits { pids_max: Some(64), ..Limits::default() };
+    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), Some(&["exit", "0"]), limits);
+    let hierarchy = cgroups.cpu.ancestors().nth(2).expect("cpu hierarchy");
+    if cgroups.v2 || !hierarchy.join("cpu.rt_runtime_us").exists() {
+        eprintln!("skipped: no v1 real-time group scheduling on this kernel");
+        return;
+    }
+    let spec_path = write_spec(dir.path(), "run", &spec);
+    let mut shim = spawn_with(dir.path(), "run", &spec_path, |command| {
+        // SAFETY: sched_setscheduler is a plain syscall on the child itself; nothing allocates.
+        unsafe {
+            command.pre_exec(|| {
+                let param = libc::sched_param { sched_priority: 1 };
+                if libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            });
+        }
+    });
+    assert_eq!(shim.wait_ready(), Readiness::Eof(String::new()));
+    assert_eq!(shim.wait_exit().code(), Some(1));
+    let log = shim.log();
+    let record = exit_record(&spec);
+    let expected = format!(
+        "box setup failed: cgroup: write cgroup.procs in {}: Invalid argument",
+        cgroups.cpu.display()
+    );
+    assert_eq!(record.error.as_deref(), Some(expected.as_str()), "log:\n{log}");
+    // It failed in the box's PID 1, after the clone (the shim itself joins nothing).
+    assert_eq!(record.agent_status, "exited with status 1", "log:\n{log}");
+    for dir in cgroups.dirs() {
+        assert!(!dir.exists(), "{} left behind; log:\n{log}", dir.display());
+    }
 }
