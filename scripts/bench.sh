@@ -25,7 +25,8 @@ busybox_layout=${busybox_layout%:latest}
 npm run -s build:native -- --release >&2
 
 mkdir -p target/bench
-cargo run -q --release -p boxlite-cli --bin boxlite-bench -- "$BOXLITE_TEST_IMAGE" \
+cargo build -q --release -p boxlite-cli
+target/$CARGO_BUILD_TARGET/release/boxlite-bench "$BOXLITE_TEST_IMAGE" \
     --iterations "$ITERATIONS" --json target/bench/core.json \
     --pull "busybox=$busybox_layout" --pull "debian=$large_layout,iterations=$LARGE_PULLS"
 echo

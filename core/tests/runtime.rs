@@ -1,5 +1,6 @@
 //! The runtime's record lifecycle against a real SQLite file in a temporary home.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
 use boxlite_core::{BoxOptions, BoxStatus, ErrorKind, Runtime, RuntimeOptions};
@@ -138,9 +139,14 @@ fn active_box_needs_force_to_remove() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = open(tmp.path());
     let b = rt.create(BoxOptions::new("alpine"), None).unwrap();
-    // Another process owns it and has it running.
+    // Another process owns it and has it running: its "shim" is a live process of ours, with
+    // the start time that proves it is the one recorded.
+    let mut shim = std::process::Command::new("sleep").arg("600").spawn().unwrap();
     raw_db(tmp.path())
-        .execute("UPDATE boxes SET status = 'running', pid = 1 WHERE id = ?1", [b.id()])
+        .execute(
+            "UPDATE boxes SET status = 'running', pid = ?2, shim_start_ticks = ?3 WHERE id = ?1",
+            rusqlite::params![b.id(), shim.id(), start_ticks(shim.id())],
+        )
         .unwrap();
     let err = rt.remove(b.id(), false).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
@@ -148,6 +154,15 @@ fn active_box_needs_force_to_remove() {
     assert_eq!(b.info().unwrap().status, BoxStatus::Running, "refused remove keeps the box");
     rt.remove(b.id(), true).unwrap();
     assert!(rt.get(b.id()).unwrap().is_none());
+    let status = shim.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "the forced remove killed the shim");
+}
+
+/// Field 22 of /proc/PID/stat: the process's start time in clock ticks since boot.
+fn start_ticks(pid: u32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    after_comm.split_whitespace().nth(19).unwrap().parse().unwrap()
 }
 
 #[test]
@@ -184,16 +199,17 @@ fn get_or_create_reuses_by_name() {
 }
 
 #[test]
-fn corrupt_row_is_a_database_error_not_a_panic() {
+fn corrupt_row_is_reported_not_fatal() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = open(tmp.path());
     let b = rt.create(BoxOptions::new("alpine"), None).unwrap();
     raw_db(tmp.path())
         .execute("UPDATE boxes SET status = 'exploded' WHERE id = ?1", [b.id()])
         .unwrap();
-    let err = rt.get_info(b.id()).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Database);
-    assert!(err.to_string().contains("exploded"), "{err}");
+    let info = rt.get_info(b.id()).unwrap().unwrap();
+    assert_eq!(info.status, BoxStatus::Unknown);
+    let reason = info.error_reason.unwrap();
+    assert!(reason.contains("exploded"), "{reason}");
 }
 
 #[test]

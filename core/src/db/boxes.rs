@@ -1,5 +1,6 @@
 //! Box records: insert, look up, list, update state, delete.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, ErrorCode, OptionalExtension, Row};
 
 use super::Store;
@@ -15,40 +16,139 @@ pub(crate) struct BoxRecord {
     pub(crate) config: BoxOptions,
     pub(crate) created_at_ms: i64,
     pub(crate) state: BoxState,
+    /// Why part of the row could not be read (a corrupt config, a status this version does
+    /// not know…). Such a record is reported as `unknown` with that reason and can only be
+    /// removed; the row itself is never rewritten, so nothing in it is lost.
+    pub(crate) damage: Option<String>,
+}
+
+impl BoxRecord {
+    /// This record reported as `unknown` because of `why` (nothing is persisted).
+    pub(crate) fn into_damaged(mut self, why: String) -> Self {
+        let s = &self.state;
+        self.state = BoxState::from_parts(
+            BoxStatus::Unknown,
+            s.pid(),
+            s.shim_start_ticks(),
+            s.owner_pid(),
+            Some(why.clone()),
+            s.exit_code(),
+            s.updated_at_ms(),
+        );
+        self.damage = Some(why);
+        self
+    }
 }
 
 const COLUMNS: &str = "id, name, config, created_at_ms, status, pid, shim_start_ticks, owner_pid, \
                        error_reason, exit_code, updated_at_ms";
 
+/// Reads a row without failing on its contents: one undecodable row must not make a home
+/// unreadable (issue: a row written by a newer version bricked every older client). Only a
+/// failure of SQLite itself is an error.
 fn from_row(row: &Row<'_>) -> rusqlite::Result<BoxRecord> {
-    let id: String = row.get(0)?;
-    let bad = |col: usize, what: String| {
-        rusqlite::Error::FromSqlConversionFailure(
-            col,
-            rusqlite::types::Type::Text,
-            format!("box {id}: {what}").into(),
-        )
+    let mut damage: Vec<String> = Vec::new();
+    let id = match text(row.get_ref(0)?) {
+        Some(id) => id,
+        None => {
+            damage.push("the id is not text".into());
+            String::from_utf8_lossy(&raw_bytes(row.get_ref(0)?)).into_owned()
+        }
     };
-    let config_json: String = row.get(2)?;
-    let config: BoxOptions =
-        serde_json::from_str(&config_json).map_err(|e| bad(2, format!("corrupt config: {e}")))?;
-    let status_name: String = row.get(4)?;
-    let status: BoxStatus = status_name.parse().map_err(|e: Error| bad(4, e.to_string()))?;
-    Ok(BoxRecord {
-        name: row.get(1)?,
+    let name = match row.get_ref(1)? {
+        ValueRef::Null => None,
+        value => {
+            let name = text(value);
+            if name.is_none() {
+                damage.push("the name is not text".into());
+            }
+            name
+        }
+    };
+    let config = match text(row.get_ref(2)?).map(|json| serde_json::from_str::<BoxOptions>(&json)) {
+        Some(Ok(config)) => config,
+        Some(Err(e)) => {
+            damage.push(format!("its options are not valid JSON for this version: {e}"));
+            BoxOptions::default()
+        }
+        None => {
+            damage.push("its options are not text".into());
+            BoxOptions::default()
+        }
+    };
+    let status = match text(row.get_ref(4)?) {
+        Some(name) => match name.parse::<BoxStatus>() {
+            Ok(status) => status,
+            Err(_) => {
+                damage.push(format!("status {name:?} is not one this version knows"));
+                BoxStatus::Unknown
+            }
+        },
+        None => {
+            damage.push("the status is not text".into());
+            BoxStatus::Unknown
+        }
+    };
+    let mut int = |col: usize, what: &str| -> Option<i64> {
+        match row.get_ref(col) {
+            Ok(ValueRef::Null) => None,
+            Ok(ValueRef::Integer(v)) => Some(v),
+            _ => {
+                damage.push(format!("{what} is not an integer"));
+                None
+            }
+        }
+    };
+    let created_at_ms = int(3, "the creation time").unwrap_or(0);
+    let pid = int(5, "the pid").and_then(|v| u32::try_from(v).ok());
+    let ticks = int(6, "the shim start time").and_then(|v| u64::try_from(v).ok());
+    let owner = int(7, "the owner pid").and_then(|v| u32::try_from(v).ok());
+    let exit_code = int(9, "the exit code").and_then(|v| i32::try_from(v).ok());
+    let updated_at_ms = int(10, "the update time").unwrap_or(0);
+    let error_reason = match row.get_ref(8)? {
+        ValueRef::Null => None,
+        value => Some(text(value).unwrap_or_else(|| "(unreadable)".into())),
+    };
+    let rec = BoxRecord {
+        name,
         config,
-        created_at_ms: row.get(3)?,
+        created_at_ms,
         state: BoxState::from_parts(
             status,
-            row.get(5)?,
-            row.get::<_, Option<i64>>(6)?.map(|t| t as u64),
-            row.get(7)?,
-            row.get(8)?,
-            row.get(9)?,
-            row.get(10)?,
+            pid,
+            ticks,
+            owner,
+            error_reason,
+            exit_code,
+            updated_at_ms,
         ),
+        damage: None,
         id,
+    };
+    Ok(match damage.is_empty() {
+        true => rec,
+        false => {
+            rec.into_damaged(format!("the box's record cannot be read: {}", damage.join("; ")))
+        }
     })
+}
+
+/// A text value as a string; `None` for any other type or invalid UTF-8.
+fn text(value: ValueRef<'_>) -> Option<String> {
+    match value {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes).ok().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// The bytes of a text or blob value (for naming a row whose id is not text).
+fn raw_bytes(value: ValueRef<'_>) -> Vec<u8> {
+    match value {
+        ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
+        ValueRef::Integer(i) => i.to_string().into_bytes(),
+        ValueRef::Real(f) => f.to_string().into_bytes(),
+        ValueRef::Null => Vec::new(),
+    }
 }
 
 impl Store {

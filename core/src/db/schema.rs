@@ -46,6 +46,12 @@ pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     let db = |e| Error::database("migrate database schema", e);
+    // The common case, read without a write transaction: every open of a home would
+    // otherwise serialise on SQLite's write lock with every other process using it.
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
     if !(0..=SCHEMA_VERSION).contains(&current) {

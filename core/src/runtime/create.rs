@@ -23,6 +23,7 @@ impl Runtime {
             config: options,
             created_at_ms: now_ms(),
             state: BoxState::new(),
+            damage: None,
         };
         self.store().insert_box(&rec)?;
         let dir = self.home().box_dir(&rec.id);

@@ -19,14 +19,30 @@ impl Runtime {
         Ok(self.resolve(id_or_name)?.map(BoxInfo::from))
     }
 
-    /// Every box, newest first.
+    /// Every box, newest first. A box that cannot be reconciled is listed as `unknown` with
+    /// the reason; it never hides the others.
     pub fn list_info(&self) -> Result<Vec<BoxInfo>> {
         self.check_open("list boxes")?;
-        Ok(self.store().list_boxes()?.into_iter().map(BoxInfo::from).collect())
+        let records = self.store().list_boxes()?;
+        Ok(records
+            .into_iter()
+            .map(|rec| match self.reconciled(rec.clone()) {
+                Ok(rec) => BoxInfo::from(rec),
+                Err(e) => BoxInfo::from(rec.into_damaged(format!("reconcile failed: {e}"))),
+            })
+            .collect())
     }
 
-    /// Exact id, then exact name, then unique id prefix.
+    /// Exact id, then exact name, then unique id prefix; reconciled (see
+    /// [`Runtime::reconciled`]).
     pub(crate) fn resolve(&self, key: &str) -> Result<Option<BoxRecord>> {
+        match self.lookup(key)? {
+            Some(rec) => self.reconciled(rec).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn lookup(&self, key: &str) -> Result<Option<BoxRecord>> {
         if key.is_empty() {
             return Err(Error::invalid_argument("box id or name is empty"));
         }

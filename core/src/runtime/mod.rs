@@ -74,9 +74,10 @@ pub(crate) struct LiveBox {
 }
 
 impl Runtime {
-    /// Opens the home in `options` (created if missing), migrates its database and reconciles
-    /// every box with the processes actually running. Several processes may open the same home
-    /// at once.
+    /// Opens the home in `options` (created if missing) and migrates its database. Boxes are
+    /// reconciled with the processes actually running when a call touches them, so opening
+    /// costs the same with one box or thousands. Several processes may open the same home at
+    /// once.
     pub fn open(options: RuntimeOptions) -> Result<Self> {
         let root = match &options.home_dir {
             Some(dir) => dir.clone(),
@@ -106,7 +107,6 @@ impl Runtime {
                 shut_down: Default::default(),
             }),
         };
-        rt.reconcile_all()?;
         Ok(rt)
     }
 
@@ -195,10 +195,23 @@ impl Runtime {
 
     /// Takes the per-box lock without blocking the async executor.
     pub(crate) async fn lock_box(&self, id: &str) -> Result<FileLock> {
-        let home = self.home().clone();
+        let rt = self.clone();
         let id = id.to_string();
-        tokio::task::spawn_blocking(move || FileLock::for_box(&home, &id))
+        tokio::task::spawn_blocking(move || rt.lock_box_blocking(&id))
             .await
             .map_err(|e| Error::new(crate::ErrorKind::Internal, format!("lock task: {e}")))?
+    }
+
+    /// The lock of box `id` (an exact id), once the box is known to still exist. Waiting for the
+    /// lock may have let a remover delete the box and its lock file; taking the lock then
+    /// re-created the file, which is deleted again here so no removed box leaves one behind.
+    pub(crate) fn lock_box_blocking(&self, id: &str) -> Result<FileLock> {
+        let lock = FileLock::for_box(self.home(), id)?;
+        if self.store().box_by_id(id)?.is_some() {
+            return Ok(lock);
+        }
+        // Ids are never reused: a lock file without its box guards nothing.
+        let _ = std::fs::remove_file(self.home().box_lock_path(id));
+        Err(Error::not_found(format!("no such box: {id} (removed concurrently)")))
     }
 }

@@ -1,5 +1,5 @@
-//! Reconcile on open (docs/architecture.md, "Box lifecycle"): make every active record agree
-//! with the processes that actually run, so nothing is left behind unaccounted.
+//! Reconcile on touch (docs/architecture.md, "Box lifecycle"): make every active record a call
+//! reads agree with the processes that actually run, so nothing is left behind unaccounted.
 
 use std::time::Duration;
 
@@ -14,18 +14,28 @@ use crate::status::BoxStatus;
 const ORPHAN_KILL_WAIT: Duration = Duration::from_secs(5);
 
 impl Runtime {
-    /// Runs once at open. Boxes mid-transition in another process (lock held) are left alone.
-    pub(crate) fn reconcile_all(&self) -> Result<()> {
-        for rec in self.store().list_boxes()? {
-            if !rec.state.status().is_active() {
-                continue;
-            }
-            let Some(_lock) = FileLock::try_for_box(self.home(), &rec.id)? else { continue };
-            // Re-read under the lock: the other process may have finished meanwhile.
-            let Some(rec) = self.store().box_by_id(&rec.id)? else { continue };
-            self.reconcile_one(&rec)?;
+    /// `rec` made to agree with the processes that actually run, as every call that touches a
+    /// box sees it: reconciling on touch keeps opening a home O(1) however many boxes it has
+    /// (docs/architecture.md, "Box lifecycle"). A box this process runs is watched by the
+    /// reaper already; a box whose lock another process holds is left to it; a damaged record
+    /// is reported as it is.
+    pub(crate) fn reconciled(&self, rec: BoxRecord) -> Result<BoxRecord> {
+        if !rec.state.status().is_active() || rec.damage.is_some() {
+            return Ok(rec);
         }
-        Ok(())
+        if self.live().get(&rec.id).is_some_and(|l| l.shim.is_some()) {
+            return Ok(rec);
+        }
+        let Some(lock) = FileLock::try_for_box(self.home(), &rec.id)? else { return Ok(rec) };
+        // Re-read under the lock: the other process may have finished meanwhile, or removed it.
+        let Some(current) = self.store().box_by_id(&rec.id)? else {
+            // Ids are never reused: a lock file without its box guards nothing.
+            let _ = std::fs::remove_file(self.home().box_lock_path(&rec.id));
+            return Ok(rec);
+        };
+        self.reconcile_one(&current)?;
+        drop(lock);
+        Ok(self.store().box_by_id(&rec.id)?.unwrap_or(current))
     }
 
     fn reconcile_one(&self, rec: &BoxRecord) -> Result<()> {

@@ -13,7 +13,7 @@ impl Runtime {
     pub fn remove(&self, id_or_name: &str, force: bool) -> Result<()> {
         self.check_open("remove box")?;
         let id = self.resolve_existing(id_or_name)?.id;
-        let _lock = crate::lock::FileLock::for_box(self.home(), &id)?;
+        let _lock = self.lock_box_blocking(&id)?;
         // Re-read under the lock: the status may have changed, or another remover won.
         let rec = self.store().box_by_id(&id)?.ok_or_else(|| {
             Error::not_found(format!("no such box: {id_or_name} (removed concurrently)"))
@@ -25,7 +25,9 @@ impl Runtime {
                 format!("cannot remove box {id}: it is {status}; stop it first or use force"),
             ));
         }
-        if status.is_active() && self.shim_alive(&rec) {
+        // An unreadable record may still have a live shim: its status column is what could not
+        // be read, not the process.
+        if (status.is_active() || rec.damage.is_some()) && self.shim_alive(&rec) {
             if let Some(pid) = rec.state.pid() {
                 // Checked alive together with its start time just above; its death takes the
                 // agent and every process of the box with it.

@@ -27,8 +27,14 @@ impl Runtime {
             let result = joined.unwrap_or_else(|e| {
                 Err(crate::Error::new(crate::ErrorKind::Internal, format!("stop task: {e}")))
             });
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
+            match result {
+                // Removed meanwhile by another process (a forced remove kills our shim too):
+                // there is nothing left to stop.
+                Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+                Ok(()) => {}
             }
         }
         first_error.map_or(Ok(()), Err)

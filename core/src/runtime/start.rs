@@ -43,6 +43,17 @@ impl Runtime {
                 format!("cannot start box {id}: it is {status}"),
             ));
         }
+        if !rec.config.unknown.is_empty() {
+            // An option this version would ignore may be one that protects the host.
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "cannot start box {id}: a newer boxlite configured it with options this \
+                     version does not know ({}); start it with that version",
+                    rec.config.unknown_names()
+                ),
+            ));
+        }
         rec.state.transition(BoxStatus::Starting)?;
         rec.state.set_owner_pid(std::process::id());
         self.store().update_state(id, &rec.state)?;

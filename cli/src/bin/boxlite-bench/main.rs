@@ -2,12 +2,14 @@
 //! (host fork+exec+wait, bwrap when installed), because shared machines are noisy: compare
 //! the ratios, not the absolute numbers.
 //!
-//! Usage: boxlite-bench [IMAGE] [--iterations N] [--json PATH] [--no-boxes]
+//! Usage: boxlite-bench [IMAGE] [--iterations N] [--json PATH] [--no-boxes] [--no-scale]
 //!                      [--pull NAME=OCI_DIR[,iterations=N]]...
 //! (boxes use BOXLITE_SHIM / BOXLITE_GUEST). `--json` also writes the series as
 //! `{name: {p50_us, p99_us, n}}`, which scripts/bench-sdks.py reads to put the SDKs' figures
 //! next to the core's. Each `--pull` serves the layout from a loopback registry as
-//! `library/NAME:latest` and times pulling it (pull.rs); `--no-boxes` runs only those.
+//! `library/NAME:latest` and times pulling it (pull.rs); `--no-boxes` runs only those. The
+//! scale series (scale.rs: CLI exec with 1 and 500 boxes in the home, host memory per idle
+//! box) need the `boxlite` CLI built next to this program; `--no-scale` skips them.
 
 use std::path::Path;
 use std::process::{Command as HostCommand, Stdio};
@@ -17,6 +19,7 @@ use anyhow::{bail, Context};
 use boxlite_core::{BoxOptions, Command, Runtime, RuntimeOptions};
 
 mod pull;
+mod scale;
 
 /// Discarded iterations before each measured series.
 const WARMUP: usize = 10;
@@ -89,7 +92,8 @@ fn tree_pss_kib(pid: u32) -> u64 {
     total
 }
 
-const USAGE: &str = "usage: boxlite-bench [IMAGE] [--iterations N] [--json PATH] [--no-boxes] \
+const USAGE: &str =
+    "usage: boxlite-bench [IMAGE] [--iterations N] [--json PATH] [--no-boxes] [--no-scale] \
                      [--pull NAME=OCI_DIR[,iterations=N]]...";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -97,11 +101,13 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut image, mut json_path, mut n, mut boxes) = (None, None, 30usize, true);
     let mut pull_args = Vec::new();
+    let mut scale = true;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--json" => json_path = Some(args.next().context("--json PATH")?),
             "--iterations" => n = args.next().context("--iterations N")?.parse()?,
             "--no-boxes" => boxes = false,
+            "--no-scale" => scale = false,
             "--pull" => pull_args.push(args.next().context("--pull NAME=OCI_DIR")?),
             flag if flag.starts_with("--") => bail!("unknown option {flag}; {USAGE}"),
             _ if image.is_none() => image = Some(arg),
@@ -114,6 +120,10 @@ async fn main() -> anyhow::Result<()> {
     if boxes {
         let image = image.context(USAGE)?;
         doc = bench_boxes(&image, n).await?;
+        if scale {
+            println!();
+            doc.extend(scale::run(&image, n).await?);
+        }
     }
     if !fixtures.is_empty() {
         if boxes {
