@@ -34,6 +34,8 @@ pub struct Launch {
 /// Process-wide settings that must be in place before anything else runs.
 pub fn harden() -> Result<(), BootError> {
     ensure_std_fds();
+    protect_from_oom();
+    seal_own_proc()?;
     // SAFETY: prctl with integer arguments has no memory-safety preconditions.
     unsafe {
         // Nothing in the box may ptrace the agent or read its memory through /proc.
@@ -64,6 +66,68 @@ pub fn harden() -> Result<(), BootError> {
         // instructions of a `'static` vector.
         if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, fprog) != 0 {
             return Err(sys("PR_SET_SECCOMP"));
+        }
+    }
+    Ok(())
+}
+
+/// What the agent asks for its own `oom_score_adj`: never chosen by the OOM killer.
+const AGENT_OOM_SCORE_ADJ: &str = "-1000";
+
+/// Takes the agent out of the OOM killer's reach, so a box at its memory limit loses workload
+/// processes, never the process that reports on them. Needs CAP_SYS_RESOURCE, which the agent
+/// has wherever its host grants it to root; elsewhere the score stays as inherited (0), the
+/// workloads' 500 ([`crate::child::WORKLOAD_OOM_SCORE_ADJ`]) still puts them first, and the
+/// console log says so.
+pub fn protect_from_oom() {
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/oom_score_adj")
+        .and_then(|mut file| std::io::Write::write_all(&mut file, AGENT_OOM_SCORE_ADJ.as_bytes()));
+    if let Err(err) = result {
+        let kept = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
+        eprintln!(
+            "boxlite-guest: oom_score_adj stays {} (setting {AGENT_OOM_SCORE_ADJ} needs \
+             CAP_SYS_RESOURCE): {err}",
+            kept.trim()
+        );
+    }
+}
+
+/// Makes the agent's own `/proc/1` read-only for the whole box. The agent is root, so a root
+/// workload owns its /proc files too, and could write, e.g., 1000 to `/proc/1/oom_score_adj`
+/// (raising a score needs no privilege) and make the agent the OOM killer's first choice. A
+/// read-only bind of the directory onto itself covers every file in it and in its threads'
+/// `task/<tid>` directories, threads started later included; lifting it takes CAP_SYS_ADMIN,
+/// which no workload has. Only as PID 1: anywhere else (tests, nested runs) /proc/1 is not ours.
+fn seal_own_proc() -> Result<(), BootError> {
+    // SAFETY: getpid cannot fail.
+    if unsafe { libc::getpid() } != 1 {
+        return Ok(());
+    }
+    let path = c"/proc/1";
+    // SAFETY: mount with valid NUL-terminated paths and no data.
+    unsafe {
+        if libc::mount(
+            path.as_ptr(),
+            path.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(sys("bind /proc/1"));
+        }
+        let flags = libc::MS_REMOUNT
+            | libc::MS_BIND
+            | libc::MS_RDONLY
+            | libc::MS_NOSUID
+            | libc::MS_NODEV
+            | libc::MS_NOEXEC;
+        if libc::mount(std::ptr::null(), path.as_ptr(), std::ptr::null(), flags, std::ptr::null())
+            != 0
+        {
+            return Err(sys("remount /proc/1 read-only"));
         }
     }
     Ok(())

@@ -31,6 +31,8 @@ pub enum Stage {
     OomScore = 10,
     /// setsid and TIOCSCTTY: a new session with the terminal as its controlling one.
     Terminal = 11,
+    /// setrlimit(RLIMIT_NOFILE) to the box's open-file limit.
+    Nofile = 12,
 }
 
 impl Stage {
@@ -47,6 +49,7 @@ impl Stage {
             9 => Self::NoNewPrivs,
             10 => Self::OomScore,
             11 => Self::Terminal,
+            12 => Self::Nofile,
             _ => return None,
         })
     }
@@ -87,6 +90,8 @@ pub struct ChildSpec {
     pub capset: [CapData; 2],
     /// Set the workload's `oom_score_adj` (see [`raise_oom_score`]).
     pub raise_oom_score: bool,
+    /// The box's `RLIMIT_NOFILE`; `None` keeps the agent's.
+    pub nofile: Option<libc::rlimit>,
 }
 
 /// Sets the child up and execs. Never returns.
@@ -108,6 +113,15 @@ pub unsafe fn exec(spec: &ChildSpec) -> ! {
     reset_signals();
     if spec.raise_oom_score {
         raise_oom_score(spec.errors);
+    }
+    // While the child still holds the agent's capabilities: with CAP_SYS_RESOURCE a box may be
+    // given a hard limit above the agent's own. Set here, the limit holds for everything the
+    // process runs and forks; it can lower it, and raise the soft one up to the hard one, but
+    // never the hard one again (the capability is gone after the drop below).
+    if let Some(limit) = &spec.nofile {
+        if libc::setrlimit(libc::RLIMIT_NOFILE, limit) != 0 {
+            fail(spec.errors, Stage::Nofile);
+        }
     }
     let mut target = 0;
     while target < 3 {
@@ -160,11 +174,13 @@ pub unsafe fn exec(spec: &ChildSpec) -> ! {
     fail(spec.errors, Stage::Exec)
 }
 
-/// A box at its memory limit must lose its workload, never its agent (or its shim, which the
-/// box's cgroup also holds). Lowering the agent's score needs CAP_SYS_RESOURCE, which hosts do
-/// not always grant (these machines do not); raising a workload's own score is always allowed.
-/// So every process the agent starts runs at [`WORKLOAD_OOM_SCORE_ADJ`], the agent at 0. Done
-/// while still root, before the user switch.
+/// A box at its memory limit must lose its workload, never its agent: every process the agent
+/// starts runs at [`WORKLOAD_OOM_SCORE_ADJ`] (raising a score is always allowed), the agent at
+/// -1000 where it may (see [`crate::boot::protect_from_oom`]). Written while the child still
+/// holds the agent's capabilities, before the user switch and the drop: with CAP_SYS_RESOURCE
+/// the kernel also makes the value the process's floor (`oom_score_adj_min`), so neither it nor
+/// anything it forks can lower its score again. On a host that withholds CAP_SYS_RESOURCE (these
+/// machines do) there is no floor to set, and a workload may go back down to the agent's 0.
 unsafe fn raise_oom_score(errors: RawFd) {
     let fd = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
     if fd < 0 {

@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::output::{pump, EventTx, Sink};
-use crate::plan::{plan, spawn_status, Request};
+use crate::plan::{plan_off_thread, spawn_status, Request};
 use crate::pty::{Master, WindowSize};
 use crate::reaper::{ExitStatus, Reaper};
 use crate::spawn::{spawn, Input, Process};
@@ -141,7 +141,7 @@ impl ExecHandle {
 /// Starts `request` and returns its event stream. Fails without starting anything when the
 /// request cannot become a process.
 pub async fn start(
-    config: &boxlite_protocol::launch::GuestConfig,
+    config: &Arc<boxlite_protocol::launch::GuestConfig>,
     reaper: &Reaper,
     table: &Arc<ExecTable>,
     request: ExecRequest,
@@ -155,20 +155,20 @@ pub async fn start(
             ))
         })?),
     };
-    let env = request.env.into_iter().map(|v| (v.name, v.value)).collect();
-    let plan = plan(
-        config,
+    let argv0 = request.argv.first().cloned().unwrap_or_default();
+    let plan = plan_off_thread(
+        Arc::clone(config),
         Request {
-            argv: &request.argv,
-            env,
-            working_dir: &request.working_dir,
-            user: &request.user,
+            argv: request.argv,
+            env: request.env.into_iter().map(|v| (v.name, v.value)).collect(),
+            working_dir: request.working_dir,
+            user: request.user,
             stdin: request.stdin,
             tty,
         },
-    )?;
-    let argv0 = request.argv.first().map_or("", String::as_str);
-    let mut process = spawn(reaper, &plan).await.map_err(|e| spawn_status(e, &plan, argv0))?;
+    )
+    .await?;
+    let mut process = spawn(reaper, &plan).await.map_err(|e| spawn_status(e, &plan, &argv0))?;
 
     let (stdin, terminal) = match process.input.take() {
         Some(Input::Pipe(fd)) => {

@@ -6,6 +6,9 @@
 //! [`boxlite_protocol::launch::GuestReport`] line and exits.
 //!
 //! One current-thread tokio runtime plus the reaper thread: an idle box should cost a few MiB.
+//! Work that touches the box's files (planning a request: user lookup, PATH search) runs on
+//! the runtime's blocking pool, started on demand, so a box that makes those files misbehave
+//! can stall that one request and nothing else.
 
 mod boot;
 mod caps;
@@ -39,6 +42,11 @@ use crate::reaper::Reaper;
 use crate::service::{AgentService, AgentState};
 use crate::shutdown::{StopRequest, DRAIN_LIMIT};
 
+/// Most threads planning requests at once. Planning never blocks for long (see
+/// [`plan::PLAN_TIMEOUT`]); the bound caps what requests that do could cost, and later ones
+/// queue (within their own timeout) rather than start more threads.
+const MAX_BLOCKING_THREADS: usize = 16;
+
 /// Grace between SIGTERM and SIGKILL when the config leaves it at 0.
 const DEFAULT_STOP_GRACE: Duration = Duration::from_millis(1000);
 
@@ -50,6 +58,7 @@ fn main() {
     let launch = boot::take_launch().unwrap_or_else(|err| report::fail(&err.to_string()));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
         .unwrap_or_else(|err| report::fail(&format!("starting the runtime: {err}")));
     let reaper =
@@ -84,7 +93,7 @@ async fn run(launch: Launch, reaper: Reaper) -> Result<GuestReport, String> {
     let main =
         config.main.clone().map(|argv| main_cmd::MainSlot::new(argv, stop_tx.clone(), stop_grace));
     let state = Arc::new(AgentState {
-        config,
+        config: Arc::new(config),
         reaper,
         execs: Arc::default(),
         main,

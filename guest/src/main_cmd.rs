@@ -14,7 +14,7 @@ use tonic::Status;
 
 use crate::exec::{exited_event, ExecStream};
 use crate::output::{pump, Kind, Sink};
-use crate::plan::{plan, spawn_status, Request};
+use crate::plan::{plan_off_thread, spawn_status, Request};
 use crate::reaper::{ExitStatus, Reaper};
 use crate::shutdown::{StopRequest, StopTx};
 use crate::spawn::spawn;
@@ -43,7 +43,7 @@ impl MainSlot {
     /// the kept output. A command that cannot start is the caller's error (NOT_FOUND, …).
     pub async fn attach(
         &self,
-        config: &GuestConfig,
+        config: &Arc<GuestConfig>,
         reaper: &Reaper,
     ) -> Result<ExecStream, Status> {
         let main = self
@@ -85,15 +85,21 @@ struct LogInner {
 
 /// Starts the main command. `stop` is told when it exits.
 pub async fn start(
-    config: &GuestConfig,
+    config: &Arc<GuestConfig>,
     reaper: &Reaper,
     argv: &[String],
     stop: StopTx,
     grace: Duration,
 ) -> Result<MainCommand, Status> {
-    let request =
-        Request { argv, env: Vec::new(), working_dir: "", user: "", stdin: false, tty: None };
-    let plan = plan(config, request)?;
+    let request = Request {
+        argv: argv.to_vec(),
+        env: Vec::new(),
+        working_dir: String::new(),
+        user: String::new(),
+        stdin: false,
+        tty: None,
+    };
+    let plan = plan_off_thread(Arc::clone(config), request).await?;
     let argv0 = argv.first().map_or("", String::as_str);
     let process = spawn(reaper, &plan).await.map_err(|e| spawn_status(e, &plan, argv0))?;
 

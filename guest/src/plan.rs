@@ -5,6 +5,8 @@
 use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use boxlite_protocol::exec_failure;
 use boxlite_protocol::launch::GuestConfig;
@@ -20,12 +22,18 @@ use crate::users::{Credentials, Databases, UserError};
 /// PATH when neither the box nor the request sets one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// Longest a request may take to plan. Planning stats a few paths and reads bounded files, in
+/// well under a millisecond; past this the box's filesystem has stopped answering, and the
+/// caller gets an error instead of a call that never ends. Below the host's deadline for
+/// starting an exec, so this clearer error is the one it sees.
+pub const PLAN_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// What a caller asks for; empty fields fall back to the box config.
-pub struct Request<'a> {
-    pub argv: &'a [String],
+pub struct Request {
+    pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
-    pub working_dir: &'a str,
-    pub user: &'a str,
+    pub working_dir: String,
+    pub user: String,
     pub stdin: bool,
     /// Run on a terminal of this size.
     pub tty: Option<WindowSize>,
@@ -54,10 +62,14 @@ impl From<PlanError> for Status {
     fn from(err: PlanError) -> Self {
         let message = err.to_string();
         match err {
-            PlanError::EmptyArgv
-            | PlanError::NulInArgument(_)
-            | PlanError::BadEnv(_)
-            | PlanError::User { .. } => Status::invalid_argument(message),
+            PlanError::EmptyArgv | PlanError::NulInArgument(_) | PlanError::BadEnv(_) => {
+                Status::invalid_argument(message)
+            }
+            // The request is fine; the box's user database is not.
+            PlanError::User { source: UserError::Database(_), .. } => {
+                Status::failed_precondition(message)
+            }
+            PlanError::User { .. } => Status::invalid_argument(message),
             PlanError::WorkingDir { .. } => {
                 exec_failure::status(Code::FailedPrecondition, message, ExecFailure::BadWorkingDir)
             }
@@ -71,23 +83,57 @@ impl From<PlanError> for Status {
     }
 }
 
-/// Resolves `request` against the box `config`.
-pub fn plan(config: &GuestConfig, request: Request<'_>) -> Result<Plan, PlanError> {
+/// [`plan`] on the blocking pool, bounded by [`PLAN_TIMEOUT`]: it stats and reads the box's
+/// files, which the box controls, and the runtime thread that serves every other call (ping,
+/// other execs, shutdown) must never wait on them.
+pub async fn plan_off_thread(config: Arc<GuestConfig>, request: Request) -> Result<Plan, Status> {
+    match off_thread(PLAN_TIMEOUT, move || plan(&config, request)).await {
+        Ok(result) => result.map_err(Status::from),
+        Err(OffThreadError::Panicked) => Err(Status::internal("planning the request panicked")),
+        Err(OffThreadError::TimedOut) => Err(Status::deadline_exceeded(format!(
+            "planning the request took longer than {} ms: the box's files did not answer",
+            PLAN_TIMEOUT.as_millis()
+        ))),
+    }
+}
+
+/// Why [`off_thread`] returned no result.
+#[derive(Debug, PartialEq, Eq)]
+enum OffThreadError {
+    Panicked,
+    /// The work goes on in its thread; its result is dropped when it ends.
+    TimedOut,
+}
+
+/// Runs `work` on the blocking pool and waits at most `limit` for it.
+async fn off_thread<T: Send + 'static>(
+    limit: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, OffThreadError> {
+    match tokio::time::timeout(limit, tokio::task::spawn_blocking(work)).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => Err(OffThreadError::Panicked),
+        Err(_) => Err(OffThreadError::TimedOut),
+    }
+}
+
+/// Resolves `request` against the box `config`. Blocking: see [`plan_off_thread`].
+pub fn plan(config: &GuestConfig, request: Request) -> Result<Plan, PlanError> {
     let argv0 = request.argv.first().ok_or(PlanError::EmptyArgv)?;
     if argv0.is_empty() {
         return Err(PlanError::EmptyArgv);
     }
     let argv = request.argv.iter().map(|a| c_string(a)).collect::<Result<Vec<_>, _>>()?;
 
-    let spec = if request.user.is_empty() { config.user.as_str() } else { request.user };
-    let mut databases = None;
+    let spec = if request.user.is_empty() { config.user.as_str() } else { request.user.as_str() };
     let credentials = if spec.is_empty() {
         None
     } else {
-        let db = databases.get_or_insert_with(|| Databases::load(Path::new("/")));
-        let creds =
-            db.resolve(spec).map_err(|source| PlanError::User { spec: spec.to_owned(), source })?;
-        Some(creds)
+        let user_error = |source| PlanError::User { spec: spec.to_owned(), source };
+        // A user named by the request or the box needs readable databases: running it with
+        // guessed groups would be wrong, so a broken file is an error.
+        let db = Databases::load(Path::new("/")).map_err(|e| user_error(e.into()))?;
+        Some(db.resolve(spec).map_err(user_error)?)
     };
 
     let mut env = merge_env(&config.env, request.env)?;
@@ -97,8 +143,10 @@ pub fn plan(config: &GuestConfig, request: Request<'_>) -> Result<Plan, PlanErro
     if !env.iter().any(|(k, _)| k == "HOME") {
         let home = match &credentials {
             Some(creds) => creds.home.clone(),
-            None => databases
-                .get_or_insert_with(|| Databases::load(Path::new("/")))
+            // Only HOME depends on the file here: a broken one must not stop the box's own
+            // user from running anything, so it counts as having no entry.
+            None => Databases::load(Path::new("/"))
+                .unwrap_or_default()
                 // SAFETY: geteuid cannot fail.
                 .home_of(unsafe { libc::geteuid() })
                 .unwrap_or_else(|| "/".into()),
@@ -106,7 +154,7 @@ pub fn plan(config: &GuestConfig, request: Request<'_>) -> Result<Plan, PlanErro
         env.push(("HOME".into(), home));
     }
 
-    let cwd = working_dir(config, request.working_dir)?;
+    let cwd = working_dir(config, &request.working_dir)?;
     let identity = Identity::of(credentials.as_ref());
     let path_var = env.iter().find(|(k, _)| k == "PATH").map_or(DEFAULT_PATH, |(_, v)| v.as_str());
     let program = find_program(argv0, path_var, &cwd, &identity)?;
@@ -125,6 +173,7 @@ pub fn plan(config: &GuestConfig, request: Request<'_>) -> Result<Plan, PlanErro
         stdin: request.stdin,
         tty: request.tty,
         privileges,
+        nofile: config.nofile,
     })
 }
 
@@ -172,6 +221,16 @@ pub fn spawn_status(err: SpawnError, plan: &Plan, argv0: &str) -> Status {
                 (Stage::OomScore, _) => {
                     Status::internal(format!("raising the OOM score for {argv0}: {reason}"))
                 }
+                // The box asks for more than the kernel lets the agent grant (a hard limit
+                // above the agent's own, without CAP_SYS_RESOURCE): the box's settings are
+                // what must change.
+                (Stage::Nofile, _) => Status::failed_precondition(format!(
+                    "setting the open-file limit of {argv0} to {}: {reason}",
+                    plan.nofile.map_or_else(
+                        || "the agent's own".to_owned(),
+                        |[soft, hard]| format!("{soft} (soft) / {hard} (hard)")
+                    )
+                )),
                 (Stage::Terminal, _) => Status::internal(format!(
                     "making the terminal the controlling terminal of {argv0}: {reason}"
                 )),
@@ -350,6 +409,45 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn blocking_work_times_out_without_stalling_the_runtime() {
+        // The runtime of these tests has one thread, as the agent's: if the work ran on it, the
+        // timer below could never fire.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let stuck = off_thread(Duration::from_millis(50), move || {
+            // Bounded, so that work run on the runtime thread (the bug) fails the assertion
+            // below instead of hanging the test.
+            let _ = wait.recv_timeout(Duration::from_secs(10));
+            let _ = done_tx.send(());
+        });
+        assert_eq!(stuck.await.err(), Some(OffThreadError::TimedOut));
+        // Other work still runs, on the pool and on the runtime thread.
+        assert_eq!(off_thread(Duration::from_secs(10), || 7).await, Ok(7));
+        release.send(()).expect("the stuck work is still waiting");
+        done.recv_timeout(Duration::from_secs(10)).expect("the stuck work ends once released");
+    }
+
+    #[test]
+    fn a_broken_user_database_is_failed_precondition() {
+        let err = PlanError::User {
+            spec: "nobody".into(),
+            source: UserError::Database(crate::users::DatabaseError::NotRegular {
+                path: "/etc/passwd".into(),
+                kind: "a FIFO",
+            }),
+        };
+        let status = Status::from(err);
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(
+            status.message(),
+            "user \"nobody\": /etc/passwd is not a regular file (it is a FIFO)"
+        );
+        let unknown =
+            PlanError::User { spec: "x".into(), source: UserError::UnknownUser("x".into()) };
+        assert_eq!(Status::from(unknown).code(), Code::InvalidArgument);
+    }
+
     #[test]
     fn a_failed_privilege_drop_is_internal_and_names_the_step() {
         let plan = Plan {
@@ -361,6 +459,7 @@ mod tests {
             stdin: false,
             tty: None,
             privileges: Privileges { last_cap: 40, bounding_drop: 0, capabilities: 1 },
+            nofile: None,
         };
         for (stage, words) in [
             (Stage::Bounding, "bounding set"),

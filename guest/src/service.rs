@@ -21,7 +21,8 @@ use crate::shutdown::{StopRequest, StopTx};
 
 /// Everything the calls share.
 pub struct AgentState {
-    pub config: GuestConfig,
+    /// Shared with the blocking threads that plan requests.
+    pub config: Arc<GuestConfig>,
     pub reaper: Reaper,
     pub execs: Arc<ExecTable>,
     pub main: Option<MainSlot>,

@@ -39,6 +39,8 @@ pub struct Plan {
     pub tty: Option<WindowSize>,
     /// The capabilities it keeps (see [`crate::caps`]).
     pub privileges: Privileges,
+    /// Its `RLIMIT_NOFILE` (soft, hard); `None` inherits the agent's.
+    pub nofile: Option<[u64; 2]>,
 }
 
 /// A started process. Its exit status arrives on `exit` from the reaper.
@@ -121,6 +123,7 @@ fn fork(reaper: &Reaper, plan: &Plan) -> Result<(Process, OwnedFd), SpawnError> 
         // privilege: its children's /proc/self files are root's, so the write would fail —
         // and such an agent runs no cgroup-limited box anyway.
         raise_oom_score: unsafe { libc::geteuid() } == 0,
+        nofile: plan.nofile.map(|[soft, hard]| libc::rlimit { rlim_cur: soft, rlim_max: hard }),
     };
     let (pid, exit) = reaper.register_fork(|| fork_child(&spec))?;
     if plan.tty.is_none() {

@@ -2,8 +2,21 @@
 //!
 //! The agent is a static binary dropped into arbitrary images: NSS (`getpwnam`) would load the
 //! image's modules or none at all. Numeric users work without either file.
+//!
+//! Both files belong to the box, so whatever runs in it may have replaced them: with a FIFO (a
+//! plain open would wait for a writer forever), a device such as `/dev/zero` (a plain read
+//! would never end), a symbolic link into `/proc` (the agent reads with every capability), or
+//! a file of any size. [`read_database`] refuses all of these before reading a byte.
 
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+/// Largest user database the agent reads. Real ones are a few KiB; a directory with tens of
+/// thousands of accounts still fits.
+pub const MAX_DATABASE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Who a process runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +38,22 @@ pub enum UserError {
     UnknownUser(String),
     #[error("unknown group {0:?}")]
     UnknownGroup(String),
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+}
+
+/// Why a user database of the box was not read. Never "missing": an image without the file
+/// simply has no named users.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DatabaseError {
+    #[error("{path} is not a regular file (it is {kind})")]
+    NotRegular { path: String, kind: &'static str },
+    #[error("{path} is larger than {max_bytes} bytes")]
+    TooLarge { path: String, max_bytes: u64 },
+    #[error("{path} leads out of the box's root filesystem (a symbolic link to another mount)")]
+    OutsideRoot { path: String },
+    #[error("reading {path}: {reason}")]
+    Io { path: String, reason: String },
 }
 
 /// The contents of the user databases; either may be missing from an image.
@@ -35,13 +64,13 @@ pub struct Databases {
 }
 
 impl Databases {
-    /// Reads `<root>/etc/passwd` and `<root>/etc/group`; a missing file reads as empty.
-    pub fn load(root: &Path) -> Self {
-        let read = |name: &str| std::fs::read_to_string(root.join("etc").join(name));
-        Self {
-            passwd: read("passwd").unwrap_or_default(),
-            group: read("group").unwrap_or_default(),
-        }
+    /// Reads `<root>/etc/passwd` and `<root>/etc/group` (see [`read_database`]); a missing
+    /// file reads as empty.
+    pub fn load(root: &Path) -> Result<Self, DatabaseError> {
+        Ok(Self {
+            passwd: read_database(root, "etc/passwd")?,
+            group: read_database(root, "etc/group")?,
+        })
     }
 
     /// Resolves `uid[:gid]` or `name[:group]` (the parts may mix: `1000:wheel`).
@@ -100,6 +129,114 @@ impl Databases {
 
     fn group_entries(&self) -> impl Iterator<Item = GroupEntry<'_>> {
         self.group.lines().filter_map(GroupEntry::parse)
+    }
+}
+
+/// Reads the database at `relative` (to `root`) without ever blocking and within
+/// [`MAX_DATABASE_BYTES`]; a missing file reads as empty.
+///
+/// - Resolved in `root`, never leaving its mount: symbolic links are followed (images link
+///   their databases, e.g. into a Nix store) but cannot lead into `/proc`, `/sys` or `/dev`,
+///   and no `/proc` magic link is followed (`openat2`, Linux 5.6; older kernels fall back to a
+///   plain open, still subject to the checks below).
+/// - Opened with O_NONBLOCK, so a FIFO answers at once instead of waiting for a writer, and
+///   O_NOCTTY, so a terminal never becomes the agent's.
+/// - Only a regular file is read, judged on the opened descriptor (no check-then-open race),
+///   and only up to the bound, whatever its size said.
+pub fn read_database(root: &Path, relative: &str) -> Result<String, DatabaseError> {
+    let shown = format!("/{relative}");
+    let io_error =
+        |err: io::Error| DatabaseError::Io { path: shown.clone(), reason: err.to_string() };
+    let Some(fd) = open_in_root(root, relative).map_err(|err| match err.raw_os_error() {
+        Some(libc::EXDEV) => DatabaseError::OutsideRoot { path: shown.clone() },
+        _ => io_error(err),
+    })?
+    else {
+        return Ok(String::new());
+    };
+    let file = File::from(fd);
+    let meta = file.metadata().map_err(io_error)?;
+    if !meta.is_file() {
+        return Err(DatabaseError::NotRegular { path: shown, kind: file_kind(&meta.file_type()) });
+    }
+    let too_large =
+        || DatabaseError::TooLarge { path: shown.clone(), max_bytes: MAX_DATABASE_BYTES };
+    if meta.len() > MAX_DATABASE_BYTES {
+        return Err(too_large());
+    }
+    // One byte past the bound tells a file that grew since the fstat from one that fits.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_DATABASE_BYTES + 1).read_to_end(&mut bytes).map_err(io_error)?;
+    if bytes.len() as u64 > MAX_DATABASE_BYTES {
+        return Err(too_large());
+    }
+    // A stray invalid byte costs at most the line it is on, not every user.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Opens `relative` under `root` read-only as described in [`read_database`]; `None` when it
+/// does not exist.
+fn open_in_root(root: &Path, relative: &str) -> io::Result<Option<OwnedFd>> {
+    let c_path = |p: &[u8]| {
+        std::ffi::CString::new(p).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    };
+    let root_path = c_path(root.as_os_str().as_bytes())?;
+    let relative = c_path(relative.as_bytes())?;
+    // SAFETY: a valid NUL-terminated path; O_PATH opens nothing but a handle on the directory.
+    let root_fd = unsafe {
+        libc::open(root_path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+    };
+    if root_fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: open succeeded; the descriptor is ours.
+    let root_fd = unsafe { OwnedFd::from_raw_fd(root_fd) };
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: open_how is plain integers, for which all zeroes is valid (and the kernel
+    // wants unused fields zero). Filled field by field: the libc crate marks it non-exhaustive.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = flags as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: openat2 reads `size_of::<open_how>()` bytes of `how` and the NUL-terminated path.
+    let mut fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root_fd.as_raw_fd(),
+            relative.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    } as libc::c_int;
+    if fd < 0 && crate::sys::errno() == libc::ENOSYS {
+        // SAFETY: as above, with openat's arguments.
+        fd = unsafe { libc::openat(root_fd.as_raw_fd(), relative.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::ENOENT) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    // SAFETY: the open succeeded; the descriptor is ours.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// What kind of file this is, for messages.
+fn file_kind(file_type: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
     }
 }
 
@@ -193,6 +330,119 @@ mod tests {
         let c = db().resolve("alice:wheel").expect("resolves");
         assert_eq!((c.uid, c.gid), (1000, 10));
         assert_eq!(c.groups, vec![10, 50]);
+    }
+
+    /// A root with `etc/` in it, for [`read_database`].
+    fn image_root() -> tempfile::TempDir {
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(root.path().join("etc")).expect("mkdir etc");
+        root
+    }
+
+    fn mkfifo(path: &Path) {
+        let path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0, "mkfifo");
+    }
+
+    #[test]
+    fn a_database_is_read_and_a_missing_one_is_empty() {
+        let root = image_root();
+        assert_eq!(read_database(root.path(), "etc/passwd"), Ok(String::new()));
+        std::fs::write(root.path().join("etc/passwd"), "alice:x:1000:1000::/home/alice:/bin/sh\n")
+            .expect("write");
+        let db = Databases::load(root.path()).expect("loads");
+        assert_eq!(db.resolve("alice").map(|c| c.uid), Ok(1000));
+    }
+
+    #[test]
+    fn a_symlink_resolves_inside_the_root() {
+        let root = image_root();
+        std::fs::create_dir(root.path().join("store")).expect("mkdir");
+        std::fs::write(root.path().join("store/passwd"), "bob:x:7:7::/b:/bin/sh\n").expect("write");
+        // Absolute, as images write them: it means the image's /store, not the agent's.
+        std::os::unix::fs::symlink("/store/passwd", root.path().join("etc/passwd")).expect("link");
+        assert_eq!(
+            read_database(root.path(), "etc/passwd"),
+            Ok("bob:x:7:7::/b:/bin/sh\n".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_refused_at_once() {
+        let root = image_root();
+        mkfifo(&root.path().join("etc/passwd"));
+        // On a thread, bounded: the bug this guards against is a read that never returns.
+        let path = root.path().to_owned();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(read_database(&path, "etc/passwd")));
+        let result = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("no answer");
+        assert_eq!(
+            result,
+            Err(DatabaseError::NotRegular { path: "/etc/passwd".into(), kind: "a FIFO" })
+        );
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "/etc/passwd is not a regular file (it is a FIFO)"
+        );
+    }
+
+    #[test]
+    fn a_device_and_a_directory_are_refused() {
+        let root = image_root();
+        std::fs::create_dir(root.path().join("etc/group")).expect("mkdir");
+        assert_eq!(
+            read_database(root.path(), "etc/group"),
+            Err(DatabaseError::NotRegular { path: "/etc/group".into(), kind: "a directory" })
+        );
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped the device half: mknod needs root");
+            return;
+        }
+        let node = std::ffi::CString::new(root.path().join("etc/passwd").as_os_str().as_bytes())
+            .expect("path");
+        // SAFETY: a valid NUL-terminated path; 1:5 is /dev/zero.
+        let rc = unsafe { libc::mknod(node.as_ptr(), libc::S_IFCHR | 0o644, libc::makedev(1, 5)) };
+        assert_eq!(rc, 0, "mknod");
+        assert_eq!(
+            read_database(root.path(), "etc/passwd"),
+            Err(DatabaseError::NotRegular {
+                path: "/etc/passwd".into(),
+                kind: "a character device"
+            })
+        );
+    }
+
+    #[test]
+    fn a_symlink_to_another_mount_is_refused() {
+        // From the real root, through a link to /dev/zero: /dev is a mount of its own.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("passwd")).expect("link");
+        let relative = dir.path().join("passwd");
+        let relative = relative.strip_prefix("/").expect("absolute").to_str().expect("utf-8");
+        let err = read_database(Path::new("/"), relative).expect_err("refused");
+        assert!(matches!(err, DatabaseError::OutsideRoot { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn an_oversized_database_is_refused_without_reading_it() {
+        let root = image_root();
+        let file = std::fs::File::create(root.path().join("etc/passwd")).expect("create");
+        // Sparse: the size is what counts.
+        file.set_len(MAX_DATABASE_BYTES + 1).expect("set_len");
+        assert_eq!(
+            read_database(root.path(), "etc/passwd"),
+            Err(DatabaseError::TooLarge {
+                path: "/etc/passwd".into(),
+                max_bytes: MAX_DATABASE_BYTES
+            })
+        );
+        file.set_len(MAX_DATABASE_BYTES).expect("set_len");
+        assert_eq!(
+            read_database(root.path(), "etc/passwd").map(|s| s.len() as u64),
+            Ok(MAX_DATABASE_BYTES)
+        );
     }
 
     #[test]
