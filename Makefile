@@ -4,7 +4,7 @@ BOXLITE := target/$(CARGO_BUILD_TARGET)/debug/boxlite
 DEMO_HOME ?= /tmp/boxlite-demo
 PREFIX ?= /usr/local
 
-.PHONY: help build test demo bench header fmt install
+.PHONY: help build test demo bench fuzz header fmt install
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ bench: build ## Latency and memory of boxes and the SDKs, with host and bwrap ba
 
 test: ## Every test: Rust, Python, Node and C suites (what .ci/run runs)
 	bash scripts/test.sh
+
+fuzz: ## Every cargo fuzz target for FUZZ_SECONDS (600) each on its kept corpus (fuzz/corpus/)
+	bash scripts/fuzz.sh
 
 install: ## Install CLI, libboxlite, header, pkg-config file and helpers under PREFIX (release)
 	cargo build --release -p boxlite-cli -p boxlite-c

@@ -40,6 +40,8 @@ mod shim;
 mod status;
 
 #[doc(hidden)]
+pub mod fuzzing;
+#[doc(hidden)]
 pub mod testing;
 
 pub use error::{Error, ErrorKind, Result};

@@ -37,13 +37,15 @@ mod rootfs;
 mod store;
 mod whiteout;
 
+pub(crate) use apply::{apply_layer, Totals};
 pub(crate) use blobs::remove_stale_downloads;
 pub(crate) use config::ImageConfig;
 pub(crate) use digest::Digest;
 pub(crate) use pull::{is_retryable, pull};
 pub use pull::{ProgressFn, PullProgress};
 pub(crate) use reference::{ImageRef, RegistryRef, DOCKER_HUB};
-pub(crate) use remote::Remote;
+pub(crate) use remote::{client_reference, Remote};
+pub(crate) use rootfs::Root;
 pub(crate) use store::{ImageStore, PreparedImage};
 
 #[cfg(test)]

@@ -229,7 +229,9 @@ impl Remote {
     }
 }
 
-fn client_reference(host: &str, image: &RegistryRef, reference: &str) -> Reference {
+/// The reference the registry client is asked for: `image`'s repository on `host`, by tag or
+/// digest (`reference`).
+pub(crate) fn client_reference(host: &str, image: &RegistryRef, reference: &str) -> Reference {
     // oci-client rewrites `docker.io` to Docker Hub's API host itself.
     let registry = if host == DOCKER_HUB { DOCKER_HUB } else { host };
     match Digest::parse(reference) {

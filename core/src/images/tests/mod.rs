@@ -4,6 +4,7 @@
 mod archive;
 mod builder;
 mod busybox;
+mod fuzz_seeds;
 mod hostile;
 mod layers;
 mod oracle;

@@ -483,11 +483,11 @@ fn xattrs_match_umoci() {
 }
 
 /// Regions of a sparse test file: data at `offsets`, each `len` bytes of a distinct letter.
-fn regions(offsets: &[u64], len: usize) -> Vec<(u64, Vec<u8>)> {
+pub(super) fn regions(offsets: &[u64], len: usize) -> Vec<(u64, Vec<u8>)> {
     offsets.iter().enumerate().map(|(i, &o)| (o, vec![b'a' + (i % 26) as u8; len])).collect()
 }
 
-fn borrowed(regions: &[(u64, Vec<u8>)]) -> Vec<(u64, &[u8])> {
+pub(super) fn borrowed(regions: &[(u64, Vec<u8>)]) -> Vec<(u64, &[u8])> {
     regions.iter().map(|(o, d)| (*o, d.as_slice())).collect()
 }
 

@@ -1,0 +1,117 @@
+//! Seeds of the `apply_layer` fuzz target (fuzz/corpus/apply_layer/): real layers of every
+//! entry kind and encoding the applier reads, built with [`builder`](super::builder). Every
+//! seed must apply through the fuzz entry point, so the fuzzer starts from layers that reach
+//! deep into the applier rather than from refusals. With `BOXLITE_FUZZ_SEEDS=DIR` the seeds
+//! are also written to `DIR` (how the committed ones were made, before `cargo fuzz cmin`).
+
+use tar::EntryType;
+
+use super::builder::Layer;
+use super::oracle::{borrowed, regions};
+
+fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let long = "l".repeat(120);
+    // Small sparse files: a fuzz input is a few KiB.
+    let many = regions(&[0, 4096, 8192, 12288, 16384, 20480], 512);
+    let few = regions(&[512, 8192], 512);
+    vec![
+        (
+            "tree",
+            Layer::new()
+                .dir("./", 0o755)
+                .dir("etc", 0o755)
+                .file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644)
+                .dir("bin", 0o755)
+                .file("bin/busybox", "#!busybox", 0o755)
+                .symlink("bin/sh", "busybox")
+                .hardlink("bin/ls", "bin/busybox")
+                .fifo("run-fifo", 0o600)
+                .dir_owned("home/user", 0o750, (1000, 1000))
+                .file_owned("home/user/.profile", "PS1='$ '\n", 0o640, (1000, 1000))
+                .tar(),
+        ),
+        (
+            "whiteouts",
+            Layer::new()
+                .dir("a", 0o755)
+                .file("a/x", "x", 0o644)
+                .file("a/y", "y", 0o644)
+                .whiteout("a/x")
+                .dir("b", 0o755)
+                .opaque("b")
+                .file("b/kept", "k", 0o644)
+                .whiteout("gone")
+                .file(".wh..wh.plnk", "", 0o644)
+                .tar(),
+        ),
+        (
+            "symlinks",
+            Layer::new()
+                .symlink("abs", "/etc")
+                .symlink("up", "../../..")
+                .file("abs/through-abs", "in root", 0o644)
+                .symlink("dangling", "missing/dir")
+                .file("dangling/created", "in root", 0o644)
+                .hardlink("linked-symlink", "abs")
+                .tar(),
+        ),
+        (
+            "pax-xattrs",
+            Layer::new()
+                .xattr("user.mime_type", b"text/plain")
+                .xattr("trusted.overlay.opaque", b"y")
+                .xattr("security.selinux", b"system_u:object_r:bin_t:s0")
+                .pax(&[("mtime", b"1600000000.5"), ("uid", b"4294967294"), ("uname", b"x")])
+                .file(&format!("{long}/{long}/file"), "pax", 0o644)
+                .symlink(&format!("{long}-link"), &long)
+                .at(0)
+                .dir("epoch", 0o700)
+                .tar(),
+        ),
+        (
+            "gnu-long",
+            Layer::new()
+                .gnu_long(EntryType::GNULongName, format!("{long}/{long}/gnu").as_bytes())
+                .file("short", "gnu long name", 0o644)
+                .gnu_long(EntryType::GNULongName, format!("{long}/gnu-link").as_bytes())
+                .gnu_long(EntryType::GNULongLink, long.as_bytes())
+                .symlink("short-link", "short")
+                .tar(),
+        ),
+        (
+            "gnu-sparse",
+            Layer::new()
+                .gnu_sparse("many", 32768, &borrowed(&many), 0o644)
+                .gnu_sparse("few", 16384, &borrowed(&few), 0o600)
+                .tar(),
+        ),
+        (
+            "pax-sparse",
+            Layer::new()
+                .pax_sparse("0.0", "s00", 16384, &borrowed(&few), 0o644)
+                .pax_sparse("0.1", "s01", 16384, &borrowed(&few), 0o644)
+                .pax_sparse("1.0", "s10", 32768, &borrowed(&many), 0o755)
+                .tar(),
+        ),
+        (
+            "devices",
+            Layer::new()
+                .typeflag(b'3', b"dev/tty", 0o666, b"")
+                .typeflag(b'4', b"dev/sda", 0o660, b"")
+                .typeflag(0, b"nul-typeflag", 0o644, b"old tar")
+                .typeflag(b'7', b"contiguous", 0o644, b"contiguous")
+                .tar(),
+        ),
+    ]
+}
+
+#[test]
+fn fuzz_seed_layers_apply() {
+    let out = std::env::var_os("BOXLITE_FUZZ_SEEDS").map(std::path::PathBuf::from);
+    for (name, tar) in seeds() {
+        crate::fuzzing::apply_layer(&tar).unwrap_or_else(|e| panic!("seed {name}: {e}"));
+        if let Some(dir) = &out {
+            std::fs::write(dir.join(format!("seed-{name}.tar")), &tar).unwrap();
+        }
+    }
+}
