@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// Docker Hub's canonical name; `index.docker.io` and `registry-1.docker.io` are aliases.
 pub(crate) const DOCKER_HUB: &str = "docker.io";
 const DEFAULT_TAG: &str = "latest";
-/// Docker's bound on a whole reference.
+/// Docker's bound on a normalised name (`registry/repository`).
 const MAX_NAME_LEN: usize = 255;
 const MAX_TAG_LEN: usize = 128;
 
@@ -214,8 +214,13 @@ fn parse_registry(text: &str) -> Result<RegistryRef> {
     } else {
         path
     };
-    if repository.len() > MAX_NAME_LEN {
-        return Err(bad("the repository name is longer than 255 characters"));
+    // As Docker bounds it: the normalised name, registry included. A bound on what was typed
+    // would let `alpine`-style names grow past it by normalisation, and the canonical form
+    // (`images` shows it, the store records it) would then be refused.
+    if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
+        return Err(bad(&format!(
+            "the name {registry}/{repository} is longer than {MAX_NAME_LEN} characters"
+        )));
     }
     for component in repository.split('/') {
         valid_component(component).map_err(|why| bad(&why))?;
@@ -382,6 +387,27 @@ mod tests {
         assert_eq!(names(&registry("org/tool"), "h:1"), ["h:1/org/tool:latest"]);
         // A mirror of Docker Hub serves the same paths.
         assert_eq!(registry("docker.io/library/alpine").on("m:5000").repository, "library/alpine");
+    }
+
+    /// Found by the image_reference fuzz target: a name short enough as typed but over
+    /// Docker's bound once normalised was accepted, and its canonical form (what `images`
+    /// shows) then refused.
+    #[test]
+    fn the_bound_is_on_the_normalised_name() {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let tag = "t".repeat(MAX_TAG_LEN);
+        // docker.io/library/ + 237 is 255 characters: the longest name, with the longest tag.
+        let longest = format!("{}:{tag}@sha256:{hex}", "a".repeat(237));
+        let shown = ImageRef::parse(&longest).unwrap().to_string();
+        assert_eq!(ImageRef::parse(&shown).unwrap().to_string(), shown);
+        for over in [
+            format!("{}:{tag}@sha256:{hex}", "a".repeat(238)),
+            format!("{}.io/{}", "h".repeat(240), "r".repeat(20)),
+        ] {
+            let err = ImageRef::parse(&over).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+            assert!(err.to_string().contains("longer than 255"), "{err}");
+        }
     }
 
     #[test]
