@@ -3,11 +3,11 @@
 
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use boxlite_protocol::pb::{exec_event::Event, ExecEvent};
 use tokio::net::unix::pipe;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
 use crate::main_cmd::MainLog;
@@ -15,6 +15,11 @@ use crate::pty::Master;
 
 /// Largest output chunk sent in one event.
 pub const CHUNK: usize = 64 * 1024;
+/// Chunks waiting for the console writer (one per output pipe of the main command is enough).
+const CONSOLE_QUEUE: usize = 4;
+
+/// A chunk for the console, and who waits for it to be written.
+type ConsoleChunk = (Vec<u8>, oneshot::Sender<()>);
 
 /// The events of one exec stream, as tonic consumes them.
 pub type EventTx = mpsc::Sender<Result<ExecEvent, Status>>;
@@ -58,12 +63,45 @@ impl Sink {
                 }
             }
             Self::Main(log) => {
-                // The console is a file on the host; a failed copy must not stop the command.
-                let _ = io::stderr().write_all(&data);
+                if let Some(console) = console() {
+                    // Waits (asynchronously) until the chunk is written, so the command waits
+                    // in its own write when the console is slower than it (back-pressure),
+                    // and the output is on the console once the pumps are done (the agent
+                    // exits after that).
+                    let (written, done) = oneshot::channel();
+                    if console.send((data.clone(), written)).await.is_ok() {
+                        let _ = done.await;
+                    }
+                }
                 log.append(kind, data);
             }
         }
     }
+}
+
+/// The console (fd 2) is a pipe the shim copies into the box's log on the host. When the box
+/// prints faster than the host's disk takes it, the pipe fills and a write blocks: so the copy
+/// runs on a thread of its own (started with the first output), and the runtime serving the
+/// host's calls only ever waits for it asynchronously. `None` when the thread could not start:
+/// the output then stays in the main command's log only.
+fn console() -> Option<&'static mpsc::Sender<ConsoleChunk>> {
+    static CONSOLE: OnceLock<Option<mpsc::Sender<ConsoleChunk>>> = OnceLock::new();
+    CONSOLE
+        .get_or_init(|| {
+            let (tx, mut rx) = mpsc::channel::<ConsoleChunk>(CONSOLE_QUEUE);
+            let writer = move || {
+                while let Some((data, written)) = rx.blocking_recv() {
+                    // Under std's stderr lock, so the agent's own messages are never cut into
+                    // by a chunk (they would wait for a full pipe anyway). The console is the
+                    // host's; a failed copy must not stop the command.
+                    let _ = io::stderr().lock().write_all(&data);
+                    let _ = written.send(());
+                }
+            };
+            let thread = std::thread::Builder::new().name("console".into()).stack_size(64 * 1024);
+            thread.spawn(writer).ok().map(|_| tx)
+        })
+        .as_ref()
 }
 
 /// Where a process's output is read from.

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// Descriptors the shim hands the guest agent, which starts as PID 1 with exactly these open
-/// (besides 0-2, which go to the box's console log).
+/// (besides 0-2: 0 is `/dev/null`, 1 and 2 the console, a pipe the shim copies into the box's
+/// log).
 pub mod fds {
     /// The listening unix socket the agent serves gRPC on. Bound by the shim on the host side
     /// before the box is sealed; the path is not reachable from inside the box.
@@ -28,7 +29,8 @@ pub const READY_LINE: &str = "ready\n";
 ///
 /// The shim's stdio carries the rest: stdin is the host's liveness pipe (EOF = the host died,
 /// stop the box) unless `detach`; stdout is the readiness pipe, passed to the agent as
-/// [`fds::READY`]; stderr is the box's log file.
+/// [`fds::READY`]; stderr is the box's log file, used until the shim has read this spec (from
+/// then on it writes through the bounded log of [`ShimSpec::log`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShimSpec {
@@ -78,12 +80,15 @@ pub struct Limits {
     pub pids_max: Option<u64>,
 }
 
-/// The box log's bound: the shim writes the console to `box.log` and rotates it to
-/// `box.log.1`, `box.log.2`, … once it reaches `max_bytes`, keeping `files` files in all, so
-/// a box never holds more than `files × max_bytes` of log on the host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The box log and its bound: the shim writes the console to `path` (`…/box.log`) and, before
+/// it would pass `max_bytes`, rotates it to `box.log.1` (the previous `.1` to `.2`, …),
+/// keeping `files` files in all, so a box never holds more than `files × max_bytes` of log on
+/// the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogLimits {
+    /// The live log file; rotated files sit beside it as `<name>.1`, `<name>.2`, ….
+    pub path: PathBuf,
     /// Largest size of one log file, in bytes (at least 1).
     pub max_bytes: u64,
     /// Files kept, the live one included (at least 1).

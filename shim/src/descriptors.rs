@@ -1,6 +1,6 @@
-//! The child's final descriptor table, exactly as the agent expects it:
-//! 0 = /dev/null, 1 and 2 = the box's log, 3 = listener, 4 = readiness, 5 = config, 6 = report;
-//! everything else closes on exec.
+//! The child's final descriptor table, exactly as the agent expects it: 0 = /dev/null, 1 and
+//! 2 = the console pipe (the shim copies it into the box's log), 3 = listener, 4 = readiness,
+//! 5 = config, 6 = report; everything else closes on exec.
 
 use std::os::fd::RawFd;
 
@@ -11,8 +11,8 @@ use crate::error::{io_cause, StepError};
 /// Where the child finds, at clone time, the descriptors the agent gets.
 #[derive(Clone, Copy, Debug)]
 pub struct Sources {
-    /// The box's log (the shim's stderr).
-    pub log: RawFd,
+    /// The console pipe's write end.
+    pub console: RawFd,
     /// The listening socket.
     pub listener: RawFd,
     /// The readiness pipe (the shim's stdout).
@@ -36,8 +36,8 @@ pub fn install(src: &Sources) -> Result<RawFd, StepError> {
     let devnull = open_devnull()?;
     let wanted = [
         (devnull, 0),
-        (src.log, 1),
-        (src.log, 2),
+        (src.console, 1),
+        (src.console, 2),
         (src.listener, fds::LISTENER),
         (src.ready, fds::READY),
         (src.config_read, fds::CONFIG),

@@ -2,21 +2,25 @@
 //!
 //! Started by the host (posix_spawn, nothing done between fork and exec) with the path of a
 //! [`ShimSpec`] JSON file as its only argument, stdin = the host's liveness pipe, stdout = the
-//! readiness pipe, stderr = the box's log. It binds the agent's socket on the host, copies the
-//! agent into a sealed memfd, creates the box's cgroups (its resource limits; only the box's
-//! PID 1 enters them), clones the box's namespaces, builds its rootfs, starts the agent there
-//! as PID 1, supervises it (graceful stop on SIGTERM/SIGINT or, for a box that is not detached,
-//! when the host dies), removes the cgroups and writes the box's [`ExitRecord`] when it is over.
+//! readiness pipe, stderr = the box's log (until the spec is read; from then on the shim writes
+//! the log itself, bounded, with the box's console copied in). It binds the agent's socket on
+//! the host, copies the agent into a sealed memfd, creates the box's cgroups (its resource
+//! limits; only the box's PID 1 enters them), clones the box's namespaces, builds its rootfs,
+//! starts the agent there as PID 1, supervises it (graceful stop on SIGTERM/SIGINT or, for a
+//! box that is not detached, when the host dies), removes the cgroups and writes the box's
+//! [`ExitRecord`] when it is over.
 //!
 //! Exit status: 0 when the box ended cleanly, 1 otherwise (the exit record says why).
 //!
 //! [`ShimSpec`]: boxlite_protocol::launch::ShimSpec
 //! [`ExitRecord`]: boxlite_protocol::launch::ExitRecord
 
+mod boxlog;
 mod cgroup;
 mod channels;
 mod child;
 mod clone;
+mod console;
 mod descriptors;
 mod devices;
 mod error;
@@ -83,6 +87,11 @@ fn run() -> i32 {
         }
     };
     let id = spec.box_id.as_str();
+    // From here on the shim's lines and the box's console share one bounded log.
+    match boxlog::BoxLog::open(&spec.log) {
+        Ok(box_log) => log::start(box_log),
+        Err(err) => log::line(id, format!("open box log {}: {err}", spec.log.path.display())),
+    }
 
     if let Err(err) = exit_record::remove_stale(&spec.exit_record_path) {
         log::line(id, &err);
@@ -141,6 +150,7 @@ fn launch(
     *socket_file = Some(bound);
     let memfd = memfd::sealed_copy(&spec.guest_path)?;
     let channels = channels::open()?;
+    let console = console::open()?;
     let liveness = if spec.detach { None } else { Some(liveness_pipe()?) };
     let config = serde_json::to_vec(&spec.guest)
         .map_err(|err| StepError::new("encode guest config", err.to_string()))?;
@@ -159,7 +169,7 @@ fn launch(
             tmp_size_mib: spec.tmp_size_mib,
         },
         fds: Sources {
-            log: libc::STDERR_FILENO,
+            console: console.write.as_raw_fd(),
             listener: listener.as_raw_fd(),
             ready: libc::STDOUT_FILENO,
             config_read: channels.config_read.as_raw_fd(),
@@ -170,11 +180,13 @@ fn launch(
     };
     // Nothing after this may fail with `Err`: from here on the agent runs, and its end is
     // what the record reports.
+    log::route_clones_to(console.write.as_raw_fd());
     let agent = clone::spawn(&plan)?;
 
     // The agent has its copies now. The shim keeps none of them: the socket is the agent's to
     // serve, and the host must see EOF on the readiness pipe as soon as the agent dies.
-    drop((listener, memfd, channels.config_read, channels.report_write));
+    // Nor the console's write end: the pipe reaches EOF once the box is gone.
+    drop((listener, memfd, channels.config_read, channels.report_write, console.write));
     if let Err(err) = release_stdout() {
         log::line(&spec.box_id, err);
     }
@@ -184,6 +196,7 @@ fn launch(
         agent,
         signals: signal_fd,
         liveness,
+        console: Some(console.read),
         report: channels.report_read,
         config: Some((channels.config_write, config)),
         stop_grace: Duration::from_millis(spec.stop_grace_ms),

@@ -1,5 +1,6 @@
 //! The shim's event loop while the box runs: one `poll()` over a signalfd, the host's liveness
-//! pipe, the report pipe and (until written) the config pipe. No sleeps, no threads.
+//! pipe, the box's console, the report pipe and (until written) the config pipe. No sleeps, no
+//! threads.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -13,10 +14,16 @@ use nix::unistd::{read, write, Pid};
 
 use crate::error::{Step, StepError};
 use crate::exit_record::AgentEnd;
-use crate::log;
+use crate::{console, log};
 
 /// A report larger than this is not a report; the rest is dropped.
 const MAX_REPORT: usize = 64 * 1024;
+/// Console bytes copied per wakeup before the loop looks at its other descriptors again.
+const CONSOLE_BYTES_PER_WAKEUP: usize = 256 * 1024;
+/// Console bytes copied once the agent is reaped. Its pid namespace is gone, so no writer is
+/// left and this only empties the pipe, whose capacity an unprivileged box can raise to 1 MiB
+/// (`pipe-max-size`).
+const CONSOLE_DRAIN_BYTES: usize = 4 * 1024 * 1024;
 /// After the stop grace period the agent gets this much longer before SIGKILL: its own grace
 /// (SIGTERM to the box's processes, wait, SIGKILL) runs first and takes the full grace.
 const KILL_MARGIN: Duration = Duration::from_millis(1000);
@@ -65,6 +72,8 @@ pub struct Supervisor<'a> {
     pub signals: SignalFd,
     /// The host's liveness pipe, watched only for a box that is not detached.
     pub liveness: Option<OwnedFd>,
+    /// The console pipe's read end (non-blocking), copied into the box log; `None` at EOF.
+    pub console: Option<OwnedFd>,
     /// The report pipe's read end (non-blocking).
     pub report: OwnedFd,
     /// The config pipe's write end (non-blocking) and the bytes still to write.
@@ -109,6 +118,10 @@ impl Supervisor<'_> {
                     fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
                     fds.len() - 1
                 });
+                let console_at = self.console.as_ref().map(|fd| {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                    fds.len() - 1
+                });
                 let report_at = report_open.then(|| {
                     fds.push(PollFd::new(self.report.as_fd(), PollFlags::POLLIN));
                     fds.len() - 1
@@ -122,15 +135,22 @@ impl Supervisor<'_> {
                         let fired = |at: Option<usize>| {
                             at.and_then(|i| fds[i].revents()).is_some_and(|r| !r.is_empty())
                         };
-                        Ok([fired(Some(0)), fired(liveness_at), fired(report_at), fired(config_at)])
+                        Ok([
+                            fired(Some(0)),
+                            fired(liveness_at),
+                            fired(console_at),
+                            fired(report_at),
+                            fired(config_at),
+                        ])
                     }
                     Err(errno) => Err(errno),
                 }
             };
-            let [signals_ready, liveness_ready, report_ready, config_ready] = match polled {
-                Ok(fired) => fired,
-                Err(errno) => return self.abandon(&format!("poll: {}", errno.desc())),
-            };
+            let [signals_ready, liveness_ready, console_ready, report_ready, config_ready] =
+                match polled {
+                    Ok(fired) => fired,
+                    Err(errno) => return self.abandon(&format!("poll: {}", errno.desc())),
+                };
 
             if signals_ready {
                 while let Ok(Some(info)) = self.signals.read_signal() {
@@ -146,6 +166,9 @@ impl Supervisor<'_> {
                 self.liveness = None;
                 self.begin_stop(&mut stopping, "the host process is gone (liveness pipe closed)");
             }
+            if console_ready {
+                self.copy_console(CONSOLE_BYTES_PER_WAKEUP);
+            }
             if report_ready {
                 report_open = drain(&self.report, &mut report);
             }
@@ -153,6 +176,7 @@ impl Supervisor<'_> {
                 self.write_config();
             }
             if let Some(end) = self.try_reap() {
+                self.copy_console(CONSOLE_DRAIN_BYTES);
                 if report_open {
                     drain(&self.report, &mut report);
                 }
@@ -188,6 +212,15 @@ impl Supervisor<'_> {
         let now = Instant::now();
         let kill_at = now.checked_add(waited).unwrap_or_else(|| now + FOREVER);
         *stopping = Some(Stopping { kill_at, waited, killed: false });
+    }
+
+    /// Copies up to `max_bytes` of the box's console into its log; forgets the pipe at EOF.
+    fn copy_console(&mut self, max_bytes: usize) {
+        if let Some(fd) = &self.console {
+            if !console::copy(fd, max_bytes) {
+                self.console = None;
+            }
+        }
     }
 
     /// Reads what the host wrote (nothing is expected); true once the pipe is at EOF or broken.
@@ -235,7 +268,7 @@ impl Supervisor<'_> {
     }
 
     /// The loop cannot go on: kill the box and collect the agent.
-    fn abandon(self, why: &str) -> Ended {
+    fn abandon(mut self, why: &str) -> Ended {
         log::line(self.box_id, format!("supervision failed ({why}); killing the box"));
         let _ = kill(self.agent, Signal::SIGKILL);
         let end = loop {
@@ -246,6 +279,7 @@ impl Supervisor<'_> {
                 Err(errno) => break AgentEnd::Lost(format!("waitpid: {}", errno.desc())),
             }
         };
+        self.copy_console(CONSOLE_DRAIN_BYTES);
         let mut report = Vec::new();
         drain(&self.report, &mut report);
         Ended { end, report, forced_kill: None }

@@ -18,7 +18,8 @@ pub(crate) struct LaunchRequest {
     pub(crate) spec: ShimSpec,
     /// Where the spec is written for the shim.
     pub(crate) spec_path: PathBuf,
-    /// The box's log: the shim's and the agent's stderr.
+    /// The box's live log: the shim's stderr until it has read its spec, which names the
+    /// same file (`spec.log.path`) for the bounded log it writes from then on.
     pub(crate) log_path: PathBuf,
 }
 

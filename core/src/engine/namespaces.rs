@@ -29,6 +29,8 @@ impl Engine for NamespacesEngine {
         })?;
         std::fs::write(&req.spec_path, spec_json)
             .map_err(|e| Error::io(format!("write shim spec {}", req.spec_path.display()), e))?;
+        // Only what the shim says before it has read the spec lands here directly (a spec it
+        // cannot parse); from then on it appends to the same file through its bounded writer.
         let log = OpenOptions::new()
             .create(true)
             .append(true)

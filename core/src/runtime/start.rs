@@ -121,6 +121,7 @@ impl Runtime {
             },
             tmp_size_mib: limits.tmp_size_mib,
             log: LogLimits {
+                path: paths.log.clone(),
                 max_bytes: limits.log_max_size_mib << 20,
                 files: limits.log_max_files,
             },

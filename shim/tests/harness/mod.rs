@@ -94,7 +94,8 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
         stop_grace_ms: 2000,
         limits: Limits::default(),
         tmp_size_mib: 64,
-        log: LogLimits { max_bytes: 16 << 20, files: 2 },
+        // Replaced by `write_spec`, which keeps each run's log apart.
+        log: LogLimits { path: dir.join("box.log"), max_bytes: 16 << 20, files: 2 },
         guest: GuestConfig {
             box_id,
             env: vec![("GREETING".to_string(), "hello".to_string())],
@@ -132,10 +133,13 @@ pub fn spawn(dir: &Path, name: &str, spec: &ShimSpec) -> Shim {
     spawn_with_spec_file(dir, name, &write_spec(dir, name, spec))
 }
 
-/// Writes `spec` to `dir/<name>.json`.
+/// Writes `spec` to `dir/<name>.json`, with its log at `dir/<name>.log` (the file the shim's
+/// stderr goes to), as the host gives a shim its own log as stderr.
 pub fn write_spec(dir: &Path, name: &str, spec: &ShimSpec) -> PathBuf {
     let spec_path = dir.join(format!("{name}.json"));
-    fs::write(&spec_path, serde_json::to_vec_pretty(spec).expect("encode spec")).expect("spec");
+    let mut spec = spec.clone();
+    spec.log.path = log_path(dir, name);
+    fs::write(&spec_path, serde_json::to_vec_pretty(&spec).expect("encode spec")).expect("spec");
     spec_path
 }
 
@@ -151,7 +155,7 @@ pub fn spawn_with(
     spec_path: &Path,
     adjust: impl FnOnce(&mut Command),
 ) -> Shim {
-    let log_path = dir.join(format!("{name}.log"));
+    let log_path = log_path(dir, name);
     let log = OpenOptions::new().create(true).append(true).open(&log_path).expect("log");
     // std's pipes are close-on-exec: shims spawned by parallel tests never inherit them.
     let (liveness_read, liveness) = std::io::pipe().expect("liveness pipe");
@@ -170,6 +174,11 @@ pub fn spawn_with(
     drop(command);
     let pidfd = pidfd(child.id() as i32);
     Shim { child, liveness: Some(liveness), ready, log_path, spawned_at, pidfd, status: None }
+}
+
+/// The live log of the run `name`.
+pub fn log_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.log"))
 }
 
 /// A pidfd for `pid`: readable once the process has exited.
