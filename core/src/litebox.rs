@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use boxlite_protocol::pb::AttachMainRequest;
 
-use crate::agent::status_error;
+use crate::agent::{status_error, within, AGENT_CALL_TIMEOUT};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{Command, Execution};
 use crate::info::BoxInfo;
@@ -93,13 +93,19 @@ impl LiteBox {
         let opened = self.runtime.live().get_mut(&self.id).and_then(|l| l.main_stream.take());
         let stream = match opened {
             Some(stream) => stream,
-            None => agent
-                .attach_main(AttachMainRequest {})
-                .await
-                .map_err(|s| status_error(&self.id, "attach to main command", s))?
-                .into_inner(),
+            None => {
+                let what = "attach to main command";
+                within(&self.id, what, AGENT_CALL_TIMEOUT, async {
+                    agent
+                        .attach_main(AttachMainRequest {})
+                        .await
+                        .map(tonic::Response::into_inner)
+                        .map_err(|s| status_error(&self.id, what, s))
+                })
+                .await?
+            }
         };
-        Ok(Execution::follow(&self.id, "main".into(), 0, agent, stream, None))
+        Ok(Execution::follow_main(&self.id, agent, stream))
     }
 
     async fn running_agent(&self) -> Result<crate::agent::Agent> {

@@ -29,19 +29,31 @@ pub(crate) fn is_alive(pid: u32, ticks: Option<u64>) -> bool {
 
 /// Processes whose command line has `arg` as one of its arguments: how reconcile finds a shim
 /// whose pid was never recorded (its host died between spawning it and persisting the pid).
+/// Pids only: open each with [`crate::shim::ProcessRef::with_arg`] before acting on it.
 pub(crate) fn pids_with_arg(arg: &std::path::Path) -> Vec<u32> {
-    use std::os::unix::ffi::OsStrExt;
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    let needle = arg.as_os_str().as_bytes();
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|a| a == needle))
-        })
+        .filter(|&pid| has_arg(pid, arg))
         .collect()
 }
+
+/// Whether the command line of `pid` has `arg` as one of its arguments (within its first
+/// [`MAX_CMDLINE_BYTES`]: a box's process may have a huge one, and the shim's spec path is its
+/// first argument).
+pub(crate) fn has_arg(pid: u32, arg: &std::path::Path) -> bool {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    let needle = arg.as_os_str().as_bytes();
+    let Ok(file) = std::fs::File::open(format!("/proc/{pid}/cmdline")) else { return false };
+    let mut cmdline = Vec::new();
+    file.take(MAX_CMDLINE_BYTES).read_to_end(&mut cmdline).is_ok()
+        && cmdline.split(|&b| b == 0).any(|a| a == needle)
+}
+
+/// How much of a command line [`has_arg`] reads.
+const MAX_CMDLINE_BYTES: u64 = 64 * 1024;
 
 #[cfg(test)]
 mod tests {

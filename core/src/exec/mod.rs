@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use boxlite_protocol::pb::{self, exec_event::Event};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tonic::Streaming;
 
-use crate::agent::{status_error, Agent};
+use crate::agent::{status_error, while_answering, within, Agent, AGENT_CALL_TIMEOUT};
 use crate::error::{Error, ErrorKind, Result};
 
 /// A command to run in a box.
@@ -88,9 +89,7 @@ pub struct ExecStdin {
 impl ExecStdin {
     /// Writes `data` to the process's stdin.
     pub async fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.send(data.to_vec(), false)
-            .await
-            .map_err(|s| status_error(&self.target.box_id, "write stdin", s))
+        self.send(data.to_vec(), false, "write stdin").await
     }
 
     /// Closes stdin (the process sees EOF). On a TTY this types the terminal's end-of-file
@@ -100,15 +99,23 @@ impl ExecStdin {
     /// the exec: its stdin went with it), so a caller racing a short command gets no error for
     /// a close that, in effect, happened.
     pub async fn close(mut self) -> Result<()> {
-        match self.send(Vec::new(), true).await {
-            Err(status) if status.code() == tonic::Code::NotFound => Ok(()),
-            other => other.map_err(|s| status_error(&self.target.box_id, "close stdin", s)),
-        }
+        self.send(Vec::new(), true, "close stdin").await
     }
 
-    async fn send(&mut self, data: Vec<u8>, close: bool) -> std::result::Result<(), tonic::Status> {
-        let req = pb::WriteStdinRequest { exec_id: self.target.exec_id.clone(), data, close };
-        self.target.agent.write_stdin(req).await.map(|_| ())
+    /// A write waits while the process does not read (a full pipe), for as long as the agent
+    /// answers and the exec's own deadline allows.
+    async fn send(&mut self, data: Vec<u8>, close: bool, what: &str) -> Result<()> {
+        let target = &self.target;
+        let req = pb::WriteStdinRequest { exec_id: target.exec_id.clone(), data, close };
+        let mut agent = target.agent.clone();
+        let call = async move {
+            match agent.write_stdin(req).await {
+                Ok(_) => Ok(()),
+                Err(status) if close && status.code() == tonic::Code::NotFound => Ok(()),
+                Err(status) => Err(status_error(&target.box_id, what, status)),
+            }
+        };
+        while_answering(&target.box_id, what, &target.agent, target.deadline, call).await
     }
 }
 
@@ -136,48 +143,63 @@ impl Execution {
             kill_grace_ms: KILL_GRACE.as_millis() as u64,
         };
         let what = format!("exec {:?}", cmd.argv[0]);
-        let mut stream =
-            agent.exec(req).await.map_err(|s| status_error(box_id, &what, s))?.into_inner();
-        let started = match stream.message().await.map_err(|s| status_error(box_id, &what, s))? {
-            Some(pb::ExecEvent { event: Some(Event::Started(s)) }) => s,
-            other => {
-                return Err(Error::new(
+        // Up to Started: the agent resolves the user and working directory and spawns; a
+        // healthy one does that at once, whatever the command does afterwards.
+        let (stream, started) = within(box_id, &what, AGENT_CALL_TIMEOUT, async {
+            let mut stream =
+                agent.exec(req).await.map_err(|s| status_error(box_id, &what, s))?.into_inner();
+            match stream.message().await.map_err(|s| status_error(box_id, &what, s))? {
+                Some(pb::ExecEvent { event: Some(Event::Started(s)) }) => Ok((stream, s)),
+                other => Err(Error::new(
                     ErrorKind::Engine,
                     format!("box {box_id}: {what}: agent sent {other:?} before Started"),
-                ))
+                )),
             }
-        };
-        let stdin = (cmd.stdin || cmd.tty).then(|| ExecStdin {
-            target: ExecControl {
-                box_id: box_id.to_string(),
-                exec_id: started.exec_id.clone(),
-                agent: agent.clone(),
-            },
+        })
+        .await?;
+        // The agent kills the command at its timeout and SIGKILLs it a grace later; its exit
+        // status is due by then, plus a control deadline for the answer.
+        let deadline = cmd.timeout.map(|timeout| {
+            let budget = timeout.saturating_add(KILL_GRACE).saturating_add(AGENT_CALL_TIMEOUT);
+            (Instant::now() + budget, budget)
         });
-        Ok(Self::follow(box_id, started.exec_id, started.pid, agent, stream, stdin))
+        let control =
+            ExecControl { box_id: box_id.to_string(), exec_id: started.exec_id, agent, deadline };
+        let stdin = (cmd.stdin || cmd.tty).then(|| ExecStdin { target: control.clone() });
+        Ok(Self::follow(control, &format!("{what} (its exit status)"), started.pid, stream, stdin))
     }
 
-    /// Follows an already-open event stream (an exec after Started, or the main command).
-    pub(crate) fn follow(
+    /// Follows the main command's already-open event stream. It has no timeout: its wait
+    /// lasts as long as the agent answers.
+    pub(crate) fn follow_main(
         box_id: &str,
-        exec_id: String,
-        pid: u32,
         agent: Agent,
+        stream: Streaming<pb::ExecEvent>,
+    ) -> Self {
+        let control = ExecControl {
+            box_id: box_id.to_string(),
+            exec_id: "main".into(),
+            agent,
+            deadline: None,
+        };
+        Self::follow(control, "the main command (its exit status)", 0, stream, None)
+    }
+
+    /// Follows an already-open event stream (an exec after Started, or the main command);
+    /// `waiting_for` names the wait in a deadline error.
+    fn follow(
+        control: ExecControl,
+        waiting_for: &str,
+        pid: u32,
         stream: Streaming<pb::ExecEvent>,
         stdin: Option<ExecStdin>,
     ) -> Self {
         let (out_tx, out_rx) = mpsc::channel(STREAM_CHUNKS);
         let (err_tx, err_rx) = mpsc::channel(STREAM_CHUNKS);
         let (done_tx, done_rx) = oneshot::channel();
-        tokio::spawn(pump(box_id.to_string(), stream, out_tx, err_tx, done_tx));
-        Execution {
-            control: ExecControl { box_id: box_id.to_string(), exec_id, agent },
-            pid,
-            stdout: Some(out_rx),
-            stderr: Some(err_rx),
-            stdin,
-            done: done_rx,
-        }
+        let outputs = Outputs { out: Some(out_tx), err: Some(err_tx) };
+        tokio::spawn(pump(control.clone(), waiting_for.to_string(), stream, outputs, done_tx));
+        Execution { control, pid, stdout: Some(out_rx), stderr: Some(err_rx), stdin, done: done_rx }
     }
 
     /// The agent's id of this execution.
@@ -246,18 +268,24 @@ pub struct ExecControl {
     box_id: String,
     exec_id: String,
     agent: Agent,
+    /// When the exec's exit status is due (its timeout, the kill grace and a control
+    /// deadline), and that budget; `None` for a command without a timeout.
+    deadline: Option<(Instant, Duration)>,
 }
 
 impl ExecControl {
     /// Sends `signal` to the command's process group.
     pub async fn signal(&self, signal: i32) -> Result<()> {
         let req = pb::SignalRequest { exec_id: self.exec_id.clone(), signal };
-        self.agent
-            .clone()
-            .signal(req)
-            .await
-            .map(|_| ())
-            .map_err(|s| status_error(&self.box_id, "signal exec", s))
+        let mut agent = self.agent.clone();
+        within(&self.box_id, "signal exec", AGENT_CALL_TIMEOUT, async move {
+            agent
+                .signal(req)
+                .await
+                .map(|_| ())
+                .map_err(|s| status_error(&self.box_id, "signal exec", s))
+        })
+        .await
     }
 
     /// SIGKILL to the command's process group.
@@ -278,42 +306,44 @@ impl ExecControl {
             rows: u32::from(rows),
             cols: u32::from(cols),
         };
-        self.agent.clone().resize_tty(req).await.map(|_| ()).map_err(|s| {
-            let err = status_error(&self.box_id, "resize tty", s);
-            match err.kind() {
-                ErrorKind::Exec => Error::new(ErrorKind::InvalidState, err.to_string()),
-                _ => err,
-            }
+        let mut agent = self.agent.clone();
+        within(&self.box_id, "resize tty", AGENT_CALL_TIMEOUT, async move {
+            agent.resize_tty(req).await.map(|_| ()).map_err(|s| {
+                let err = status_error(&self.box_id, "resize tty", s);
+                match err.kind() {
+                    ErrorKind::Exec => Error::new(ErrorKind::InvalidState, err.to_string()),
+                    _ => err,
+                }
+            })
         })
+        .await
     }
 }
 
+/// The output channels of one execution; a dropped receiver closes its side.
+struct Outputs {
+    out: Option<mpsc::Sender<Vec<u8>>>,
+    err: Option<mpsc::Sender<Vec<u8>>>,
+}
+
 /// Copies stream events to the output channels until Exited. A dropped receiver turns that
-/// stream's data into a no-op instead of stalling the other stream.
+/// stream's data into a no-op instead of stalling the other stream. Each wait for the next
+/// event is bounded by the agent's answers and the exec's deadline; the time a slow reader
+/// keeps the pump waiting (back-pressure) is the reader's and moves the deadline on.
 async fn pump(
-    box_id: String,
+    control: ExecControl,
+    waiting_for: String,
     mut stream: Streaming<pb::ExecEvent>,
-    out: mpsc::Sender<Vec<u8>>,
-    err: mpsc::Sender<Vec<u8>>,
+    mut outputs: Outputs,
     done: oneshot::Sender<Result<ExecResult>>,
 ) {
-    let mut out = Some(out);
-    let mut err = Some(err);
+    let ExecControl { box_id, agent, mut deadline, .. } = control;
     let result = loop {
-        match stream.message().await {
-            Ok(Some(pb::ExecEvent { event: Some(event) })) => match event {
-                Event::Stdout(data) => forward(&mut out, data).await,
-                Event::Stderr(data) => forward(&mut err, data).await,
-                Event::Exited(e) => {
-                    break Ok(ExecResult {
-                        exit_code: e.exit_code,
-                        signal: e.signal,
-                        timed_out: e.timed_out,
-                    })
-                }
-                Event::Started(_) => {}
-            },
-            Ok(Some(pb::ExecEvent { event: None })) => {}
+        let next =
+            async { stream.message().await.map_err(|s| status_error(&box_id, "exec stream", s)) };
+        let event = match while_answering(&box_id, &waiting_for, &agent, deadline, next).await {
+            Ok(Some(pb::ExecEvent { event: Some(event) })) => event,
+            Ok(Some(pb::ExecEvent { event: None })) => continue,
             Ok(None) => {
                 break Err(Error::new(
                     ErrorKind::Engine,
@@ -322,11 +352,27 @@ async fn pump(
                     ),
                 ))
             }
-            Err(status) => break Err(status_error(&box_id, "exec stream", status)),
+            Err(e) => break Err(e),
+        };
+        let forwarding = Instant::now();
+        match event {
+            Event::Stdout(data) => forward(&mut outputs.out, data).await,
+            Event::Stderr(data) => forward(&mut outputs.err, data).await,
+            Event::Exited(e) => {
+                break Ok(ExecResult {
+                    exit_code: e.exit_code,
+                    signal: e.signal,
+                    timed_out: e.timed_out,
+                })
+            }
+            Event::Started(_) => {}
+        }
+        if let Some((at, _)) = deadline.as_mut() {
+            *at += forwarding.elapsed();
         }
     };
     // Close the output channels before reporting, so readers see EOF first.
-    drop((out, err));
+    drop(outputs);
     let _ = done.send(result);
 }
 

@@ -8,25 +8,40 @@ use boxlite_protocol::launch::ExitRecord;
 use super::Runtime;
 use crate::db::BoxRecord;
 use crate::error::Result;
-use crate::shim::ShimHandle;
+use crate::shim::{ProcessRef, ShimHandle};
 use crate::status::BoxStatus;
 
 impl Runtime {
+    /// The shim of `rec` if it is alive: our own child through the reaper's pidfd, another
+    /// process's through a pidfd verified against the recorded start time. `None` when there
+    /// is no such process: a missing pid never stands for one.
+    pub(crate) fn shim_process(&self, rec: &BoxRecord) -> Option<ProcessRef> {
+        let own = self.live().get(&rec.id).and_then(|live| live.shim.clone());
+        let process = match own {
+            Some(shim) => (shim.status().is_none()).then(|| shim.process().clone()),
+            None => ProcessRef::recorded(rec.state.pid(), rec.state.shim_start_ticks()),
+        };
+        process.filter(|p| !p.has_exited())
+    }
+
     /// Whether the shim recorded for `rec` is alive (pid and start time both match).
     pub(crate) fn shim_alive(&self, rec: &BoxRecord) -> bool {
-        if let Some(live) = self.live().get(&rec.id) {
-            if let Some(shim) = &live.shim {
-                return shim.status().is_none();
-            }
-        }
-        rec.state
-            .pid()
-            .is_some_and(|pid| crate::procfs::is_alive(pid, rec.state.shim_start_ticks()))
+        self.shim_process(rec).is_some()
     }
 
     /// Persists the end of a box whose shim has exited. `stop_requested`: a user stop, so an
     /// escalation to SIGKILL is still a clean `stopped`. Caller holds the box lock.
     pub(crate) fn settle_exit(&self, rec: &BoxRecord, stop_requested: bool) -> Result<()> {
+        self.settle(rec, stop_requested, None)
+    }
+
+    /// Persists the end of a box whose stop had to kill its shim: `stopped` if the shim still
+    /// wrote its exit record, else `failed` with `reason`. Caller holds the box lock.
+    pub(crate) fn settle_killed(&self, rec: &BoxRecord, reason: &str) -> Result<()> {
+        self.settle(rec, true, Some(reason))
+    }
+
+    fn settle(&self, rec: &BoxRecord, stop_requested: bool, killed: Option<&str>) -> Result<()> {
         let mut state = rec.state.clone();
         if !state.status().is_active() {
             return Ok(());
@@ -36,14 +51,15 @@ impl Runtime {
         let record: Option<ExitRecord> = std::fs::read(&paths.exit_record)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        match record {
-            Some(r) if r.error.is_none() || stop_requested => {
+        match (record, killed) {
+            (Some(r), _) if r.error.is_none() || stop_requested => {
                 state.transition(BoxStatus::Stopped)?;
                 state.set_exit_code(r.exit_code);
             }
-            Some(r) => state.mark_failed(r.error.unwrap_or_default()),
-            None if stop_requested => state.transition(BoxStatus::Stopped)?,
-            None => state.mark_failed(format!(
+            (Some(r), _) => state.mark_failed(r.error.unwrap_or_default()),
+            (None, Some(reason)) => state.mark_failed(reason),
+            (None, None) if stop_requested => state.transition(BoxStatus::Stopped)?,
+            (None, None) => state.mark_failed(format!(
                 "the box's shim (pid {}) exited without writing an exit record; see {}",
                 rec.state.pid().map_or_else(|| "?".to_string(), |p| p.to_string()),
                 paths.log.display()

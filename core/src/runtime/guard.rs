@@ -69,11 +69,9 @@ impl Drop for CleanupGuard {
     }
 }
 
+/// Through the reaper's pidfd: if the reaper reaps the shim first, the signal reaches nobody.
 fn kill_shim(shim: &ShimHandle) {
-    if shim.status().is_none() {
-        // SAFETY: the shim is our unreaped child, so its pid cannot have been reused.
-        unsafe { libc::kill(shim.pid() as libc::pid_t, libc::SIGKILL) };
-    }
+    shim.process().signal(libc::SIGKILL);
 }
 
 /// Persists `failed` without taking the box lock (the pipeline holds it). A database error

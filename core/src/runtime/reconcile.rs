@@ -53,18 +53,9 @@ impl Runtime {
                 // The recorded pid, and any shim running this box's spec: the host may have died
                 // after spawning the shim but before persisting its pid.
                 let spec = self.home().box_paths(&rec.id).spec;
-                let recorded = rec
-                    .state
-                    .pid()
-                    .filter(|&pid| crate::procfs::is_alive(pid, rec.state.shim_start_ticks()));
-                let mut orphans = crate::procfs::pids_with_arg(&spec);
-                orphans.extend(recorded);
-                orphans.sort_unstable();
-                orphans.dedup();
-                for pid in orphans {
-                    // A live process running this box's shim; its death takes the box.
-                    crate::shim::kill_and_wait_blocking(pid, ORPHAN_KILL_WAIT);
-                }
+                // Each is verified through its pidfd before the kill; its death takes the box.
+                let (pid, ticks) = (rec.state.pid(), rec.state.shim_start_ticks());
+                crate::shim::kill_box_shims_blocking(pid, ticks, &spec, ORPHAN_KILL_WAIT);
                 crate::cgroups::remove_box_cgroups(&rec.id)?;
                 let mut state = rec.state.clone();
                 state.mark_failed(format!(

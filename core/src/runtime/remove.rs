@@ -27,16 +27,15 @@ impl Runtime {
         }
         // An unreadable record may still have a live shim: its status column is what could not
         // be read, not the process.
-        if (status.is_active() || rec.damage.is_some()) && self.shim_alive(&rec) {
-            if let Some(pid) = rec.state.pid() {
-                // Checked alive together with its start time just above; its death takes the
-                // agent and every process of the box with it.
-                if !crate::shim::kill_and_wait_blocking(pid, KILL_WAIT) {
-                    return Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!("remove box {id}: its shim (pid {pid}) survived SIGKILL"),
-                    ));
-                }
+        let may_run = status.is_active() || rec.damage.is_some();
+        if let Some(shim) = self.shim_process(&rec).filter(|_| may_run) {
+            // Its death takes the agent and every process of the box with it; what is left in
+            // the box's cgroups is killed with them below.
+            if !shim.kill_and_wait_blocking(KILL_WAIT) {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("remove box {id}: its shim (pid {}) survived SIGKILL", shim.pid()),
+                ));
             }
         }
         self.live().remove(&id);

@@ -9,7 +9,9 @@ use super::guard::CleanupGuard;
 use super::{LiveBox, Runtime};
 use boxlite_protocol::pb::AttachMainRequest;
 
-use crate::agent::{connect, status_error, wait_for_guest_ready, ReadyContext};
+use crate::agent::{
+    connect, status_error, wait_for_guest_ready, within, ReadyContext, AGENT_CALL_TIMEOUT,
+};
 use crate::db::BoxRecord;
 use crate::engine::LaunchRequest;
 use crate::error::{Error, ErrorKind, Result};
@@ -154,11 +156,14 @@ impl Runtime {
         // agent, the stream sees all of its output however fast it exits.
         let main_stream = match &request.spec.guest.main {
             Some(_) => Some(
-                agent
-                    .attach_main(AttachMainRequest {})
-                    .await
-                    .map_err(|s| status_error(&id, "start main command", s))?
-                    .into_inner(),
+                within(&id, "start main command", AGENT_CALL_TIMEOUT, async {
+                    agent
+                        .attach_main(AttachMainRequest {})
+                        .await
+                        .map(tonic::Response::into_inner)
+                        .map_err(|s| status_error(&id, "start main command", s))
+                })
+                .await?,
             ),
             None => None,
         };

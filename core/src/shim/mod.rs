@@ -1,7 +1,9 @@
-//! Host-side bookkeeping of shim processes.
+//! Host-side bookkeeping of shim processes, and process control through pidfds.
 
+mod orphans;
+mod pidfd;
 mod reaper;
-mod wait;
 
+pub(crate) use orphans::kill_box_shims_blocking;
+pub(crate) use pidfd::ProcessRef;
 pub(crate) use reaper::{ShimHandle, ShimReaper};
-pub(crate) use wait::{kill_and_wait_blocking, wait_pid_exit};

@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
+use super::ProcessRef;
 use crate::error::{Error, ErrorKind, Result};
 
 /// epoll key of the control eventfd; pids are never 0.
@@ -21,7 +22,7 @@ const CONTROL_KEY: u64 = 0;
 
 struct Entry {
     child: Child,
-    pidfd: OwnedFd,
+    process: ProcessRef,
     exited: watch::Sender<Option<ExitStatus>>,
 }
 
@@ -70,13 +71,19 @@ impl std::fmt::Debug for ShimReaper {
 /// stop the reaping — a shim is always reaped once it exits.
 #[derive(Clone, Debug)]
 pub(crate) struct ShimHandle {
-    pid: u32,
+    process: ProcessRef,
     exited: watch::Receiver<Option<ExitStatus>>,
 }
 
 impl ShimHandle {
     pub(crate) fn pid(&self) -> u32 {
-        self.pid
+        self.process.pid()
+    }
+
+    /// The shim's pidfd: signals sent through it can never reach a process that reused the
+    /// pid after the reaper reaped the shim.
+    pub(crate) fn process(&self) -> &ProcessRef {
+        &self.process
     }
 
     /// The exit status once reaped.
@@ -124,22 +131,18 @@ impl ShimReaper {
     /// Takes ownership of a freshly spawned shim and reaps it when it exits.
     pub(crate) fn register(&self, child: Child) -> Result<ShimHandle> {
         let pid = child.id();
-        // SAFETY: pidfd_open on a child we own and have not reaped: the pid cannot be reused.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if fd < 0 {
-            return Err(Error::new(ErrorKind::Io, format!("pidfd_open for shim {pid}"))
-                .with_source(std::io::Error::last_os_error()));
-        }
-        // SAFETY: a new fd returned by the kernel; owned from here on.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        // A child we own and have not reaped: the pid cannot have been reused.
+        let process = ProcessRef::child(pid).map_err(|e| {
+            Error::new(ErrorKind::Io, format!("pidfd_open for shim {pid}")).with_source(e)
+        })?;
         let (tx, rx) = watch::channel(None);
         {
             let mut state = self.shared.state();
-            state.entries.insert(pid, Entry { child, pidfd, exited: tx });
+            state.entries.insert(pid, Entry { child, process: process.clone(), exited: tx });
             state.pending.push(pid);
         }
         self.shared.wake();
-        Ok(ShimHandle { pid, exited: rx })
+        Ok(ShimHandle { process, exited: rx })
     }
 }
 
@@ -205,7 +208,7 @@ fn run_worker(shared: &Shared, epoll: &OwnedFd) {
                         libc::epoll_ctl(
                             epoll.as_raw_fd(),
                             libc::EPOLL_CTL_DEL,
-                            entry.pidfd.as_raw_fd(),
+                            entry.process.as_raw_fd(),
                             std::ptr::null_mut(),
                         )
                     };
@@ -215,7 +218,7 @@ fn run_worker(shared: &Shared, epoll: &OwnedFd) {
         }
         for pid in std::mem::take(&mut state.pending) {
             if let Some(entry) = state.entries.get(&pid) {
-                if epoll_add(epoll, entry.pidfd.as_raw_fd(), u64::from(pid)).is_err() {
+                if epoll_add(epoll, entry.process.as_raw_fd(), u64::from(pid)).is_err() {
                     // Cannot watch it: reap synchronously later via try_wait on shutdown.
                     continue;
                 }
@@ -256,10 +259,8 @@ mod tests {
     async fn reports_signals() {
         let reaper = ShimReaper::new().unwrap();
         let child = Command::new("sleep").arg("1000").spawn().unwrap();
-        let pid = child.id();
         let handle = reaper.register(child).unwrap();
-        // SAFETY: signalling a child we spawned and have not reaped.
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        assert!(handle.process().signal(libc::SIGKILL));
         let status = handle.wait().await.unwrap();
         assert_eq!(status.signal(), Some(libc::SIGKILL));
     }
