@@ -32,6 +32,7 @@ mod info;
 mod limits;
 mod litebox;
 mod lock;
+mod logs;
 mod options;
 mod procfs;
 mod registries;
@@ -53,6 +54,7 @@ pub use limits::{
     DEFAULT_PIDS_MAX,
 };
 pub use litebox::{LiteBox, DEFAULT_STOP_TIMEOUT};
+pub use logs::{LogOptions, LogStream, LOG_CHUNK_BYTES};
 pub use options::{
     parse_env_pair, validate_name, BoxOptions, RuntimeOptions, DEFAULT_GUEST_READY_TIMEOUT,
     GUEST_READY_TIMEOUT_ENV, MAX_CPUS, MAX_MEMORY_MIB, MAX_NAME_LEN, MIN_MEMORY_MIB,

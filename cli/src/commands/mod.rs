@@ -57,7 +57,7 @@ impl Command {
             Command::Start(args) => start::run(rt, args).await,
             Command::Stop(args) => stop::run(rt, args).await,
             Command::Exec(args) => exec::run(rt, args).await,
-            Command::Logs(args) => logs::run(rt, args),
+            Command::Logs(args) => logs::run(rt, args).await,
             Command::Ls(args) => ls::run(rt, args),
             Command::Inspect(args) => inspect::run(rt, args),
             Command::Rm(args) => rm::run(rt, args),

@@ -19,8 +19,9 @@ pub(crate) struct ReadyContext {
     pub(crate) socket_path: PathBuf,
 }
 
-/// How many bytes of the box log a readiness error quotes.
-const LOG_TAIL_BYTES: usize = 2048;
+/// How many bytes of the box log a readiness error quotes (read from the end of the live
+/// file: a log may be as large as its bound, and only its last lines name the cause).
+const LOG_TAIL_BYTES: u64 = 2048;
 
 enum Outcome {
     Ready,
@@ -98,7 +99,8 @@ fn diagnose(
     waited: Duration,
     ctx: &ReadyContext,
 ) -> String {
-    let log = std::fs::read(&ctx.log_path).unwrap_or_default();
+    let (log_bytes, tail) =
+        crate::logs::tail_bytes(&ctx.log_path, LOG_TAIL_BYTES).unwrap_or_default();
     let socket_present = ctx.socket_path.exists();
     let shim_state = match shim.status() {
         Some(status) => format!("shim (pid {}) exited ({status})", shim.pid()),
@@ -127,13 +129,12 @@ fn diagnose(
         Outcome::PipeClosed(line) if !line.is_empty() => format!("; agent wrote {line:?}"),
         _ => String::new(),
     };
-    let tail_start = log.len().saturating_sub(LOG_TAIL_BYTES);
-    let tail = String::from_utf8_lossy(&log[tail_start..]).trim().replace('\n', " | ");
+    let tail = String::from_utf8_lossy(&tail).trim().replace('\n', " | ");
     format!(
         "box {} {what}: {shim_state}; log: {} bytes; agent socket {}{said}; likely cause: \
          {cause}; log tail: {}",
         ctx.box_id,
-        log.len(),
+        log_bytes,
         if socket_present { "present" } else { "absent" },
         if tail.is_empty() { "(empty)".to_string() } else { tail },
     )
