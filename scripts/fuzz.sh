@@ -43,9 +43,16 @@ for target in $FUZZ_TARGETS; do
     work="$scratch/corpus-$target"
     mkdir -p "$work" "fuzz/artifacts/$target"
     log="$scratch/$target.log"
+    # Longest input: a reference is refused past 463 characters; a layer gets 8 tar blocks
+    # (core/src/images/tests/fuzz_seeds.rs builds its seeds within that), enough for entries
+    # that meet each other; an exit record is a few hundred bytes.
+    case $target in
+        image_reference) max_len=1024 ;;
+        *) max_len=4096 ;;
+    esac
     # The scratch corpus first: libFuzzer writes new inputs to the first directory only.
     if TMPDIR="$scratch" cargo fuzz run -a "$target" "$work" "$corpus" -- \
-        -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 -timeout=20 \
+        -max_total_time="$FUZZ_SECONDS" -max_len="$max_len" -rss_limit_mb=4096 -timeout=20 \
         -print_final_stats=1 >"$log" 2>&1; then
         status=ok
     else
@@ -60,7 +67,7 @@ for target in $FUZZ_TARGETS; do
         tail -60 "$log" >&2
     elif [ -n "${FUZZ_KEEP:-}" ]; then
         cp -n "$work"/* "$corpus"/ 2>/dev/null || true
-        cargo fuzz cmin -a "$target" "$corpus" >>"$log" 2>&1
+        cargo fuzz cmin -a "$target" "$corpus" -- -max_len="$max_len" >>"$log" 2>&1
     fi
 done
 
