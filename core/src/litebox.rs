@@ -64,6 +64,12 @@ impl LiteBox {
         self.info()
     }
 
+    /// The box log: its last lines and, when asked, what it writes until it stops (see
+    /// [`Runtime::logs`](crate::Runtime::logs)).
+    pub fn logs(&self, options: crate::LogOptions) -> Result<crate::LogStream> {
+        self.runtime.logs(&self.id, options)
+    }
+
     /// Starts the box (idempotent when running; retries a failed box). On failure the box is
     /// `failed` with the reason, its files kept, and nothing of it left running.
     pub async fn start(&self) -> Result<()> {

@@ -54,9 +54,10 @@ impl BoxStatus {
         matches!(self, Configured | Running | Stopped | Failed)
     }
 
-    /// `stop` is allowed (idempotent when stopped).
+    /// `stop` is allowed (idempotent when stopped; a `stopping` box whose stopper died is
+    /// finished).
     pub fn can_stop(self) -> bool {
-        matches!(self, Running | Stopped)
+        matches!(self, Running | Stopping | Stopped)
     }
 
     /// `exec` is allowed (configured and stopped boxes are started first).
@@ -281,7 +282,7 @@ mod tests {
         (Configured, [true, false, true, true]),
         (Starting, [false, false, false, false]),
         (Running, [true, true, true, false]),
-        (Stopping, [false, false, false, false]),
+        (Stopping, [false, true, false, false]),
         (Stopped, [true, true, true, true]),
         (Failed, [true, false, false, true]),
         (Unknown, [false, false, false, true]),

@@ -36,17 +36,17 @@ impl Runtime {
     pub(crate) async fn stop_box(&self, id: &str, grace: Duration) -> Result<()> {
         let _lock = self.lock_box(id).await?;
         let mut rec = self.resolve_existing(id)?;
-        match rec.state.status() {
-            BoxStatus::Stopped => return Ok(()),
-            // Under the lock nobody is stopping it: the process that was died mid-stop (its
-            // lock went with it). Finish that stop.
-            BoxStatus::Running | BoxStatus::Stopping => {}
-            status => {
-                return Err(Error::new(
-                    ErrorKind::InvalidState,
-                    format!("cannot stop box {id}: it is {status}"),
-                ))
-            }
+        // A `stopping` box under the lock has no stop under way: the process that was stopping
+        // it died mid-stop (its lock went with it), so this stop finishes it.
+        let status = rec.state.status();
+        if status == BoxStatus::Stopped {
+            return Ok(());
+        }
+        if !status.can_stop() {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!("cannot stop box {id}: it is {status}"),
+            ));
         }
         let Some(shim) = self.shim_process(&rec) else {
             return self.settle_exit(&rec, true);
