@@ -71,12 +71,72 @@ fn create_ls_inspect_rm() {
 }
 
 #[test]
+fn bound_flags_are_stored_and_reported_with_the_defaults_filled_in() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(h, &["create", "--name", "plain", "busybox"]);
+    let plain: Value = serde_json::from_str(&ok(h, &["inspect", "plain"])).unwrap();
+    let defaults = serde_json::json!({
+        "memory_mib": 1024, "cpus": null, "pids_max": 4096, "nofile_soft": 1024,
+        "nofile_hard": 4096, "tmp_size_mib": 512, "log_max_size_mib": 16, "log_max_files": 2,
+    });
+    assert_eq!(plain["limits"], defaults);
+    assert_eq!(plain["options"]["pids_max"], Value::Null, "a default is not an option");
+
+    ok(
+        h,
+        &[
+            "create",
+            "--name",
+            "bounded",
+            "--memory",
+            "256",
+            "--pids-limit",
+            "64",
+            "--ulimit",
+            "nofile=100:200",
+            "--ulimit",
+            "nofile=300:600",
+            "--tmp-size",
+            "40",
+            "--log-max-size",
+            "3",
+            "--log-max-files",
+            "4",
+            "busybox",
+        ],
+    );
+    let info: Value = serde_json::from_str(&ok(h, &["inspect", "bounded"])).unwrap();
+    let asked = serde_json::json!({
+        "memory_mib": 256, "cpus": null, "pids_max": 64, "nofile_soft": 300,
+        "nofile_hard": 600, "tmp_size_mib": 40, "log_max_size_mib": 3, "log_max_files": 4,
+    });
+    assert_eq!(info["limits"], asked, "the later --ulimit wins, as Docker's");
+    assert_eq!(
+        (&info["options"]["nofile_soft"], &info["options"]["pids_max"]),
+        (&300.into(), &64.into())
+    );
+    ok(h, &["create", "--name", "one", "--ulimit", "nofile=2048", "busybox"]);
+    let one: Value = serde_json::from_str(&ok(h, &["inspect", "one"])).unwrap();
+    assert_eq!(
+        (&one["limits"]["nofile_soft"], &one["limits"]["nofile_hard"]),
+        (&2048.into(), &2048.into())
+    );
+}
+
+#[test]
 fn failures_are_one_line_with_status_125() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     fails(h, &["create", "--name", "bad name!", "busybox"], "invalid box name");
     fails(h, &["create", "-e", "NOEQUALS", "busybox"], "KEY=VALUE");
     fails(h, &["create", "--memory", "1", "busybox"], "memory_mib");
+    fails(h, &["create", "--pids-limit", "0", "busybox"], "pids_max");
+    fails(h, &["create", "--ulimit", "nproc=10", "busybox"], "only nofile");
+    fails(h, &["create", "--ulimit", "nofile=10:5", "busybox"], "nofile_soft");
+    fails(h, &["create", "--ulimit", "nofile=x", "busybox"], "--ulimit");
+    fails(h, &["create", "--log-max-files", "0", "busybox"], "log_max_files");
+    fails(h, &["create", "--disk-size", "1", "busybox"], "disk_size_gb");
     ok(h, &["create", "--name", "twin", "busybox"]);
     fails(h, &["create", "--name", "twin", "busybox"], "already exists");
     fails(h, &["rm", "nosuch"], "no such box: nosuch");

@@ -126,6 +126,59 @@ fn detached_box_exec_start_stop() {
     assert!(left.is_empty(), "rm -f left cgroups behind: {left:?}");
 }
 
+/// The pids.max of box `id`'s cgroup, read from the host (v2, else v1's pids hierarchy).
+fn host_pids_max(id: &str) -> String {
+    let dir = ["/sys/fs/cgroup/boxlite", "/sys/fs/cgroup/pids/boxlite"]
+        .iter()
+        .map(|root| format!("{root}/{id}"))
+        .find(|d| Path::new(d).join("pids.max").exists())
+        .unwrap_or_else(|| panic!("no pids cgroup of box {id}"));
+    std::fs::read_to_string(format!("{dir}/pids.max")).unwrap().trim().to_string()
+}
+
+/// `rm -f` of a box when dropped, so a failed assertion does not leave a detached box running.
+struct Removed<'a>(&'a Path, &'a str);
+
+impl Drop for Removed<'_> {
+    fn drop(&mut self) {
+        let out = boxlite(self.0, &["rm", "-f", self.1], None);
+        if !std::thread::panicking() {
+            assert!(out.status.success(), "rm -f {}: {}", self.1, text(&out.stderr));
+        }
+    }
+}
+
+#[test]
+fn bound_flags_are_in_force_in_the_box() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let _removed = Removed(h, "bounded");
+    let args = [
+        "run",
+        "-d",
+        "--name",
+        "bounded",
+        "--pids-limit",
+        "64",
+        "--ulimit",
+        "nofile=300:600",
+        "--tmp-size",
+        "40",
+    ];
+    let out = boxlite(h, &[&args[..], &[&image()]].concat(), None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let info = box_json(h, "bounded");
+    assert_eq!(host_pids_max(&out_id(&info)), "64");
+    let script = "ulimit -n; ulimit -Hn; df -m /tmp | tail -n 1";
+    let out = boxlite(h, &["exec", "-u", "65534", "bounded", "sh", "-c", script], None);
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[..2], ["300", "600"], "{stdout}");
+    // Filesystem, 1M-blocks, …: the tmpfs is the size asked for.
+    let df: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!((df[0], df[1]), ("tmpfs", "40"), "{stdout}");
+}
+
 #[test]
 fn lifecycle_errors_are_one_line_with_status_125() {
     let home = tempfile::tempdir().unwrap();

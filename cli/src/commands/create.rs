@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use boxlite_core::{BoxOptions, Runtime};
+use boxlite_core::{BoxOptions, Error, ErrorKind, Runtime};
 
 use super::args::ProcessArgs;
 
@@ -15,9 +15,28 @@ pub(crate) struct BoxArgs {
     /// CPU limit in cores
     #[arg(long)]
     cpus: Option<f64>,
-    /// Memory limit in MiB
+    /// Memory limit in MiB [default: 1024]
     #[arg(long = "memory", value_name = "MIB")]
     memory_mib: Option<u64>,
+    /// Most processes and threads at once [default: 4096]
+    #[arg(long = "pids-limit", value_name = "N")]
+    pids_max: Option<u64>,
+    /// Resource limit of the box's processes: nofile=SOFT[:HARD] (open files) is the one
+    /// supported [default: nofile=1024:4096]
+    #[arg(long = "ulimit", value_name = "nofile=SOFT[:HARD]")]
+    ulimits: Vec<String>,
+    /// Size of the /tmp tmpfs in MiB, when the image has no /tmp [default: half the memory]
+    #[arg(long = "tmp-size", value_name = "MIB")]
+    tmp_size_mib: Option<u64>,
+    /// Size of one box log file in MiB [default: 16]
+    #[arg(long = "log-max-size", value_name = "MIB")]
+    log_max_size_mib: Option<u64>,
+    /// Box log files kept, the live one included [default: 2]
+    #[arg(long = "log-max-files", value_name = "N")]
+    log_max_files: Option<u32>,
+    /// Bound of the box's writable layer in GB
+    #[arg(long = "disk-size", value_name = "GB")]
+    disk_size_gb: Option<u64>,
     /// Override the image's entrypoint
     #[arg(long)]
     entrypoint: Option<String>,
@@ -33,12 +52,25 @@ pub(crate) struct BoxArgs {
 
 impl BoxArgs {
     pub(crate) fn into_options(self, detach: bool) -> anyhow::Result<(BoxOptions, Option<String>)> {
+        // As Docker's --ulimit, a later value for the same limit wins.
+        let nofile = self.ulimits.iter().map(|u| parse_ulimit(u)).collect::<Result<Vec<_>, _>>()?;
+        let (nofile_soft, nofile_hard) = match nofile.last() {
+            Some(&(soft, hard)) => (Some(soft), Some(hard)),
+            None => (None, None),
+        };
         let options = BoxOptions {
             env: self.process.env_pairs()?,
             working_dir: self.process.working_dir,
             user: self.process.user,
             cpus: self.cpus,
             memory_mib: self.memory_mib,
+            pids_max: self.pids_max,
+            nofile_soft,
+            nofile_hard,
+            tmp_size_mib: self.tmp_size_mib,
+            log_max_size_mib: self.log_max_size_mib,
+            log_max_files: self.log_max_files,
+            disk_size_gb: self.disk_size_gb,
             entrypoint: self.entrypoint.map(|e| vec![e]),
             cmd: (!self.cmd.is_empty()).then_some(self.cmd),
             auto_remove: self.auto_remove,
@@ -46,6 +78,25 @@ impl BoxArgs {
             ..BoxOptions::new(self.image)
         };
         Ok((options, self.name))
+    }
+}
+
+/// `nofile=SOFT[:HARD]`, as Docker spells it (one number sets both) → (soft, hard). Other
+/// resources are refused by name: a box's other bounds have their own flags.
+fn parse_ulimit(spec: &str) -> Result<(u64, u64), Error> {
+    let invalid = |why: &str| {
+        Error::new(ErrorKind::InvalidArgument, format!("invalid --ulimit {spec:?}: {why}"))
+    };
+    let Some((name, value)) = spec.split_once('=') else {
+        return Err(invalid("expected nofile=SOFT[:HARD]"));
+    };
+    if name != "nofile" {
+        return Err(invalid("only nofile (open files) is supported"));
+    }
+    let number = |text: &str| text.parse::<u64>().map_err(|_| invalid("SOFT and HARD are numbers"));
+    match value.split_once(':') {
+        Some((soft, hard)) => Ok((number(soft)?, number(hard)?)),
+        None => number(value).map(|n| (n, n)),
     }
 }
 
@@ -60,4 +111,25 @@ pub(crate) fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let created = rt.create(options, name.as_deref())?;
     println!("{}", created.id());
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ulimit;
+
+    #[test]
+    fn ulimit_is_nofile_as_docker_spells_it() {
+        assert_eq!(parse_ulimit("nofile=1024:4096").unwrap(), (1024, 4096));
+        assert_eq!(parse_ulimit("nofile=512").unwrap(), (512, 512));
+        for (bad, needle) in [
+            ("nproc=10", "only nofile"),
+            ("nofile", "nofile=SOFT[:HARD]"),
+            ("nofile=a:1", "numbers"),
+            ("nofile=1:", "numbers"),
+            ("nofile=-1", "numbers"),
+        ] {
+            let err = parse_ulimit(bad).unwrap_err();
+            assert!(err.to_string().contains(needle), "{bad}: {err}");
+        }
+    }
 }
