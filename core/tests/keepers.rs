@@ -1,7 +1,7 @@
 //! The box's keepers survive the box: a workload that fills its memory limit with many small
 //! processes gets them OOM-killed, never the shim (it is not in the box's cgroups), so the box
-//! runs on, or at worst (an agent the host lets nobody protect) ends with the shim's record of
-//! why. And the `/tmp` tmpfs is bounded: half the box's memory by default, `tmp_size_mib`
+//! runs on, or at worst (an agent the host lets nobody protect) ends `failed` because it ran
+//! out of memory, as the shim's record says. And the `/tmp` tmpfs is bounded: half the box's memory by default, `tmp_size_mib`
 //! when asked, ENOSPC inside beyond it. Real boxes; the host side read from /proc and the
 //! cgroup files.
 
@@ -184,42 +184,77 @@ fn agent_of(shim_pid: u32) -> u32 {
 /// and the agent, at the same `oom_score_adj` 0, so the OOM killer prefers any keeper it can
 /// reach to a hog. The shim is out of its reach and survives. The agent is in the box's
 /// cgroup: where the host lets it take `oom_score_adj` -1000 (CAP_SYS_RESOURCE) the box runs
-/// on; where not (these CI hosts give root no CAP_SYS_RESOURCE) it may be the victim, and
-/// then the surviving shim still ends the box with an exit record and the reason, never as
-/// a box that vanished without one.
+/// on. Where not (these CI hosts give root no CAP_SYS_RESOURCE) the agent is the largest
+/// process at the workload's lowest score, so it is the OOM killer's first victim, and the
+/// surviving shim ends the box as `failed` because it ran out of memory, with the limit.
 #[tokio::test]
 async fn hogs_smaller_than_the_keepers_never_take_the_shim() {
     let t = TestHome::new();
     let (b, shim_pid, shim_start, _) = start_64_mib_box(&t).await;
     let agent_adj = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", agent_of(shim_pid)))
         .expect("agent's oom_score_adj");
+    let agent_adj = agent_adj.trim();
 
     let ran = try_run(&b, hogs(96, 1, Some("nobody"))).await;
     let shim = shim_process(shim_pid);
     assert_eq!(shim.map(|(start, _)| start), Some(shim_start), "the shim died: {ran:?}");
-    match ran {
-        Ok((out, err, res)) => {
-            assert_eq!(res.exit_code, Some(0), "{res:?}\n{out}{err}");
-            assert_eq!(b.info().unwrap().status, BoxStatus::Running);
-            let (out, _, res) = run(&b, sh("echo alive")).await;
-            assert_eq!((out.as_str(), res.exit_code), ("alive\n", Some(0)));
-            eprintln!("agent survived (oom_score_adj {})", agent_adj.trim());
-            b.stop(Duration::from_secs(5)).await.unwrap();
-        }
-        Err(broken) => {
-            // Only an agent the host would not let out of the OOM killer's reach may die.
-            assert_ne!(agent_adj.trim(), "-1000", "a protected agent died: {broken}");
-            let info = tokio::time::timeout(Duration::from_secs(30), b.wait())
-                .await
-                .expect("the box did not end after its agent died")
-                .unwrap();
-            let reason = info.error_reason.unwrap_or_default();
-            assert_eq!(info.status, BoxStatus::Failed, "{reason}");
-            // The shim's record says how the agent ended; a shim that died would leave none.
-            assert!(!reason.is_empty() && !reason.contains("exit record"), "{reason}");
-            eprintln!("agent (oom_score_adj {}) was the victim: {reason}", agent_adj.trim());
-        }
+    if agent_adj == "-1000" {
+        let (out, err, res) = ran.unwrap_or_else(|e| panic!("a protected agent died: {e}"));
+        assert_eq!(res.exit_code, Some(0), "{res:?}\n{out}{err}");
+        assert_eq!(b.info().unwrap().status, BoxStatus::Running);
+        let (out, _, res) = run(&b, sh("echo alive")).await;
+        assert_eq!((out.as_str(), res.exit_code), ("alive\n", Some(0)));
+        eprintln!("agent survived (oom_score_adj {agent_adj})");
+        b.stop(Duration::from_secs(5)).await.unwrap();
+        return;
     }
+    let broken = match ran {
+        Err(broken) => broken,
+        Ok(ran) => panic!("the agent (oom_score_adj {agent_adj}) outlived the hogs: {ran:?}"),
+    };
+    let info = tokio::time::timeout(Duration::from_secs(30), b.wait())
+        .await
+        .expect("the box did not end after its agent died")
+        .unwrap();
+    let reason = info.error_reason.unwrap_or_default();
+    assert_eq!(info.status, BoxStatus::Failed, "{reason}");
+    // The shim's record names the cause, read from the box's memory cgroup, not just the
+    // signal; a shim that died would have left no record at all.
+    assert!(reason.starts_with("the box ran out of memory: "), "{broken}: {reason}");
+    assert!(reason.contains("(memory limit 64 MiB; "), "{reason}");
+    assert!(reason.contains(" in the box)"), "{reason}");
+    eprintln!("agent (oom_score_adj {agent_adj}) was the victim: {reason}");
+}
+
+/// The workload's OOM kills are not the box's failure: a box whose hogs were OOM-killed and
+/// whose main command then exits 0 on its own ends `stopped` with exit code 0 and no error.
+/// The main command waits on a FIFO the test opens once the hogs are done; it first lowers
+/// its `oom_score_adj` to the hogs' 0, so that a larger hog, not it, is each OOM kill's victim.
+#[tokio::test]
+async fn a_box_whose_workload_was_oom_killed_ends_cleanly() {
+    let t = TestHome::new();
+    let gate = "mkfifo /tmp/main-gate 2>/dev/null; ";
+    let main = format!("echo 0 > /proc/self/oom_score_adj; {gate}exec cat /tmp/main-gate");
+    let opts = BoxOptions {
+        memory_mib: Some(64),
+        cmd: Some(["sh", "-c", &main].map(str::to_string).to_vec()),
+        ..t.options()
+    };
+    let b = t.rt.create(opts, None).unwrap();
+    b.start().await.unwrap();
+    let (out, err, res) = run(&b, hogs(64, 4, Some("nobody"))).await;
+    assert_eq!(res.exit_code, Some(0), "{res:?}\n{out}{err}");
+    let kills = oom_kills(b.id());
+    assert!(kills >= 1, "the OOM killer never acted: {out}{err}");
+    // Release the main command: it reads to EOF and exits 0.
+    let release = run(&b, sh(&format!("{gate}echo done > /tmp/main-gate"))).await;
+    assert_eq!(release.2.exit_code, Some(0), "{release:?}");
+    let info = tokio::time::timeout(Duration::from_secs(30), b.wait())
+        .await
+        .expect("the box did not end after its main command was released")
+        .unwrap();
+    assert_eq!(info.status, BoxStatus::Stopped, "{:?}", info.error_reason);
+    assert_eq!((info.exit_code, info.error_reason), (Some(0), None), "after {kills} OOM kills");
 }
 
 /// `df -m` on one mount point: (1M-blocks, used).

@@ -18,7 +18,7 @@
 //! cannot be removed, rewriting every limit either way.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use boxlite_protocol::launch::Limits;
@@ -36,6 +36,8 @@ const PARENT: &str = "boxlite";
 const CPU_PERIOD_US: u64 = 100_000;
 /// The kernel's smallest CFS quota (1 ms).
 const CPU_MIN_QUOTA_US: u64 = 1_000;
+/// Most bytes read of the file with the OOM-kill counter (it holds a handful of short lines).
+const OOM_COUNTER_MAX_BYTES: u64 = 4096;
 
 /// The controllers a box's limits use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +130,9 @@ impl Values {
 #[derive(Debug)]
 pub struct Cgroup {
     dirs: Vec<PathBuf>,
+    /// The memory controller's file holding the `oom_kill` counter (v2 `memory.events`, v1
+    /// `memory.oom_control`), when a hierarchy carries that controller.
+    oom_counter: Option<PathBuf>,
 }
 
 impl Cgroup {
@@ -142,7 +147,7 @@ impl Cgroup {
             return Err(StepError::new("cgroup", format!("box id {box_id:?} is not a file name")));
         }
         let values = Values::new(limits)?;
-        let mut cgroup = Cgroup { dirs: Vec::new() };
+        let mut cgroup = Cgroup { dirs: Vec::new(), oom_counter: None };
         match detect().and_then(|layout| cgroup.build(&layout, box_id, &values)) {
             Ok(()) => Ok(Some(cgroup)),
             Err(err) => {
@@ -184,6 +189,13 @@ impl Cgroup {
             let dir = parent.join(box_id);
             create_box_dir(&dir, box_id)?;
             self.dirs.push(dir.clone());
+            if hierarchy.controllers.contains(&Controller::Memory) {
+                let file = match layout {
+                    Layout::V2(_) => "memory.events",
+                    Layout::V1(_) => "memory.oom_control",
+                };
+                self.oom_counter = Some(dir.join(file));
+            }
             for &controller in &hierarchy.controllers {
                 match layout {
                     Layout::V2(_) => write_v2(&dir, controller, values)?,
@@ -197,6 +209,24 @@ impl Cgroup {
     /// The box's directories, for [`enter`].
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
+    }
+
+    /// How many processes the kernel's OOM killer has killed in the box since its cgroup was
+    /// created. `None` when that cannot be known (no memory controller, a v1 kernel older
+    /// than 4.13 without the counter, a read failure; the last is logged). Read before
+    /// [`Cgroup::remove`]: the counter goes with the directory.
+    pub fn oom_kills(&self, box_id: &str) -> Option<u64> {
+        let file = self.oom_counter.as_ref()?;
+        let mut text = String::new();
+        // Kernel-generated and a few lines long, but read bounded all the same.
+        let read = fs::File::open(file)
+            .and_then(|f| f.take(OOM_COUNTER_MAX_BYTES).read_to_string(&mut text));
+        if let Err(err) = read {
+            let cause = io_cause(&err);
+            log::line(box_id, format!("cgroup: read {}: {cause}", file.display()));
+            return None;
+        }
+        parse_oom_kills(&text)
     }
 
     /// Removes the box's cgroups. Called once the agent is reaped: when PID 1 of a pid
@@ -223,6 +253,15 @@ pub fn enter(dirs: &[PathBuf]) -> Result<(), StepError> {
         write(dir, "cgroup.procs", "0")?;
     }
     unshare(CloneFlags::CLONE_NEWCGROUP).step(|| "unshare the cgroup namespace".to_string())
+}
+
+/// The `oom_kill <n>` line of v2's `memory.events` or v1's `memory.oom_control` (both are
+/// `key value` lines; v1 kernels before 4.13 have no such line).
+fn parse_oom_kills(text: &str) -> Option<u64> {
+    text.lines().find_map(|line| match line.split_once(' ') {
+        Some(("oom_kill", count)) => count.trim().parse().ok(),
+        _ => None,
+    })
 }
 
 /// v1 files. Unset limits are written as unlimited too: a reused leftover may hold old ones.
@@ -500,6 +539,18 @@ mod tests {
                 controllers: Controller::ALL.to_vec(),
             })
         );
+    }
+
+    #[test]
+    fn the_oom_kill_counter_is_read_from_either_layout() {
+        let v2 = "low 0\nhigh 0\nmax 212\noom 12\noom_kill 51\noom_group_kill 0\n";
+        assert_eq!(parse_oom_kills(v2), Some(51));
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 7\n";
+        assert_eq!(parse_oom_kills(v1), Some(7));
+        // A v1 kernel before 4.13, and a counter that is not a number, tell nothing.
+        assert_eq!(parse_oom_kills("oom_kill_disable 0\nunder_oom 0\n"), None);
+        assert_eq!(parse_oom_kills("oom_kill x\n"), None);
+        assert_eq!(parse_oom_kills(""), None);
     }
 
     #[test]

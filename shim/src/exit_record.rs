@@ -32,9 +32,50 @@ impl AgentEnd {
     }
 }
 
+/// The box's memory when its agent ended, from its memory cgroup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// The box's memory limit; `None` is unlimited.
+    pub limit_mib: Option<u64>,
+    /// Processes the kernel's OOM killer killed in the box; `None` when unknown.
+    pub oom_kills: Option<u64>,
+}
+
+impl Memory {
+    /// Why an agent SIGKILLed by no one the shim knows of died, when the OOM killer acted in
+    /// the box: nothing inside can SIGKILL the box's PID 1 (its own pid namespace cannot
+    /// signal it) and the host stops a box through its shim (which reports `forced_kill`), so
+    /// the kernel is the sender.
+    fn oom_reason(&self) -> Option<String> {
+        let kills = self.oom_kills.filter(|&n| n > 0)?;
+        let kills = if kills == 1 {
+            "1 OOM kill in the box".to_string()
+        } else {
+            format!("{kills} OOM kills in the box")
+        };
+        Some(match self.limit_mib {
+            Some(mib) => format!(
+                "the box ran out of memory: the kernel's OOM killer killed its agent \
+                 (memory limit {mib} MiB; {kills})"
+            ),
+            None => format!(
+                "the host ran out of memory: the kernel's OOM killer killed the box's agent \
+                 (the box has no memory limit; {kills})"
+            ),
+        })
+    }
+}
+
 /// Builds the record for an agent that ran. `report` is everything read from the report pipe;
-/// `forced_kill` is the wait after which the shim had to SIGKILL an agent that ignored SIGTERM.
-pub fn decide(end: &AgentEnd, report: &[u8], forced_kill: Option<Duration>) -> ExitRecord {
+/// `forced_kill` is the wait after which the shim had to SIGKILL an agent that ignored SIGTERM;
+/// `memory` tells an agent the OOM killer took from one killed otherwise. OOM kills of the
+/// workload alone change nothing: only the agent's death is the box's failure.
+pub fn decide(
+    end: &AgentEnd,
+    report: &[u8],
+    forced_kill: Option<Duration>,
+    memory: Memory,
+) -> ExitRecord {
     let (report, report_problem) = match parse_report(report) {
         Ok(report) => (report, None),
         Err(problem) => (None, Some(problem)),
@@ -46,6 +87,11 @@ pub fn decide(end: &AgentEnd, report: &[u8], forced_kill: Option<Duration>) -> E
             waited.as_millis(),
             libc::SIGKILL
         )),
+        (AgentEnd::Signaled(libc::SIGKILL), None) => Some(
+            memory
+                .oom_reason()
+                .unwrap_or_else(|| format!("guest agent killed by signal {}", libc::SIGKILL)),
+        ),
         (AgentEnd::Signaled(sig), None) => Some(format!("guest agent killed by signal {sig}")),
         (AgentEnd::Lost(why), None) => Some(format!("guest agent status unknown: {why}")),
         (AgentEnd::Exited(_), None) if report_problem.is_some() => report_problem,
@@ -142,7 +188,16 @@ mod tests {
     use super::*;
 
     fn decide_now(end: AgentEnd, report: &str, forced: Option<Duration>) -> ExitRecord {
-        let mut record = decide(&end, report.as_bytes(), forced);
+        decide_with(end, report, forced, Memory::default())
+    }
+
+    fn decide_with(
+        end: AgentEnd,
+        report: &str,
+        forced: Option<Duration>,
+        memory: Memory,
+    ) -> ExitRecord {
+        let mut record = decide(&end, report.as_bytes(), forced, memory);
         record.finished_at_ms = 0;
         record
     }
@@ -169,6 +224,50 @@ mod tests {
         let record = decide_now(AgentEnd::Signaled(9), "", None);
         assert_eq!(record.error.as_deref(), Some("guest agent killed by signal 9"));
         assert_eq!(record.agent_status, "killed by signal 9");
+    }
+
+    #[test]
+    fn an_agent_killed_while_the_oom_killer_acted_ran_out_of_memory() {
+        let memory = Memory { limit_mib: Some(64), oom_kills: Some(51) };
+        let record = decide_with(AgentEnd::Signaled(9), "", None, memory);
+        assert_eq!(
+            record.error.as_deref(),
+            Some(
+                "the box ran out of memory: the kernel's OOM killer killed its agent \
+                 (memory limit 64 MiB; 51 OOM kills in the box)"
+            )
+        );
+        assert_eq!(record.agent_status, "killed by signal 9");
+        let one = Memory { limit_mib: None, oom_kills: Some(1) };
+        let record = decide_with(AgentEnd::Signaled(9), "", None, one);
+        assert_eq!(
+            record.error.as_deref(),
+            Some(
+                "the host ran out of memory: the kernel's OOM killer killed the box's agent \
+                 (the box has no memory limit; 1 OOM kill in the box)"
+            )
+        );
+    }
+
+    #[test]
+    fn oom_kills_alone_are_not_the_agent_s_death() {
+        let memory = Memory { limit_mib: Some(64), oom_kills: Some(51) };
+        // The box ended normally: its workload's OOM kills are not a failure.
+        let clean = "{\"main_exit_code\":0,\"error\":null}\n";
+        let record = decide_with(AgentEnd::Exited(0), clean, None, memory);
+        assert_eq!((record.exit_code, record.error), (Some(0), None));
+        // Another signal, or the shim's own SIGKILL after the stop grace, is not the OOM killer.
+        let record = decide_with(AgentEnd::Signaled(11), "", None, memory);
+        assert_eq!(record.error.as_deref(), Some("guest agent killed by signal 11"));
+        let forced = Some(Duration::from_millis(1200));
+        let record = decide_with(AgentEnd::Signaled(9), "", forced, memory);
+        assert!(record.error.unwrap_or_default().contains("within 1200 ms of SIGTERM"));
+        // No kill counted, or no counter: the plain signal.
+        for oom_kills in [Some(0), None] {
+            let memory = Memory { limit_mib: Some(64), oom_kills };
+            let record = decide_with(AgentEnd::Signaled(9), "", None, memory);
+            assert_eq!(record.error.as_deref(), Some("guest agent killed by signal 9"));
+        }
     }
 
     #[test]

@@ -202,7 +202,12 @@ fn launch(
         stop_grace: Duration::from_millis(spec.stop_grace_ms),
     }
     .run();
-    Ok(exit_record::decide(&ended.end, &ended.report, ended.forced_kill))
+    // Read now: the caller removes the cgroup, and its counter with it.
+    let memory = exit_record::Memory {
+        limit_mib: spec.limits.memory_mib,
+        oom_kills: cgroup.as_ref().and_then(|c| c.oom_kills(&spec.box_id)),
+    };
+    Ok(exit_record::decide(&ended.end, &ended.report, ended.forced_kill, memory))
 }
 
 fn create_dir(dir: &Path) -> Result<(), StepError> {
