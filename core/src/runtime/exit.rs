@@ -48,9 +48,7 @@ impl Runtime {
         }
         self.live().remove(&rec.id);
         let paths = self.home().box_paths(&rec.id);
-        let record: Option<ExitRecord> = std::fs::read(&paths.exit_record)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let record = read_exit_record(&paths.exit_record);
         match (record, killed) {
             (Some(r), _) if r.error.is_none() || stop_requested => {
                 state.transition(BoxStatus::Stopped)?;
@@ -112,5 +110,58 @@ impl Runtime {
         })
         .await
         .map_err(|e| crate::Error::new(crate::ErrorKind::Internal, format!("settle task: {e}")))?
+    }
+}
+
+/// Largest exit record read; the shim writes a few hundred bytes.
+const MAX_EXIT_RECORD_BYTES: u64 = 64 * 1024;
+
+/// The box's exit record, if it is a regular file of a sane size holding one. The shim writes
+/// it on the host side, out of the box's reach, but it is read without trusting that: opened
+/// without blocking and read with a bound.
+fn read_exit_record(path: &std::path::Path) -> Option<ExitRecord> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_EXIT_RECORD_BYTES + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > MAX_EXIT_RECORD_BYTES {
+        return None;
+    }
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_bounded_regular_file_is_read_as_the_exit_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("exit.json");
+        std::fs::write(&good, r#"{"exit_code":7,"error":null,"agent_status":"exited with status 0","finished_at_ms":1}"#).unwrap();
+        assert_eq!(read_exit_record(&good).unwrap().exit_code, Some(7));
+
+        let fifo = dir.path().join("fifo.json");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(read_exit_record(&fifo).is_none(), "a FIFO neither blocks nor counts");
+
+        let huge = dir.path().join("huge.json");
+        let padding = " ".repeat(MAX_EXIT_RECORD_BYTES as usize);
+        std::fs::write(&huge, format!("{padding}{{\"exit_code\":1,\"error\":null,\"agent_status\":\"\",\"finished_at_ms\":1}}")).unwrap();
+        assert!(read_exit_record(&huge).is_none(), "past the bound it is not read");
+
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&good, &link).unwrap();
+        assert!(read_exit_record(&link).is_none(), "a symlink is not followed");
     }
 }
