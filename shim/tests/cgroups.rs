@@ -111,14 +111,14 @@ fn limits_are_written_and_only_the_box_is_in_its_cgroups() {
     }
     // Inside, the cgroup namespace is rooted at the box's cgroups: every hierarchy shows `/`
     // (also those without a box cgroup, rooted where the box's PID 1 was when it unshared).
-    let log = shim.log();
+    // The guest's console reaches the log through the shim's copy, so the log is complete
+    // only once the shim has exited (it drains the console before it does).
+    let log = stop_and_check_cleanup(&mut shim, &spec, &cgroups);
     let facts = guest_facts(&log);
     let lines = facts.get("cgroup").unwrap_or_else(|| panic!("no cgroup fact; log:\n{log}"));
     for entry in lines.split(';') {
         assert!(entry.ends_with(":/"), "box sees {entry:?} in /proc/self/cgroup");
     }
-
-    stop_and_check_cleanup(&mut shim, &spec, &cgroups);
 }
 
 #[test]
