@@ -4,7 +4,7 @@ BOXLITE := target/$(CARGO_BUILD_TARGET)/debug/boxlite
 DEMO_HOME ?= /tmp/boxlite-demo
 PREFIX ?= /usr/local
 
-.PHONY: help build test demo bench fuzz header fmt install
+.PHONY: help build test demo bench fuzz soak header fmt install
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -22,6 +22,10 @@ bench: build ## Latency and memory of boxes and the SDKs, with host and bwrap ba
 
 test: ## Every test: Rust, Python, Node and C suites (what .ci/run runs)
 	bash scripts/test.sh
+
+soak: build ## The full soak: 1000 lifecycles from one process, 2 processes x 200 random operations
+	eval "$$(bash scripts/fixtures.sh 2>/dev/null)" && \
+	  BOXLITE_SOAK_CYCLES=1000 BOXLITE_SOAK_OPS=200 cargo test -p boxlite-core --test soak -- --nocapture
 
 fuzz: ## Every cargo fuzz target for FUZZ_SECONDS (600) each on its kept corpus (fuzz/corpus/)
 	bash scripts/fuzz.sh
