@@ -1,6 +1,6 @@
 use std::sync::Mutex;
 
-use boxlite_core::{BoxInfo, BoxStatus};
+use boxlite_core::{BoxInfo, BoxLimits, BoxStatus};
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 
@@ -21,6 +21,55 @@ pub(crate) struct PyBoxInfo {
     exit_code: Option<i32>,
     error_reason: Option<String>,
     state: Py<PyBoxStateInfo>,
+    /// The bounds the box runs under, defaults filled in.
+    limits: Py<PyBoxLimits>,
+}
+
+/// The bounds a box runs under: what its options asked for, else the defaults.
+#[pyclass(name = "BoxLimits", module = "boxlite._boxlite", frozen, get_all)]
+pub(crate) struct PyBoxLimits {
+    memory_mib: u64,
+    /// CPU limit in cores; `None`: no quota.
+    cpus: Option<f64>,
+    pids_max: u64,
+    nofile_soft: u64,
+    nofile_hard: u64,
+    tmp_size_mib: u64,
+    log_max_size_mib: u64,
+    log_max_files: u32,
+}
+
+impl From<BoxLimits> for PyBoxLimits {
+    fn from(l: BoxLimits) -> Self {
+        PyBoxLimits {
+            memory_mib: l.memory_mib,
+            cpus: l.cpus,
+            pids_max: l.pids_max,
+            nofile_soft: l.nofile_soft,
+            nofile_hard: l.nofile_hard,
+            tmp_size_mib: l.tmp_size_mib,
+            log_max_size_mib: l.log_max_size_mib,
+            log_max_files: l.log_max_files,
+        }
+    }
+}
+
+#[pymethods]
+impl PyBoxLimits {
+    fn __repr__(&self) -> String {
+        let cpus = self.cpus.map_or("None".to_string(), |c| c.to_string());
+        format!(
+            "BoxLimits(memory_mib={}, cpus={cpus}, pids_max={}, nofile_soft={}, nofile_hard={}, \
+             tmp_size_mib={}, log_max_size_mib={}, log_max_files={})",
+            self.memory_mib,
+            self.pids_max,
+            self.nofile_soft,
+            self.nofile_hard,
+            self.tmp_size_mib,
+            self.log_max_size_mib,
+            self.log_max_files
+        )
+    }
 }
 
 /// The state part of a box, shaped as upstream code reads it (`info.state.status`).
@@ -67,6 +116,7 @@ impl PyBoxInfo {
                 error_reason: info.error_reason.clone(),
             },
         )?;
+        let limits = Py::new(py, PyBoxLimits::from(info.limits))?;
         Ok(PyBoxInfo {
             status: info.status.as_str(),
             id: info.id,
@@ -79,6 +129,7 @@ impl PyBoxInfo {
             exit_code: info.exit_code,
             error_reason: info.error_reason,
             state,
+            limits,
         })
     }
 }

@@ -20,8 +20,9 @@ pub(crate) struct PyBoxOptions {
     cpus: Option<f64>,
     #[pyo3(get, set)]
     memory_mib: Option<u64>,
+    /// Bound of the box's writable layer in GB.
     #[pyo3(get, set)]
-    disk_size_gb: Option<Py<PyAny>>,
+    disk_size_gb: Option<u64>,
     #[pyo3(get, set)]
     working_dir: Option<String>,
     #[pyo3(get, set)]
@@ -48,11 +49,28 @@ pub(crate) struct PyBoxOptions {
     advanced: Option<Py<PyAny>>,
     #[pyo3(get, set)]
     secrets: Option<Py<PyAny>>,
+    /// Most processes and threads at once.
+    #[pyo3(get, set)]
+    pids_max: Option<u64>,
+    /// `RLIMIT_NOFILE` soft limit of the box's processes.
+    #[pyo3(get, set)]
+    nofile_soft: Option<u64>,
+    /// `RLIMIT_NOFILE` hard limit of the box's processes.
+    #[pyo3(get, set)]
+    nofile_hard: Option<u64>,
+    /// Size of the `/tmp` tmpfs in MiB (when the image has no `/tmp`).
+    #[pyo3(get, set)]
+    tmp_size_mib: Option<u64>,
+    /// Size of one box log file in MiB.
+    #[pyo3(get, set)]
+    log_max_size_mib: Option<u64>,
+    /// Box log files kept, the live one included.
+    #[pyo3(get, set)]
+    log_max_files: Option<u32>,
 }
 
 /// Upstream fields without an implementation here yet, and what they would have needed.
 const NOT_IMPLEMENTED: &[(&str, &str)] = &[
-    ("disk_size_gb", "boxes share the host filesystem; there is no per-box disk"),
     ("volumes", "host directories cannot be mounted into boxes yet"),
     ("network", "boxes have loopback networking only"),
     ("ports", "boxes have loopback networking only, so no port can be published"),
@@ -67,7 +85,6 @@ fn invalid(message: String) -> PyErr {
 impl PyBoxOptions {
     fn unimplemented_field(&self, py: Python<'_>, name: &str) -> Option<&Py<PyAny>> {
         let value = match name {
-            "disk_size_gb" => &self.disk_size_gb,
             "volumes" => &self.volumes,
             "network" => &self.network,
             "ports" => &self.ports,
@@ -121,6 +138,13 @@ impl PyBoxOptions {
             user: self.user.clone(),
             cpus: self.cpus,
             memory_mib: self.memory_mib,
+            pids_max: self.pids_max,
+            nofile_soft: self.nofile_soft,
+            nofile_hard: self.nofile_hard,
+            tmp_size_mib: self.tmp_size_mib,
+            log_max_size_mib: self.log_max_size_mib,
+            log_max_files: self.log_max_files,
+            disk_size_gb: self.disk_size_gb,
             auto_remove: self.auto_remove.unwrap_or(true),
             detach: self.detach.unwrap_or(false),
             ..BoxOptions::default()
@@ -155,7 +179,9 @@ impl PyBoxOptions {
     #[pyo3(signature = (image=None, rootfs_path=None, cpus=None, memory_mib=None,
                         disk_size_gb=None, working_dir=None, env=Vec::new(), volumes=None,
                         network=None, ports=None, auto_remove=None, detach=None,
-                        entrypoint=None, cmd=None, user=None, advanced=None, secrets=None))]
+                        entrypoint=None, cmd=None, user=None, advanced=None, secrets=None,
+                        pids_max=None, nofile_soft=None, nofile_hard=None, tmp_size_mib=None,
+                        log_max_size_mib=None, log_max_files=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -163,7 +189,7 @@ impl PyBoxOptions {
         rootfs_path: Option<String>,
         cpus: Option<f64>,
         memory_mib: Option<u64>,
-        disk_size_gb: Option<Py<PyAny>>,
+        disk_size_gb: Option<u64>,
         working_dir: Option<String>,
         env: Vec<(String, String)>,
         volumes: Option<Py<PyAny>>,
@@ -176,6 +202,12 @@ impl PyBoxOptions {
         user: Option<String>,
         advanced: Option<Py<PyAny>>,
         secrets: Option<Py<PyAny>>,
+        pids_max: Option<u64>,
+        nofile_soft: Option<u64>,
+        nofile_hard: Option<u64>,
+        tmp_size_mib: Option<u64>,
+        log_max_size_mib: Option<u64>,
+        log_max_files: Option<u32>,
     ) -> PyResult<Self> {
         let opts = PyBoxOptions {
             image,
@@ -195,6 +227,12 @@ impl PyBoxOptions {
             user,
             advanced,
             secrets,
+            pids_max,
+            nofile_soft,
+            nofile_hard,
+            tmp_size_mib,
+            log_max_size_mib,
+            log_max_files,
         };
         // Refuse now, where the mistake is made; the values are checked at create, so fields may
         // still be assigned one by one.

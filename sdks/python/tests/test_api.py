@@ -72,12 +72,30 @@ def test_box_options_defaults_and_attributes():
     assert (opts.auto_remove, opts.detach, opts.volumes, opts.ports) == (None, None, None, None)
     opts.user = "65534"
     assert opts.user == "65534"
+    # The bounds: None is the default, which BoxInfo.limits reports filled in.
+    bounds = ("pids_max", "nofile_soft", "nofile_hard", "tmp_size_mib", "log_max_size_mib",
+              "log_max_files", "disk_size_gb")
+    assert [getattr(opts, b) for b in bounds] == [None] * len(bounds)
+    opts.pids_max = 128
+    assert boxlite.BoxOptions(image="oci:/a", nofile_soft=10).nofile_soft == 10
+    assert opts.pids_max == 128
+
+
+async def test_bounds_set_one_by_one_reach_core(rt):
+    opts = boxlite.BoxOptions(image="oci:/a")
+    opts.log_max_files = 0
+    with pytest.raises(boxlite.InvalidArgumentError, match="log_max_files"):
+        await rt.create(opts)
+    opts.log_max_files = 3
+    opts.nofile_hard = 512
+    limits = (await rt.create(opts)).info().limits
+    assert (limits.log_max_files, limits.nofile_soft, limits.nofile_hard) == (3, 512, 512)
+    assert "log_max_files=3" in repr(limits)
 
 
 @pytest.mark.parametrize(
     "field,value",
     [
-        ("disk_size_gb", 10),
         ("volumes", [("/host", "/guest")]),
         ("network", "enabled"),
         ("ports", [(8080, 80)]),

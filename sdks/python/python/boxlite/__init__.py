@@ -14,6 +14,7 @@ import atexit
 from . import _boxlite, errors
 from ._boxlite import (
     BoxInfo,
+    BoxLimits,
     BoxOptions,
     BoxStateInfo,
     ExecStream,
@@ -73,6 +74,7 @@ __all__ = [
     "BadWorkingDirError",
     "Box",
     "BoxInfo",
+    "BoxLimits",
     "BoxOptions",
     "BoxStateInfo",
     "Boxlite",

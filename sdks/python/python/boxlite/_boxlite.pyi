@@ -6,6 +6,7 @@ from typing import Any, Optional, final
 __all__ = [
     "Box",
     "BoxInfo",
+    "BoxLimits",
     "BoxOptions",
     "BoxStateInfo",
     "ExecResult",
@@ -28,7 +29,7 @@ class BoxOptions:
     rootfs_path: Optional[str]
     cpus: Optional[float]
     memory_mib: Optional[int]
-    disk_size_gb: Optional[Any]
+    disk_size_gb: Optional[int]
     working_dir: Optional[str]
     env: list[tuple[str, str]]
     volumes: Optional[Any]
@@ -41,13 +42,19 @@ class BoxOptions:
     user: Optional[str]
     advanced: Optional[Any]
     secrets: Optional[Any]
+    pids_max: Optional[int]
+    nofile_soft: Optional[int]
+    nofile_hard: Optional[int]
+    tmp_size_mib: Optional[int]
+    log_max_size_mib: Optional[int]
+    log_max_files: Optional[int]
     def __new__(
         cls,
         image: Optional[str] = None,
         rootfs_path: Optional[str] = None,
         cpus: Optional[float] = None,
         memory_mib: Optional[int] = None,
-        disk_size_gb: Optional[Any] = None,
+        disk_size_gb: Optional[int] = None,
         working_dir: Optional[str] = None,
         env: list[tuple[str, str]] = ...,
         volumes: Optional[Any] = None,
@@ -60,7 +67,32 @@ class BoxOptions:
         user: Optional[str] = None,
         advanced: Optional[Any] = None,
         secrets: Optional[Any] = None,
+        pids_max: Optional[int] = None,
+        nofile_soft: Optional[int] = None,
+        nofile_hard: Optional[int] = None,
+        tmp_size_mib: Optional[int] = None,
+        log_max_size_mib: Optional[int] = None,
+        log_max_files: Optional[int] = None,
     ) -> BoxOptions: ...
+
+@final
+class BoxLimits:
+    @property
+    def memory_mib(self) -> int: ...
+    @property
+    def cpus(self) -> Optional[float]: ...
+    @property
+    def pids_max(self) -> int: ...
+    @property
+    def nofile_soft(self) -> int: ...
+    @property
+    def nofile_hard(self) -> int: ...
+    @property
+    def tmp_size_mib(self) -> int: ...
+    @property
+    def log_max_size_mib(self) -> int: ...
+    @property
+    def log_max_files(self) -> int: ...
 
 @final
 class BoxStateInfo:
@@ -99,6 +131,8 @@ class BoxInfo:
     def error_reason(self) -> Optional[str]: ...
     @property
     def state(self) -> BoxStateInfo: ...
+    @property
+    def limits(self) -> BoxLimits: ...
     def __await__(self) -> Generator[Any, Any, BoxInfo]: ...
 
 @final
