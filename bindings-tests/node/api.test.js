@@ -85,7 +85,6 @@ test('node: options upstream has and this version lacks are refused, each by nam
       volumes: [{ hostPath: '/tmp', guestPath: '/mnt' }],
       network: { mode: 'disabled' },
       ports: [{ guestPort: 80 }],
-      diskSizeGb: 4,
       secrets: [{ name: 'k', value: 'v' }],
       security: { jailerEnabled: true },
       healthCheck: { interval: 1, timeout: 1, retries: 1, startPeriod: 1 },
@@ -127,6 +126,16 @@ test('node: options are camelCase and converted into core', async () => {
     await rejectsWithCode(rt.create({ image: IMAGE, workingDir: 'relative' }), 'invalid_argument');
     await rejectsWithCode(rt.create({ image: IMAGE, memoryMib: 1.5 }), 'invalid_argument');
     await rejectsWithCode(rt.create({ image: IMAGE, memoryMib: -1 }), 'invalid_argument');
+    // The bounds are whole numbers too, each named in the refusal.
+    for (const key of ['pidsMax', 'nofileSoft', 'nofileHard', 'tmpSizeMib', 'logMaxSizeMib', 'logMaxFiles']) {
+      const refused = await rejectsWithCode(rt.create({ image: IMAGE, [key]: 2.5 }), 'invalid_argument');
+      assert.match(refused.message, new RegExp(`invalid ${key} 2.5`));
+    }
+    const tooMany = await rejectsWithCode(rt.create({ image: IMAGE, logMaxFiles: 2 ** 40 }), 'invalid_argument');
+    assert.match(tooMany.message, /log_max_files/);
+    const bounded = await rt.create({ image: IMAGE, nofileHard: 512, logMaxFiles: 3, pidsMax: null });
+    const { nofileSoft, nofileHard, logMaxFiles, pidsMax } = (await bounded.info()).limits;
+    assert.deepEqual([nofileSoft, nofileHard, logMaxFiles, pidsMax], [512, 512, 3, 4096]);
     // autoRemove defaults to true as upstream's, so detach alone is refused by core.
     const err = await rejectsWithCode(rt.create({ image: IMAGE, detach: true }), 'invalid_argument');
     assert.match(err.message, /auto_remove/);

@@ -158,6 +158,28 @@ export interface BoxInfo {
   memoryMib: number | null
   /** The same facts grouped as upstream BoxLite code reads them (`info.state.status`). */
   state: BoxState
+  /** The bounds the box runs under, defaults filled in. */
+  limits: BoxLimits
+}
+
+/** The bounds a box runs under: what its options asked for, else the defaults. */
+export interface BoxLimits {
+  /** Memory limit in MiB. */
+  memoryMib: number
+  /** CPU limit in cores; null: no quota. */
+  cpus: number | null
+  /** Most processes and threads at once. */
+  pidsMax: number
+  /** `RLIMIT_NOFILE` soft limit of the box's processes. */
+  nofileSoft: number
+  /** `RLIMIT_NOFILE` hard limit of the box's processes. */
+  nofileHard: number
+  /** Size of the `/tmp` tmpfs in MiB (when the image has no `/tmp`). */
+  tmpSizeMib: number
+  /** Size of one box log file in MiB. */
+  logMaxSizeMib: number
+  /** Box log files kept, the live one included. */
+  logMaxFiles: number
 }
 
 /** The configuration of a box (camelCase of the core's `BoxOptions`). */
@@ -179,8 +201,28 @@ export interface BoxOptions {
   user?: string
   /** CPU limit in cores (fractions allowed). */
   cpus?: number
-  /** Memory limit in MiB (a whole number). */
+  /** Memory limit in MiB (a whole number); unset: 1024. */
   memoryMib?: number
+  /** Most processes and threads at once; unset: 4096. */
+  pidsMax?: number
+  /**
+   * `RLIMIT_NOFILE` soft limit of the box's processes; unset: 1024 (or the hard limit when
+   * that is lower).
+   */
+  nofileSoft?: number
+  /** `RLIMIT_NOFILE` hard limit; unset: 4096 (or the soft limit when that is higher). */
+  nofileHard?: number
+  /**
+   * Size of the `/tmp` tmpfs in MiB (when the image has no `/tmp`); unset: half the memory
+   * limit.
+   */
+  tmpSizeMib?: number
+  /** Size of one box log file in MiB; unset: 16. */
+  logMaxSizeMib?: number
+  /** Box log files kept, the live one included; unset: 2. */
+  logMaxFiles?: number
+  /** Bound of the box's writable layer in GB. */
+  diskSizeGb?: number
   /** Remove the box when it stops (core's default: false; the JS layer defaults to true). */
   autoRemove?: boolean
   /** Keep the box running after the process that started it exits. */

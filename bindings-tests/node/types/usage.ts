@@ -12,6 +12,7 @@ import {
   errorCodes,
   statusNames,
   type BoxInfo,
+  type BoxLimits,
   type BoxOptions,
   type ErrorCode,
   type ExecResult,
@@ -45,6 +46,22 @@ export async function usage(): Promise<void> {
   const maybe: Box | null = await rt.get(box.id);
   const info: BoxInfo | null = await rt.getInfo('name');
   const status: string | undefined = info?.state.status;
+  const limits: BoxLimits | undefined = info?.limits;
+  const nofile: [number, number] | undefined = limits && [limits.nofileSoft, limits.nofileHard];
+  const cpuQuota: number | null | undefined = limits?.cpus;
+  void [nofile, cpuQuota, limits?.memoryMib, limits?.pidsMax, limits?.tmpSizeMib];
+  void [limits?.logMaxSizeMib, limits?.logMaxFiles];
+  const bounded: BoxOptions = {
+    image: 'oci:/layout',
+    pidsMax: 64,
+    nofileSoft: 256,
+    nofileHard: 512,
+    tmpSizeMib: 64,
+    logMaxSizeMib: 4,
+    logMaxFiles: 3,
+    diskSizeGb: null,
+  };
+  void bounded;
   const all: BoxInfo[] = await shared.listInfo();
   const { box: again, created }: { box: Box; created: boolean } = await rt.getOrCreate(options, 'name');
 

@@ -1,10 +1,10 @@
 // Types of `require('boxlite')` and `import … from 'boxlite'` (the JS layer in this directory).
-// Records the native module returns as they are (BoxInfo, BoxState) are re-exported from the
-// generated ../native.d.ts, so they cannot drift from the binding.
+// Records the native module returns as they are (BoxInfo, BoxLimits, BoxState) are re-exported
+// from the generated ../native.d.ts, so they cannot drift from the binding.
 
-import type { BoxInfo, BoxState, ImageInfo, ImagePruneReport } from '../native';
+import type { BoxInfo, BoxLimits, BoxState, ImageInfo, ImagePruneReport } from '../native';
 
-export type { BoxInfo, BoxState, ImageInfo, ImagePruneReport };
+export type { BoxInfo, BoxLimits, BoxState, ImageInfo, ImagePruneReport };
 
 /** One of `errorCodes()`. */
 export type ErrorCode =
@@ -93,8 +93,22 @@ export interface BoxOptions {
   rootfsPath?: string | null;
   /** CPU limit in cores (fractions allowed). */
   cpus?: number | null;
-  /** Memory limit in MiB, a whole number. */
+  /** Memory limit in MiB, a whole number; default 1024. */
   memoryMib?: number | null;
+  /** Most processes and threads at once; default 4096. */
+  pidsMax?: number | null;
+  /** `RLIMIT_NOFILE` soft limit of the box's processes; default 1024 (at most `nofileHard`). */
+  nofileSoft?: number | null;
+  /** `RLIMIT_NOFILE` hard limit; default 4096 (at least `nofileSoft`). */
+  nofileHard?: number | null;
+  /** Size of the `/tmp` tmpfs in MiB (when the image has no `/tmp`); default half the memory limit. */
+  tmpSizeMib?: number | null;
+  /** Size of one box log file in MiB; default 16. */
+  logMaxSizeMib?: number | null;
+  /** Box log files kept, the live one included; default 2. */
+  logMaxFiles?: number | null;
+  /** Bound of the box's writable layer in GB. Not implemented yet: refused when set. */
+  diskSizeGb?: number | null;
   /** Absolute working directory of the main command and default of exec. */
   workingDir?: string | null;
   /** Environment; a later entry wins. */

@@ -9,7 +9,6 @@ const { invalidArgument } = require('./errors.js');
 
 /** Box options upstream has and this version does not implement yet. */
 const NOT_IMPLEMENTED = new Set([
-  'diskSizeGb',
   'volumes',
   'network',
   'ports',
@@ -19,11 +18,23 @@ const NOT_IMPLEMENTED = new Set([
   'advanced',
 ]);
 
+/** The box's bounds, passed to the native module as they are (core checks the values). */
+const BOUND_KEYS = [
+  'cpus',
+  'memoryMib',
+  'pidsMax',
+  'nofileSoft',
+  'nofileHard',
+  'tmpSizeMib',
+  'logMaxSizeMib',
+  'logMaxFiles',
+  'diskSizeGb',
+];
+
 const BOX_KEYS = new Set([
   'image',
   'rootfsPath',
-  'cpus',
-  'memoryMib',
+  ...BOUND_KEYS,
   'workingDir',
   'env',
   'autoRemove',
@@ -105,7 +116,7 @@ function toNativeBoxOptions(options) {
   }
   refuseUnknown(options, BOX_KEYS, 'box options');
   const native = { image: imageReference(options), autoRemove: options.autoRemove ?? true };
-  for (const key of ['cpus', 'memoryMib', 'workingDir', 'detach', 'entrypoint', 'cmd', 'user']) {
+  for (const key of [...BOUND_KEYS, 'workingDir', 'detach', 'entrypoint', 'cmd', 'user']) {
     if (!isUnset(options[key])) native[key] = options[key];
   }
   const env = envPairs(options.env, 'box options');

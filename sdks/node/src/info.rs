@@ -1,6 +1,6 @@
 //! `BoxInfo`: a plain JS object snapshot of a box, read from the database by core.
 
-use boxlite_core::{BoxInfo, BoxStatus};
+use boxlite_core::{BoxInfo, BoxLimits, BoxStatus};
 use napi_derive::napi;
 
 /// One box as stored. `status` and `state.status` are the same canonical string.
@@ -30,6 +30,51 @@ pub struct JsBoxInfo {
     // napi-derive would print the Rust type name here, which the .d.ts does not declare.
     #[napi(ts_type = "BoxState")]
     pub state: JsBoxState,
+    /// The bounds the box runs under, defaults filled in.
+    #[napi(ts_type = "BoxLimits")]
+    pub limits: JsBoxLimits,
+}
+
+/// The bounds a box runs under: what its options asked for, else the defaults.
+#[napi(object, js_name = "BoxLimits", object_from_js = false, use_nullable = true)]
+pub struct JsBoxLimits {
+    /// Memory limit in MiB.
+    pub memory_mib: u32,
+    /// CPU limit in cores; null: no quota.
+    pub cpus: Option<f64>,
+    /// Most processes and threads at once.
+    pub pids_max: u32,
+    /// `RLIMIT_NOFILE` soft limit of the box's processes.
+    pub nofile_soft: u32,
+    /// `RLIMIT_NOFILE` hard limit of the box's processes.
+    pub nofile_hard: u32,
+    /// Size of the `/tmp` tmpfs in MiB (when the image has no `/tmp`).
+    pub tmp_size_mib: u32,
+    /// Size of one box log file in MiB.
+    pub log_max_size_mib: u32,
+    /// Box log files kept, the live one included.
+    pub log_max_files: u32,
+}
+
+/// Core's bounds all fit a u32 (its largest, 16 TiB in MiB, is 2^24); saturate rather than
+/// wrap if one ever grows.
+fn js_u32(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+impl From<BoxLimits> for JsBoxLimits {
+    fn from(l: BoxLimits) -> Self {
+        JsBoxLimits {
+            memory_mib: js_u32(l.memory_mib),
+            cpus: l.cpus,
+            pids_max: js_u32(l.pids_max),
+            nofile_soft: js_u32(l.nofile_soft),
+            nofile_hard: js_u32(l.nofile_hard),
+            tmp_size_mib: js_u32(l.tmp_size_mib),
+            log_max_size_mib: js_u32(l.log_max_size_mib),
+            log_max_files: l.log_max_files,
+        }
+    }
 }
 
 /// The lifecycle part of a `BoxInfo`.
@@ -67,9 +112,8 @@ impl From<BoxInfo> for JsBoxInfo {
             exit_code: info.exit_code,
             error_reason: info.error_reason,
             cpus: info.options.cpus,
-            // Core caps memory at 16 TiB in MiB, which fits; saturate rather than wrap if
-            // that bound ever grows.
-            memory_mib: info.options.memory_mib.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
+            memory_mib: info.options.memory_mib.map(js_u32),
+            limits: info.limits.into(),
         }
     }
 }

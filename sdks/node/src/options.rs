@@ -55,8 +55,24 @@ pub struct JsBoxOptions {
     pub user: Option<String>,
     /// CPU limit in cores (fractions allowed).
     pub cpus: Option<f64>,
-    /// Memory limit in MiB (a whole number).
+    /// Memory limit in MiB (a whole number); unset: 1024.
     pub memory_mib: Option<f64>,
+    /// Most processes and threads at once; unset: 4096.
+    pub pids_max: Option<f64>,
+    /// `RLIMIT_NOFILE` soft limit of the box's processes; unset: 1024 (or the hard limit when
+    /// that is lower).
+    pub nofile_soft: Option<f64>,
+    /// `RLIMIT_NOFILE` hard limit; unset: 4096 (or the soft limit when that is higher).
+    pub nofile_hard: Option<f64>,
+    /// Size of the `/tmp` tmpfs in MiB (when the image has no `/tmp`); unset: half the memory
+    /// limit.
+    pub tmp_size_mib: Option<f64>,
+    /// Size of one box log file in MiB; unset: 16.
+    pub log_max_size_mib: Option<f64>,
+    /// Box log files kept, the live one included; unset: 2.
+    pub log_max_files: Option<f64>,
+    /// Bound of the box's writable layer in GB.
+    pub disk_size_gb: Option<f64>,
     /// Remove the box when it stops (core's default: false; the JS layer defaults to true).
     pub auto_remove: Option<bool>,
     /// Keep the box running after the process that started it exits.
@@ -75,7 +91,16 @@ impl TryFrom<JsBoxOptions> for BoxOptions {
             entrypoint: opts.entrypoint,
             user: opts.user,
             cpus: opts.cpus,
-            memory_mib: opts.memory_mib.map(whole_mib).transpose()?,
+            memory_mib: whole("memoryMib", opts.memory_mib)?,
+            pids_max: whole("pidsMax", opts.pids_max)?,
+            nofile_soft: whole("nofileSoft", opts.nofile_soft)?,
+            nofile_hard: whole("nofileHard", opts.nofile_hard)?,
+            tmp_size_mib: whole("tmpSizeMib", opts.tmp_size_mib)?,
+            log_max_size_mib: whole("logMaxSizeMib", opts.log_max_size_mib)?,
+            // Saturates, and core's range check refuses the saturated value.
+            log_max_files: whole("logMaxFiles", opts.log_max_files)?
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            disk_size_gb: whole("diskSizeGb", opts.disk_size_gb)?,
             auto_remove: opts.auto_remove.unwrap_or_default(),
             detach: opts.detach.unwrap_or_default(),
             ..BoxOptions::default()
@@ -131,15 +156,16 @@ pub fn seconds(field: &str, secs: f64) -> Result<Duration, Error> {
     }
 }
 
-/// A JS number as the core's `u64`. JS has no integer type, so a fraction or a negative value
-/// is refused here instead of being truncated; core checks the range.
-fn whole_mib(mib: f64) -> Result<u64, Error> {
-    if mib.is_finite() && mib >= 0.0 && mib.fract() == 0.0 {
+/// An optional JS number (the option `field`) as the core's `u64`. JS has no integer type, so
+/// a fraction or a negative value is refused here instead of being truncated; core checks the
+/// range.
+fn whole(field: &str, value: Option<f64>) -> Result<Option<u64>, Error> {
+    match value {
+        None => Ok(None),
         // Saturates above u64::MAX, which core's range check then refuses.
-        Ok(mib as u64)
-    } else {
-        Err(invalid_argument(format!(
-            "invalid memory_mib {mib}: must be a whole non-negative number"
-        )))
+        Some(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 => Ok(Some(v as u64)),
+        Some(v) => Err(invalid_argument(format!(
+            "invalid {field} {v}: must be a whole non-negative number"
+        ))),
     }
 }
