@@ -678,6 +678,62 @@ bool boxlite_box_info_exit_code(const BoxliteBoxInfo *info, int32_t *out);
 // `info` is NULL or a live info object; `out` is NULL or valid for writing a `uint32_t`.
 bool boxlite_box_info_pid(const BoxliteBoxInfo *info, uint32_t *out);
 
+// The box's memory limit in MiB in force: its `memory_mib` option, else the default (1024).
+// 0 if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+uint64_t boxlite_box_info_memory_mib(const BoxliteBoxInfo *info);
+
+// Whether the box has a CPU limit (its `cpus` option); if so, and `out` is not NULL, writes
+// it, in cores, to `*out`.
+//
+// # Safety
+// `info` is NULL or a live info object; `out` is NULL or valid for writing a `double`.
+bool boxlite_box_info_cpus(const BoxliteBoxInfo *info, double *out);
+
+// The most processes and threads the box may have at once: its `pids_max` option, else the
+// default (4096). 0 if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+uint64_t boxlite_box_info_pids_max(const BoxliteBoxInfo *info);
+
+// The `RLIMIT_NOFILE` soft limit of the box's processes: its `nofile_soft` option, else the
+// default (1024, or the hard limit when that is lower). 0 if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+uint64_t boxlite_box_info_nofile_soft(const BoxliteBoxInfo *info);
+
+// The `RLIMIT_NOFILE` hard limit of the box's processes: its `nofile_hard` option, else the
+// default (4096, or the soft limit when that is higher). 0 if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+uint64_t boxlite_box_info_nofile_hard(const BoxliteBoxInfo *info);
+
+// The size in MiB of the `/tmp` tmpfs the box gets when its image has no `/tmp`: its
+// `tmp_size_mib` option, else half the memory limit. 0 if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+uint64_t boxlite_box_info_tmp_size_mib(const BoxliteBoxInfo *info);
+
+// The size in MiB of one box log file: its `log_max_size_mib` option, else the default (16).
+// 0 if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+uint64_t boxlite_box_info_log_max_size_mib(const BoxliteBoxInfo *info);
+
+// How many box log files are kept, the live one included: its `log_max_files` option, else
+// the default (2). 0 if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+uint32_t boxlite_box_info_log_max_files(const BoxliteBoxInfo *info);
+
 // Frees an info returned by `boxlite_box_info`. NULL does nothing. Never pass an info
 // borrowed from a list.
 //

@@ -113,6 +113,11 @@ int detached_box_reattached(struct ctx *c);
 int shutdown_stops_boxes(struct ctx *c);
 int exec_concurrent_streams(struct ctx *c);
 
+/* Bounds scenarios (spec_limits.c). */
+int default_limits_reported(struct ctx *c);
+int limits_overridden_in_force(struct ctx *c);
+int disk_size_gb_refused(struct ctx *c);
+
 /* Image scenarios (spec_images.c): each runs its own registry, no box. */
 int image_pull_list_remove(struct ctx *c);
 int image_missing_not_found(struct ctx *c);
@@ -121,6 +126,7 @@ int image_registry_options(struct ctx *c);
 
 /* Checks of the C API that spec.tsv does not list (run after the scenarios, by name c_*). */
 int c_simple_output_is_capped(struct ctx *c);
+int c_unknown_option_is_invalid_argument(struct ctx *c);
 
 /* The second process of detached_box_reattached: `spec_test --reattach HOME NAME`. */
 int reattach_main(const char *home, const char *name);

@@ -343,6 +343,9 @@ static const struct {
     {"detached_box_reattached", detached_box_reattached, 1},
     {"shutdown_stops_boxes", shutdown_stops_boxes, 1},
     {"exec_concurrent_streams", exec_concurrent_streams, 1},
+    {"default_limits_reported", default_limits_reported, 0},
+    {"limits_overridden_in_force", limits_overridden_in_force, 1},
+    {"disk_size_gb_refused", disk_size_gb_refused, 0},
     {"image_pull_list_remove", image_pull_list_remove, 0},
     {"image_missing_not_found", image_missing_not_found, 0},
     {"image_unauthorized", image_unauthorized, 0},
@@ -356,6 +359,7 @@ static const struct {
     int (*run)(struct ctx *);
 } C_ONLY[] = {
     {"c_simple_output_is_capped", c_simple_output_is_capped},
+    {"c_unknown_option_is_invalid_argument", c_unknown_option_is_invalid_argument},
 };
 
 /* Runs one scenario in a fresh home; returns 0 when it passed, -1 when it was left out

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
 
-use boxlite_core::{BoxInfo, Error, ErrorKind};
+use boxlite_core::{BoxInfo, BoxLimits, Error, ErrorKind};
 
 use crate::ffi::cstring_lossy;
 use crate::status;
@@ -21,6 +21,7 @@ pub struct BoxliteBoxInfo {
     error_reason: Option<CString>,
     exit_code: Option<i32>,
     pid: Option<u32>,
+    limits: BoxLimits,
 }
 
 impl TryFrom<BoxInfo> for BoxliteBoxInfo {
@@ -42,6 +43,7 @@ impl TryFrom<BoxInfo> for BoxliteBoxInfo {
             error_reason: info.error_reason.as_deref().map(cstring_lossy),
             exit_code: info.exit_code,
             pid: info.pid,
+            limits: info.limits,
         })
     }
 }
@@ -148,6 +150,103 @@ pub unsafe extern "C" fn boxlite_box_info_exit_code(
 pub unsafe extern "C" fn boxlite_box_info_pid(info: *const BoxliteBoxInfo, out: *mut u32) -> bool {
     // SAFETY: forwarded caller contract.
     unsafe { optional(info.as_ref().and_then(|i| i.pid), out) }
+}
+
+/// A bound of the info behind `info`, or 0 when `info` is NULL (no bound is ever 0).
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+unsafe fn limit(info: *const BoxliteBoxInfo, get: impl FnOnce(&BoxLimits) -> u64) -> u64 {
+    // SAFETY: forwarded caller contract.
+    unsafe { info.as_ref() }.map_or(0, |i| get(&i.limits))
+}
+
+/// The box's memory limit in MiB in force: its `memory_mib` option, else the default (1024).
+/// 0 if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_memory_mib(info: *const BoxliteBoxInfo) -> u64 {
+    // SAFETY: forwarded caller contract.
+    unsafe { limit(info, |l| l.memory_mib) }
+}
+
+/// Whether the box has a CPU limit (its `cpus` option); if so, and `out` is not NULL, writes
+/// it, in cores, to `*out`.
+///
+/// # Safety
+/// `info` is NULL or a live info object; `out` is NULL or valid for writing a `double`.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_cpus(info: *const BoxliteBoxInfo, out: *mut f64) -> bool {
+    // SAFETY: forwarded caller contract.
+    unsafe { optional(info.as_ref().and_then(|i| i.limits.cpus), out) }
+}
+
+/// The most processes and threads the box may have at once: its `pids_max` option, else the
+/// default (4096). 0 if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_pids_max(info: *const BoxliteBoxInfo) -> u64 {
+    // SAFETY: forwarded caller contract.
+    unsafe { limit(info, |l| l.pids_max) }
+}
+
+/// The `RLIMIT_NOFILE` soft limit of the box's processes: its `nofile_soft` option, else the
+/// default (1024, or the hard limit when that is lower). 0 if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_nofile_soft(info: *const BoxliteBoxInfo) -> u64 {
+    // SAFETY: forwarded caller contract.
+    unsafe { limit(info, |l| l.nofile_soft) }
+}
+
+/// The `RLIMIT_NOFILE` hard limit of the box's processes: its `nofile_hard` option, else the
+/// default (4096, or the soft limit when that is higher). 0 if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_nofile_hard(info: *const BoxliteBoxInfo) -> u64 {
+    // SAFETY: forwarded caller contract.
+    unsafe { limit(info, |l| l.nofile_hard) }
+}
+
+/// The size in MiB of the `/tmp` tmpfs the box gets when its image has no `/tmp`: its
+/// `tmp_size_mib` option, else half the memory limit. 0 if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_tmp_size_mib(info: *const BoxliteBoxInfo) -> u64 {
+    // SAFETY: forwarded caller contract.
+    unsafe { limit(info, |l| l.tmp_size_mib) }
+}
+
+/// The size in MiB of one box log file: its `log_max_size_mib` option, else the default (16).
+/// 0 if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_log_max_size_mib(info: *const BoxliteBoxInfo) -> u64 {
+    // SAFETY: forwarded caller contract.
+    unsafe { limit(info, |l| l.log_max_size_mib) }
+}
+
+/// How many box log files are kept, the live one included: its `log_max_files` option, else
+/// the default (2). 0 if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_log_max_files(info: *const BoxliteBoxInfo) -> u32 {
+    // SAFETY: forwarded caller contract.
+    unsafe { info.as_ref() }.map_or(0, |i| i.limits.log_max_files)
 }
 
 /// Writes a present value to a nullable out-pointer and says whether it was present.

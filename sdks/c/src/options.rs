@@ -1,6 +1,6 @@
 //! Box and runtime options from C. C has no options structs: the options arrive as the JSON
 //! that core's `BoxOptions` (and, for the runtime, `ImageRegistry`) deserializes (unknown
-//! fields rejected), so a new core option needs no new C function.
+//! fields refused here), so a new core option needs no new C function.
 
 use std::path::PathBuf;
 
@@ -12,8 +12,19 @@ use crate::ffi::invalid_argument;
 /// is an `InvalidArgument` error naming the parameter. Field values are checked by core at
 /// create time.
 pub(crate) fn from_json(json: &str, param: &str) -> Result<BoxOptions, Error> {
-    serde_json::from_str(json)
-        .map_err(|e| invalid_argument(param, format!("is not valid box options JSON: {e}")))
+    let options: BoxOptions = serde_json::from_str(json)
+        .map_err(|e| invalid_argument(param, format!("is not valid box options JSON: {e}")))?;
+    // Core keeps unknown fields of stored rows (a newer version wrote them); from a caller
+    // they are a typo or an option this version lacks. Refused here, not only by core's
+    // create, so that `boxlite_box_get_or_create` of an existing box refuses them too.
+    if !options.unknown.is_empty() {
+        let names: Vec<&str> = options.unknown.keys().map(String::as_str).collect();
+        return Err(invalid_argument(
+            param,
+            format!("has unknown option(s): {}", names.join(", ")),
+        ));
+    }
+    Ok(options)
 }
 
 /// Parses `json` (the C parameter `param`) into runtime options: an object with `home_dir`

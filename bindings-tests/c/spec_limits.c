@@ -1,0 +1,221 @@
+/* The scenarios of spec.tsv about a box's bounds (BoxInfo limits through the
+ * boxlite_box_info_<limit> accessors, options as JSON), and the C check that an unknown option
+ * in that JSON is refused. */
+#define _XOPEN_SOURCE 700
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+/* The accessor of each whole-number limit, by its name in spec.tsv and the options JSON. */
+static const struct {
+    const char *name;
+    uint64_t (*get)(const BoxliteBoxInfo *);
+} LIMITS[] = {
+    {"memory_mib", boxlite_box_info_memory_mib},
+    {"pids_max", boxlite_box_info_pids_max},
+    {"nofile_soft", boxlite_box_info_nofile_soft},
+    {"nofile_hard", boxlite_box_info_nofile_hard},
+    {"tmp_size_mib", boxlite_box_info_tmp_size_mib},
+    {"log_max_size_mib", boxlite_box_info_log_max_size_mib},
+};
+
+/* Checks that every parameter of the scenario is the limit the info reports; a scenario
+ * without `cpus` wants no CPU limit. */
+static int expect_limits(struct ctx *c, const BoxliteBoxInfo *info) {
+    double cpus = 0;
+    bool has_cpus = boxlite_box_info_cpus(info, &cpus);
+    if (spec_param(c->sc, "cpus") == NULL && has_cpus) {
+        return fail(c, "cpus is %g, want no CPU limit", cpus);
+    }
+    for (size_t i = 0; i < c->sc->n_params; i++) {
+        const char *key = c->sc->params[i].key;
+        const char *want = c->sc->params[i].value;
+        if (strcmp(key, "cpus") == 0) {
+            if (!has_cpus || cpus != strtod(want, NULL)) {
+                return fail(c, "cpus is %s%g, want %s", has_cpus ? "" : "unset ", cpus, want);
+            }
+            continue;
+        }
+        uint64_t got;
+        if (strcmp(key, "log_max_files") == 0) {
+            got = boxlite_box_info_log_max_files(info);
+        } else {
+            size_t j = 0;
+            while (j < sizeof LIMITS / sizeof LIMITS[0] && strcmp(LIMITS[j].name, key) != 0) {
+                j++;
+            }
+            if (j == sizeof LIMITS / sizeof LIMITS[0]) {
+                return fail(c, "no accessor for the limit %s", key);
+            }
+            got = LIMITS[j].get(info);
+        }
+        if (got != strtoull(want, NULL, 10)) {
+            return fail(c, "%s is %llu, want %s", key, (unsigned long long)got, want);
+        }
+    }
+    return 0;
+}
+
+/* Reads the info of `box` and checks its limits against the scenario's parameters. */
+static int expect_box_limits(struct ctx *c, BoxliteBox *box) {
+    BoxliteBoxInfo *info = NULL;
+    BoxliteError *err = NULL;
+    if (expect_ok(c, "boxlite_box_info", boxlite_box_info(box, &info, &err), &err)) {
+        return 1;
+    }
+    int failed = expect_limits(c, info);
+    boxlite_box_info_free(info);
+    return failed;
+}
+
+int default_limits_reported(struct ctx *c) {
+    BoxliteRuntime *rt = NULL;
+    BoxliteBox *box = NULL;
+    BoxliteError *err = NULL;
+    int failed = open_runtime(c, &rt) ||
+                 expect_ok(c, "boxlite_box_create",
+                           boxlite_box_create(rt, c->spec->image, NULL, &box, &err), &err) ||
+                 expect_box_limits(c, box);
+    if (boxlite_box_info_memory_mib(NULL) != 0 || boxlite_box_info_cpus(NULL, NULL)) {
+        failed = failed || fail(c, "a limit of a NULL info is not 0 / absent");
+    }
+    failed |= box_down(c, rt, box);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+/* `{"image": IMAGE, KEY: VALUE, ...}` from the scenario's parameters (all numbers). */
+static int options_json(struct ctx *c, const char *image, char *out, size_t cap) {
+    size_t len = (size_t)snprintf(out, cap, "{\"image\": \"%s\"", image);
+    for (size_t i = 0; i < c->sc->n_params && len < cap; i++) {
+        len += (size_t)snprintf(out + len, cap - len, ", \"%s\": %s", c->sc->params[i].key,
+                                c->sc->params[i].value);
+    }
+    if (len + 2 > cap) {
+        return fail(c, "options JSON longer than %zu bytes", cap);
+    }
+    strcat(out, "}");
+    return 0;
+}
+
+int limits_overridden_in_force(struct ctx *c) {
+    const char *image, *soft, *hard, *tmp;
+    if (run_image(c, &image) || param(c, "nofile_soft", &soft) ||
+        param(c, "nofile_hard", &hard) || param(c, "tmp_size_mib", &tmp)) {
+        return 1;
+    }
+    char options[1024];
+    if (options_json(c, image, options, sizeof options)) {
+        return 1;
+    }
+    const char *const argv[] = {"sh", "-c", "ulimit -n; ulimit -Hn; df -m /tmp | tail -n 1", NULL};
+    BoxliteRuntime *rt = NULL;
+    BoxliteBox *box = NULL;
+    BoxliteCommand *cmd = NULL;
+    struct capture cap;
+    capture_init(&cap);
+    BoxliteExecResult result;
+    int failed = open_runtime(c, &rt) || box_up(c, rt, options, NULL, true, &box) ||
+                 expect_box_limits(c, box) || command(c, &cmd, argv) ||
+                 run_command(c, box, cmd, &cap, &result);
+    if (!failed && result.exit_code != 0) {
+        failed = fail(c, "the check exited %d: %s", result.exit_code, cap.err ? cap.err : "");
+    }
+    if (!failed) {
+        unsigned long long got_soft = 0, got_hard = 0, got_tmp = 0;
+        char fs[64] = "";
+        int n = sscanf(cap.out ? cap.out : "", "%llu %llu %63s %llu", &got_soft, &got_hard, fs,
+                       &got_tmp);
+        if (n != 4 || got_soft != strtoull(soft, NULL, 10) ||
+            got_hard != strtoull(hard, NULL, 10) || strcmp(fs, "tmpfs") != 0 ||
+            got_tmp != strtoull(tmp, NULL, 10)) {
+            failed = fail(c, "the box printed \"%s\", want %s, %s and a tmpfs of %s MiB",
+                          cap.out ? cap.out : "", soft, hard, tmp);
+        }
+    }
+    boxlite_command_free(cmd);
+    capture_free(&cap);
+    failed |= box_down(c, rt, box);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+/* Creates from `json` and wants the code `want` with a message holding each of `needles`
+ * (NULL-terminated). */
+static int create_refused(struct ctx *c, BoxliteRuntime *rt, const char *json, const char *want,
+                          const char *const *needles) {
+    BoxliteBox *box = NULL;
+    BoxliteError *err = NULL;
+    BoxliteErrorCode code = boxlite_box_create_json(rt, json, NULL, &box, &err);
+    const char *msg = boxlite_error_message(err);
+    int failed = 0;
+    for (const char *const *n = needles; *n != NULL && msg != NULL; n++) {
+        if (strstr(msg, *n) == NULL) {
+            failed = fail(c, "the error \"%s\" does not name %s", msg, *n);
+        }
+    }
+    failed |= expect_code(c, "boxlite_box_create_json", code, &err, want);
+    if (box != NULL) {
+        failed = failed || fail(c, "a refused create wrote a box");
+        boxlite_box_free(box);
+    }
+    return failed;
+}
+
+/* Checks that the home has no box. */
+static int expect_no_boxes(struct ctx *c, BoxliteRuntime *rt) {
+    BoxliteBoxList *list = NULL;
+    BoxliteError *err = NULL;
+    if (expect_ok(c, "boxlite_box_list", boxlite_box_list(rt, &list, &err), &err)) {
+        return 1;
+    }
+    size_t len = boxlite_box_list_len(list);
+    boxlite_box_list_free(list);
+    return len == 0 ? 0 : fail(c, "%zu boxes stored after refused creates", len);
+}
+
+int disk_size_gb_refused(struct ctx *c) {
+    const char *gb, *want;
+    if (param(c, "disk_size_gb", &gb) || param(c, "code", &want)) {
+        return 1;
+    }
+    char json[512];
+    snprintf(json, sizeof json, "{\"image\": \"%s\", \"disk_size_gb\": %s}", c->spec->image, gb);
+    const char *const needles[] = {"disk_size_gb", NULL};
+    BoxliteRuntime *rt = NULL;
+    int failed = open_runtime(c, &rt) || create_refused(c, rt, json, want, needles) ||
+                 expect_no_boxes(c, rt);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+int c_unknown_option_is_invalid_argument(struct ctx *c) {
+    /* Core keeps unknown fields of stored rows; from a caller one is a typo to refuse, on
+     * create and on get_or_create of a box that already exists alike. */
+    char json[512];
+    snprintf(json, sizeof json, "{\"image\": \"%s\", \"memroy_mib\": 64}", c->spec->image);
+    const char *const needles[] = {"options_json", "memroy_mib", NULL};
+    BoxliteRuntime *rt = NULL;
+    BoxliteBox *box = NULL, *again = NULL;
+    BoxliteError *err = NULL;
+    int failed = open_runtime(c, &rt) ||
+                 create_refused(c, rt, json, "invalid_argument", needles) ||
+                 expect_no_boxes(c, rt) ||
+                 expect_ok(c, "boxlite_box_create",
+                           boxlite_box_create(rt, c->spec->image, "kept", &box, &err), &err);
+    if (!failed) {
+        BoxliteErrorCode code = boxlite_box_get_or_create(rt, json, "kept", &again, NULL, &err);
+        const char *msg = boxlite_error_message(err);
+        if (msg != NULL && strstr(msg, "memroy_mib") == NULL) {
+            failed = fail(c, "get_or_create's error \"%s\" does not name memroy_mib", msg);
+        }
+        failed |= expect_code(c, "boxlite_box_get_or_create", code, &err, "invalid_argument");
+    }
+    boxlite_box_free(again);
+    failed |= box_down(c, rt, box);
+    boxlite_runtime_free(rt);
+    return failed;
+}
