@@ -102,7 +102,12 @@ impl Runtime {
         let rt = self.clone();
         let id = id.to_string();
         tokio::task::spawn_blocking(move || {
-            let _lock = crate::lock::FileLock::for_box(rt.home(), &id)?;
+            // Removed meanwhile (a stop and a remove can both finish before this runs): nothing
+            // to settle, and no lock file may be re-created for it.
+            let _lock = match rt.lock_box_blocking(&id) {
+                Err(e) if e.kind() == crate::ErrorKind::NotFound => return Ok(()),
+                lock => lock?,
+            };
             match rt.store().box_by_id(&id)? {
                 Some(rec) if rec.state.pid() == Some(shim_pid) => rt.settle_exit(&rec, false),
                 _ => Ok(()),
