@@ -65,6 +65,16 @@ function node(script, args) {
   });
 }
 
+/** `snake_case` as the Node SDK spells it (`nofile_soft` -> `nofileSoft`). */
+function camel(name) {
+  return name.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+}
+
+/** A scenario's BoxLimits fields, camelCase, as numbers. */
+function boundValues(params) {
+  return Object.fromEntries(Object.entries(params).map(([k, v]) => [camel(k), Number(v)]));
+}
+
 const scenarios = {
   async create_is_configured() {
     await withRuntime(async (rt) => {
@@ -348,6 +358,36 @@ const scenarios = {
       assert.equal(out[out.length - 1], `out${Number(lines) - 1}`);
       assert.equal(err[0], 'err0');
       assert.equal(result.exitCode, 0);
+    });
+  },
+
+  async default_limits_reported(params) {
+    await withRuntime(async (rt) => {
+      const info = await (await rt.create({ image: IMAGE })).info();
+      assert.deepEqual(info.limits, { ...boundValues(params), cpus: null });
+    });
+  },
+
+  async limits_overridden_in_force(params) {
+    const bounds = boundValues(params);
+    await withRuntime(async (rt) => {
+      const box = await runBox(rt, bounds);
+      await box.start();
+      assert.deepEqual((await box.info()).limits, bounds);
+      const got = await run(box, 'sh', ['-c', 'ulimit -n; ulimit -Hn; df -m /tmp | tail -n 1']);
+      assert.equal(got.exitCode, 0, got.stderr);
+      const [soft, hard, df] = got.stdout.trimEnd().split('\n');
+      assert.deepEqual([Number(soft), Number(hard)], [bounds.nofileSoft, bounds.nofileHard]);
+      assert.deepEqual(df.split(/\s+/).slice(0, 2), ['tmpfs', String(bounds.tmpSizeMib)], df);
+      await box.stop();
+    });
+  },
+
+  async disk_size_gb_refused({ disk_size_gb, code }) {
+    await withRuntime(async (rt) => {
+      const err = await rejectsWithCode(rt.create({ image: IMAGE, diskSizeGb: Number(disk_size_gb) }), code);
+      assert.match(err.message, /disk_size_gb/);
+      assert.deepEqual(await rt.listInfo(), []);
     });
   },
 

@@ -422,6 +422,47 @@ async def test_exec_concurrent_streams(home, run_image):
     await box.stop()
 
 
+def limits_of(info: boxlite.BoxInfo) -> dict[str, Any]:
+    """Every field of info.limits, by name."""
+    names = [n for n in dir(info.limits) if not n.startswith("_")]
+    return {n: getattr(info.limits, n) for n in names}
+
+
+def bound_values(sid: str) -> dict[str, Any]:
+    """The scenario's BoxLimits fields as the binding types them (cpus a float)."""
+    return {k: float(v) if k == "cpus" else int(v) for k, v in params(sid).items()}
+
+
+@scenario
+async def test_default_limits_reported(home):
+    info = (await runtime(home).create(boxlite.BoxOptions(SPEC.image))).info()
+    assert limits_of(info) == {**bound_values("default_limits_reported"), "cpus": None}
+
+
+@scenario
+async def test_limits_overridden_in_force(home, run_image):
+    bounds = bound_values("limits_overridden_in_force")
+    box = await started(runtime(home), run_image, **bounds)
+    assert limits_of(box.info()) == bounds
+    out, err, result = await run(box, "sh", "-c", "ulimit -n; ulimit -Hn; df -m /tmp | tail -n 1")
+    assert result.exit_code == 0, err
+    soft, hard, df = out.splitlines()
+    assert (int(soft), int(hard)) == (bounds["nofile_soft"], bounds["nofile_hard"])
+    assert df.split()[:2] == ["tmpfs", str(bounds["tmp_size_mib"])], df
+    await bounded(box.stop())
+
+
+@scenario
+async def test_disk_size_gb_refused(home):
+    p = params("disk_size_gb_refused")
+    rt = runtime(home)
+    with pytest.raises(boxlite.BoxliteError) as caught:
+        await rt.create(boxlite.BoxOptions(SPEC.image, disk_size_gb=int(p["disk_size_gb"])))
+    assert caught.value.code == p["code"]
+    assert "disk_size_gb" in str(caught.value)
+    assert await rt.list_info() == []
+
+
 @contextlib.contextmanager
 def registry(run_image: str, *pushes: str, auth: str = "none") -> Iterator[dict[str, Any]]:
     """A registry on 127.0.0.1 with the run image pushed as each DEST; yields the fixture's
