@@ -155,12 +155,12 @@ async fn pid1_is_the_agent_and_orphans_are_reaped() {
     let t = TestHome::new();
     let b = t.rt.create(t.options(), None).unwrap();
     b.start().await.unwrap();
-    // PID 1 was started from the sealed memfd (its comm is the memfd's name), and is
-    // non-dumpable: a process in the box cannot even resolve /proc/1/exe.
+    // PID 1 is the agent binary (its comm is the file's name; core/tests/agent_binary.rs
+    // attacks it) and is non-dumpable: a process in the box cannot even resolve /proc/1/exe.
     let (out, _, res) =
         output(b.exec(sh("cat /proc/1/comm; readlink /proc/1/exe")).await.unwrap()).await;
     let out = String::from_utf8_lossy(&out);
-    assert_eq!(out, "memfd:boxlite-g\n", "PID 1 runs from a memfd and hides its exe");
+    assert_eq!(out, "boxlite-guest\n", "PID 1 is the agent and hides its exe");
     assert_ne!(res.exit_code, Some(0), "readlink /proc/1/exe is refused");
     // The grandchild is orphaned (its parent exits at once) and exits later: PID 1 must reap it.
     let (out, _, _) = output(b.exec(sh("sh -c 'sleep 0.3 & echo $!' ; true")).await.unwrap()).await;

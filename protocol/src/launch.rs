@@ -48,7 +48,7 @@ pub struct ShimSpec {
     pub merged_dir: PathBuf,
     /// Unix socket path the shim binds for the agent. Must be shorter than 108 bytes.
     pub socket_path: PathBuf,
-    /// The static guest agent binary; copied into a sealed memfd before it runs.
+    /// The static guest agent binary; every box executes it through a read-only bind mount.
     pub guest_path: PathBuf,
     /// Where the shim writes the [`ExitRecord`] (atomically, via a temporary file).
     pub exit_record_path: PathBuf,

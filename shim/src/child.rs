@@ -1,11 +1,12 @@
 //! The child: PID 1 of the box's new namespaces until it becomes the guest agent.
 //!
 //! It runs as a copy-on-write copy of the single-threaded shim (see `clone.rs`), moves itself
-//! into the box's cgroups and a cgroup namespace of its own, builds the box's root filesystem,
-//! seals it with `pivot_root`, installs the agent's descriptors and executes the agent from
-//! its memfd. Any failure ends it with one line on stderr (the box's
-//! log) *and* a `GuestReport { error: "box setup failed: <step>: <cause>" }` on the report pipe,
-//! so the shim's exit record carries the same words without scraping the log.
+//! into the box's cgroups and a cgroup namespace of its own, binds the agent binary read-only
+//! (see `agent_binary.rs`), builds the box's root filesystem, seals it with `pivot_root`,
+//! installs the agent's descriptors and executes the agent through that bind. Any failure ends
+//! it with one line on stderr (the box's log) *and* a
+//! `GuestReport { error: "box setup failed: <step>: <cause>" }` on the report pipe, so the
+//! shim's exit record carries the same words without scraping the log.
 
 use std::convert::Infallible;
 use std::os::fd::{BorrowedFd, RawFd};
@@ -18,6 +19,7 @@ use nix::sys::prctl;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::{fexecve, sethostname};
 
+use crate::agent_binary::{self, HostBinary};
 use crate::descriptors::{self, Sources};
 use crate::error::{Step, StepError};
 use crate::mounts::{self, RootfsPlan};
@@ -38,6 +40,8 @@ pub struct ChildPlan {
     /// The box's cgroup directories (host paths), created by the shim; empty when the box
     /// runs without cgroups.
     pub cgroups: Vec<PathBuf>,
+    /// The agent binary to execute.
+    pub agent: HostBinary,
     /// The rootfs to assemble.
     pub rootfs: RootfsPlan,
     /// Descriptors the agent gets.
@@ -79,6 +83,9 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
 
     let merged = &plan.rootfs.merged;
     mounts::make_private()?;
+    // While the host's paths are still reachable; `pivot_into` detaches the bind with the
+    // old root, and from then on only this descriptor leads to it.
+    let agent = agent_binary::bind_read_only(&plan.agent)?;
     mounts::mount_overlay(&plan.rootfs)?;
     mounts::mount_proc(merged)?;
     devices::populate(&mounts::mount_point(merged, "dev")?)?;
@@ -90,12 +97,12 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
     net::loopback_up()?;
     mounts::mask_kernel_paths()?;
 
-    let memfd = descriptors::install(&plan.fds)?;
+    let agent = descriptors::install(&plan.fds, agent)?;
     *report = fds::REPORT;
     reset_signals()?;
-    // SAFETY: `memfd` was just returned by `install` and stays open until exec.
-    let memfd = unsafe { BorrowedFd::borrow_raw(memfd) };
-    let errno = match fexecve(memfd, &[AGENT_NAME], &[AGENT_PATH_ENV]) {
+    // SAFETY: `agent` was just returned by `install` and stays open until exec.
+    let agent = unsafe { BorrowedFd::borrow_raw(agent) };
+    let errno = match fexecve(agent, &[AGENT_NAME], &[AGENT_PATH_ENV]) {
         Err(errno) => errno,
         Ok(never) => match never {},
     };

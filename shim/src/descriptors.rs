@@ -2,7 +2,7 @@
 //! 2 = the console pipe (the shim copies it into the box's log), 3 = listener, 4 = readiness,
 //! 5 = config, 6 = report; everything else closes on exec.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use boxlite_protocol::launch::fds;
 
@@ -21,18 +21,18 @@ pub struct Sources {
     pub config_read: RawFd,
     /// The report pipe's write end.
     pub report_write: RawFd,
-    /// The sealed agent binary, executed with `fexecve`.
-    pub memfd: RawFd,
 }
 
 /// Temporary copies go at or above this number, clear of every target.
 const FIRST_TEMP: RawFd = 10;
 
-/// Installs the agent's descriptors; returns where the memfd ended up (close-on-exec).
+/// Installs the agent's descriptors; returns where `agent` (the binary to `fexecve`) ended up,
+/// close-on-exec.
 ///
-/// Any source may sit on a target number (the listener may be fd 4, say), so every source is
-/// first copied above all targets, and only then are the targets overwritten.
-pub fn install(src: &Sources) -> Result<RawFd, StepError> {
+/// Any source may sit on a target number (the listener may be fd 4, say, and `agent` was
+/// opened in the child, at whatever number was free), so every source is first copied above
+/// all targets, and only then are the targets overwritten.
+pub fn install(src: &Sources, agent: OwnedFd) -> Result<RawFd, StepError> {
     let devnull = open_devnull()?;
     let wanted = [
         (devnull, 0),
@@ -47,7 +47,9 @@ pub fn install(src: &Sources) -> Result<RawFd, StepError> {
     for (temp, (source, target)) in temps.iter_mut().zip(wanted) {
         *temp = dup_above(source).map_err(|e| e.with_step(format!("copy fd for fd {target}")))?;
     }
-    let memfd = dup_above(src.memfd).map_err(|e| e.with_step("copy guest memfd".to_string()))?;
+    let agent_copy = dup_above(agent.as_raw_fd())
+        .map_err(|e| e.with_step("copy the guest agent's fd".to_string()))?;
+    drop(agent);
     for (temp, (_, target)) in temps.iter().zip(wanted) {
         // SAFETY: dup2 on two descriptor numbers; `temp` is open, `target` is replaced
         // atomically. The new descriptor has FD_CLOEXEC clear, as the agent needs.
@@ -56,7 +58,7 @@ pub fn install(src: &Sources) -> Result<RawFd, StepError> {
         }
     }
     close_rest_on_exec(fds::REPORT + 1)?;
-    Ok(memfd)
+    Ok(agent_copy)
 }
 
 fn open_devnull() -> Result<RawFd, StepError> {

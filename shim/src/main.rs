@@ -4,17 +4,19 @@
 //! [`ShimSpec`] JSON file as its only argument, stdin = the host's liveness pipe, stdout = the
 //! readiness pipe, stderr = the box's log (until the spec is read; from then on the shim writes
 //! the log itself, bounded, with the box's console copied in). It binds the agent's socket on
-//! the host, copies the agent into a sealed memfd, creates the box's cgroups (its resource
-//! limits; only the box's PID 1 enters them), clones the box's namespaces, builds its rootfs,
-//! starts the agent there as PID 1, supervises it (graceful stop on SIGTERM/SIGINT or, for a
-//! box that is not detached, when the host dies), removes the cgroups and writes the box's
-//! [`ExitRecord`] when it is over.
+//! the host, finds the agent binary (the box's PID 1 executes it through a read-only bind that
+//! no path in the box reaches), creates the box's cgroups (its resource limits; only the box's
+//! PID 1 enters them), clones the box's namespaces, builds its rootfs, starts the agent there
+//! as PID 1, supervises it (graceful stop on SIGTERM/SIGINT or, for a box that is not
+//! detached, when the host dies), removes the cgroups and writes the box's [`ExitRecord`] when
+//! it is over.
 //!
 //! Exit status: 0 when the box ended cleanly, 1 otherwise (the exit record says why).
 //!
 //! [`ShimSpec`]: boxlite_protocol::launch::ShimSpec
 //! [`ExitRecord`]: boxlite_protocol::launch::ExitRecord
 
+mod agent_binary;
 mod boxlog;
 mod cgroup;
 mod channels;
@@ -26,7 +28,6 @@ mod devices;
 mod error;
 mod exit_record;
 mod log;
-mod memfd;
 mod mounts;
 mod net;
 mod socket;
@@ -148,7 +149,7 @@ fn launch(
     let signal_fd = supervise::signal_fd(signals)?;
     let (listener, bound) = socket::bind(&spec.socket_path)?;
     *socket_file = Some(bound);
-    let memfd = memfd::sealed_copy(&spec.guest_path)?;
+    let agent = agent_binary::find(&spec.guest_path)?;
     let channels = channels::open()?;
     let console = console::open()?;
     let liveness = if spec.detach { None } else { Some(liveness_pipe()?) };
@@ -161,6 +162,7 @@ fn launch(
         box_id: spec.box_id.clone(),
         hostname: spec.hostname.clone(),
         cgroups: cgroup.as_ref().map_or_else(Vec::new, |c| c.dirs().to_vec()),
+        agent,
         rootfs: RootfsPlan {
             lower: spec.rootfs_lower.clone(),
             upper: spec.upper_dir.clone(),
@@ -174,7 +176,6 @@ fn launch(
             ready: libc::STDOUT_FILENO,
             config_read: channels.config_read.as_raw_fd(),
             report_write: channels.report_write.as_raw_fd(),
-            memfd: memfd.as_raw_fd(),
         },
         shim_ends: [channels.config_write.as_raw_fd(), channels.report_read.as_raw_fd()],
     };
@@ -186,7 +187,7 @@ fn launch(
     // The agent has its copies now. The shim keeps none of them: the socket is the agent's to
     // serve, and the host must see EOF on the readiness pipe as soon as the agent dies.
     // Nor the console's write end: the pipe reaches EOF once the box is gone.
-    drop((listener, memfd, channels.config_read, channels.report_write, console.write));
+    drop((listener, channels.config_read, channels.report_write, console.write));
     if let Err(err) = release_stdout() {
         log::line(&spec.box_id, err);
     }

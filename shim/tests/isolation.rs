@@ -1,10 +1,10 @@
 //! What a box looks like from inside and from the host: namespaces, filesystems, devices,
-//! descriptors, the agent's socket and memfd, and state kept across runs.
+//! descriptors, the agent's socket and binary, and state kept across runs.
 
 mod harness;
 
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 
 use boxlite_protocol::launch::GuestConfig;
@@ -38,7 +38,14 @@ fn the_guest_is_pid_1_of_a_sealed_box() {
     assert_eq!(fact("ppid"), "0");
     assert_eq!(fact("uid"), "0");
     assert_eq!(fact("hostname"), "testbox");
-    assert!(fact("exe").starts_with("/memfd:boxlite-guest"), "exe = {}", fact("exe"));
+    // PID 1 runs the host's binary itself (no copy), through a read-only mount that no path
+    // in the box names; even PID 1, which passes /proc/1/exe's access check, cannot write it.
+    let guest = fs::metadata(test_guest()).expect("test guest");
+    assert_eq!(fact("exe_id"), format!("{}:{}", guest.dev(), guest.ino()));
+    assert!(!fact("exe").contains("test_guest"), "exe = {}", fact("exe"));
+    assert_eq!(fact("exe_ro"), "1", "the agent's mount is read-only");
+    assert_eq!(fact("exe_write"), "ETXTBSY");
+    assert_eq!(fact("exe_chmod"), "EROFS");
     assert_eq!(fact("cwd"), "/");
     assert_eq!(fact("env_path"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     // The agent had exactly 0-6; it closed 4 (after "ready") and 5 (after the config).
@@ -94,8 +101,13 @@ fn a_running_box_has_its_own_namespaces_and_a_private_socket() {
         assert_ne!(ns_link(&agent_pid, ns), ns_link("self", ns), "{ns} namespace is shared");
     }
     assert_eq!(ns_link(&agent_pid, "user"), ns_link("self", "user"));
-    let exe = fs::read_link(format!("/proc/{agent_pid}/exe")).expect("agent exe");
-    assert!(exe.to_string_lossy().starts_with("/memfd:boxlite-guest"), "exe = {exe:?}");
+    let exe = fs::metadata(format!("/proc/{agent_pid}/exe")).expect("agent exe");
+    let guest = fs::metadata(test_guest()).expect("test guest");
+    assert_eq!(
+        (exe.dev(), exe.ino()),
+        (guest.dev(), guest.ino()),
+        "the agent runs the host's file"
+    );
 
     // The socket is on the host, private to root, and served by the agent's listener.
     let meta = fs::symlink_metadata(&spec.socket_path).expect("socket file");
