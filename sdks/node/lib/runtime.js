@@ -74,7 +74,7 @@ class Box {
 
 /**
  * A home directory of boxes. The constructor does no I/O: the home is opened (created if
- * missing, its boxes reconciled) off the JS thread by the first call, which also reports any
+ * missing, its database migrated) off the JS thread by the first call, which also reports any
  * failure to open it.
  */
 class Boxlite {

@@ -1,7 +1,7 @@
 //! `Boxlite`: the runtime, an open home directory (core's `Runtime`).
 //!
-//! Opening a home migrates its database and reconciles every box with the processes running,
-//! which can take a while; the constructor therefore only keeps the options, and the first
+//! Opening a home creates and migrates its database, which can take a while (and waits for
+//! other processes opening it); the constructor therefore only keeps the options, and the first
 //! call opens the home on tokio's blocking pool. A failed open is reported by that call and
 //! retried by the next one.
 

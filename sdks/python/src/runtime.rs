@@ -66,7 +66,7 @@ impl PyRuntime {
 #[pymethods]
 impl PyRuntime {
     /// Opens `home_dir` (created if missing); `None` means `$BOXLITE_HOME`, else `~/.boxlite`.
-    /// Opening reconciles every box with the processes running, with the GIL released.
+    /// Opening migrates the database, with the GIL released.
     /// `image_registries` come before those of `$BOXLITE_IMAGE_REGISTRIES` and the home's
     /// `config.json`.
     #[staticmethod]

@@ -127,9 +127,9 @@ class Box:
 class Boxlite:
     """A runtime: an open home directory with its state database.
 
-    Several processes (and several ``Boxlite`` objects) may use one home at once. Opening a
-    home reconciles its boxes with the processes actually running. A process that forks gets
-    an ``InvalidStateError`` from the parent's runtimes and opens its own.
+    Several processes (and several ``Boxlite`` objects) may use one home at once. Each call
+    that touches a box first reconciles it with the processes actually running. A process
+    that forks gets an ``InvalidStateError`` from the parent's runtimes and opens its own.
     """
 
     _default: ClassVar[Optional[Boxlite]] = None
