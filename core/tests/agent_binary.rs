@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use boxlite_core::Command;
-use common::{fixture, output, sh, TestHome};
+use common::{agent_of, fixture, output, sh, TestHome};
 use sha2::{Digest, Sha256};
 
 /// Attempts run inside the box as root; each prints `<name> rc=<status>` after its output.
@@ -169,11 +169,4 @@ fn errno(rc: libc::c_int) -> i32 {
 
 fn c_path(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).unwrap()
-}
-
-/// The agent's host pid: the shim's only child.
-fn agent_of(shim_pid: u32) -> u32 {
-    let children = format!("/proc/{shim_pid}/task/{shim_pid}/children");
-    let text = std::fs::read_to_string(&children).unwrap_or_else(|e| panic!("{children}: {e}"));
-    text.split_whitespace().next().and_then(|p| p.parse().ok()).expect("the shim has no child")
 }

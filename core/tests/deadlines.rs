@@ -8,30 +8,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use boxlite_core::{BoxStatus, Command, ErrorKind};
-use common::{leftover_cgroups, processes_mentioning, sh, TestHome};
+use common::{agent_of, leftover_cgroups, proc_stat as stat, processes_mentioning, sh, TestHome};
 
 /// The control-call deadline of core (`AGENT_CALL_TIMEOUT`), as the error messages state it.
 const CALL_DEADLINE: Duration = Duration::from_secs(5);
 
-/// `(state letter, start ticks)` of a process, or `None` once it is gone.
-fn stat(pid: u32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    Some((state, fields.nth(18)?.parse().ok()?))
-}
-
 /// Whether the process that started at `ticks` still runs (a zombie does not).
 fn alive(pid: u32, ticks: u64) -> bool {
     stat(pid).is_some_and(|(state, now)| now == ticks && state != 'Z')
-}
-
-/// The only child of the shim: the box's agent (PID 1 inside).
-fn agent_of(shim: u32) -> u32 {
-    let children = std::fs::read_to_string(format!("/proc/{shim}/task/{shim}/children")).unwrap();
-    let pids: Vec<u32> = children.split_whitespace().map(|p| p.parse().unwrap()).collect();
-    assert_eq!(pids.len(), 1, "the shim has one child, the agent: {pids:?}");
-    pids[0]
 }
 
 /// `await`s `fut`, failing the test if it takes longer than `bound`.

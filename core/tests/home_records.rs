@@ -166,8 +166,7 @@ async fn removing_an_unreadable_running_box_kills_its_shim() {
     assert_eq!(info.status, BoxStatus::Unknown);
     assert_eq!(info.pid, Some(shim), "the recorded shim is still known");
     rt.remove(b.id(), false).unwrap();
-    let alive = std::fs::read_to_string(format!("/proc/{shim}/stat"))
-        .is_ok_and(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'));
+    let alive = common::proc_stat(shim).is_some_and(|(state, _)| state != 'Z');
     assert!(!alive, "shim {shim} outlived the removal of its box");
     assert!(common::processes_mentioning(&home.path().to_string_lossy()).is_empty());
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use boxlite_core::{BoxOptions, BoxStatus, Command, ExecResult, LiteBox};
-use common::{sh, TestHome};
+use common::{agent_of, sh, TestHome};
 
 /// Bound on every exec of these tests (a hog workload: up to 96 allocations and OOM kills).
 const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
@@ -171,13 +171,6 @@ async fn a_workload_filling_its_memory_kills_only_its_own_processes() {
         .await
         .expect("stop timed out")
         .unwrap();
-}
-
-/// The agent's host pid: the shim's only child.
-fn agent_of(shim_pid: u32) -> u32 {
-    let children = format!("/proc/{shim_pid}/task/{shim_pid}/children");
-    let text = std::fs::read_to_string(&children).unwrap_or_else(|e| panic!("{children}: {e}"));
-    text.split_whitespace().next().and_then(|p| p.parse().ok()).expect("the shim has no child")
 }
 
 /// The attack: 96 hogs of 1 MiB, each smaller than the shim (about 2.8 MiB resident)

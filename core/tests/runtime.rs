@@ -1,5 +1,7 @@
 //! The runtime's record lifecycle against a real SQLite file in a temporary home.
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
@@ -145,7 +147,7 @@ fn active_box_needs_force_to_remove() {
     raw_db(tmp.path())
         .execute(
             "UPDATE boxes SET status = 'running', pid = ?2, shim_start_ticks = ?3 WHERE id = ?1",
-            rusqlite::params![b.id(), shim.id(), start_ticks(shim.id())],
+            rusqlite::params![b.id(), shim.id(), common::proc_stat(shim.id()).unwrap().1 as i64],
         )
         .unwrap();
     let err = rt.remove(b.id(), false).unwrap_err();
@@ -156,13 +158,6 @@ fn active_box_needs_force_to_remove() {
     assert!(rt.get(b.id()).unwrap().is_none());
     let status = shim.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "the forced remove killed the shim");
-}
-
-/// Field 22 of /proc/PID/stat: the process's start time in clock ticks since boot.
-fn start_ticks(pid: u32) -> i64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
-    after_comm.split_whitespace().nth(19).unwrap().parse().unwrap()
 }
 
 #[test]

@@ -102,6 +102,26 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
     found
 }
 
+/// `(state letter, start time in clock ticks since boot)` of a host process, from
+/// `/proc/PID/stat`; `None` once it is gone. The command name may hold spaces and
+/// parentheses, so fields are counted from the last `)`.
+pub fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // The state is field 3; the start time is field 22, the 19th after it.
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
+/// The box's agent as the host sees it: the shim's only child.
+pub fn agent_of(shim_pid: u32) -> u32 {
+    let children = format!("/proc/{shim_pid}/task/{shim_pid}/children");
+    let text = std::fs::read_to_string(&children).unwrap_or_else(|e| panic!("{children}: {e}"));
+    let pids: Vec<u32> = text.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    assert_eq!(pids.len(), 1, "the shim has one child, the agent: {pids:?}");
+    pids[0]
+}
+
 /// Zombie children of this test process.
 pub fn own_zombies() -> Vec<u32> {
     let me = std::process::id();
