@@ -90,25 +90,10 @@ fn check_no_leaks(home: &Path, ids: &BTreeSet<String>) {
         .filter(|name| ids.iter().any(|id| name.contains(id.as_str())))
         .collect();
     assert!(locks.is_empty(), "leaked box locks: {locks:?}");
-    for root in cgroup_roots() {
-        for id in ids {
-            let dir = root.join("boxlite").join(id);
-            assert!(!dir.exists(), "leaked cgroup {}", dir.display());
-        }
+    for id in ids {
+        let left = common::leftover_cgroups(id);
+        assert!(left.is_empty(), "leaked cgroups: {left:?}");
     }
-}
-
-fn cgroup_roots() -> Vec<std::path::PathBuf> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (before, after) = line.split_once(" - ")?;
-            let fstype = after.split_whitespace().next()?;
-            (fstype == "cgroup" || fstype == "cgroup2")
-                .then(|| before.split_whitespace().nth(4).map(std::path::PathBuf::from))?
-        })
-        .collect()
 }
 
 /// The two tests count this process's descriptors and children: one at a time.

@@ -195,10 +195,26 @@ pub fn wait_for_file(dir: &Path, name: &str, timeout: std::time::Duration) -> bo
 
 /// The box's cgroup directories still present (there should be none once it is not running).
 pub fn leftover_cgroups(id: &str) -> Vec<String> {
-    ["pids", "memory", "cpu", "cpu,cpuacct", ""]
-        .iter()
-        .map(|c| format!("/sys/fs/cgroup/{c}/boxlite/{id}").replace("//", "/"))
-        .filter(|d| Path::new(d).exists())
+    cgroup_mounts()
+        .into_iter()
+        .map(|root| root.join("boxlite").join(id))
+        .filter(|d| d.exists())
+        .map(|d| d.display().to_string())
+        .collect()
+}
+
+/// Every mounted cgroup hierarchy (v1 controllers and the v2 tree), from the mount table, so
+/// no hierarchy a box could have a cgroup in is missed.
+fn cgroup_mounts() -> Vec<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let fstype = after.split_whitespace().next()?;
+            (fstype == "cgroup" || fstype == "cgroup2")
+                .then(|| before.split_whitespace().nth(4).map(PathBuf::from))?
+        })
         .collect()
 }
 
