@@ -210,8 +210,14 @@ impl Runtime {
         if self.store().box_by_id(id)?.is_some() {
             return Ok(lock);
         }
-        // Ids are never reused: a lock file without its box guards nothing.
-        let _ = std::fs::remove_file(self.home().box_lock_path(id));
+        self.remove_stray_lock(id);
         Err(Error::not_found(format!("no such box: {id} (removed concurrently)")))
+    }
+
+    /// Deletes the lock file of box `id`, whose record is gone: taking its lock after the
+    /// remover deleted the file re-created it. Best effort, as nothing depends on it: ids are
+    /// never reused, so a lock file without its box guards nothing.
+    pub(crate) fn remove_stray_lock(&self, id: &str) {
+        let _ = std::fs::remove_file(self.home().box_lock_path(id));
     }
 }

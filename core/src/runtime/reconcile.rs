@@ -29,8 +29,7 @@ impl Runtime {
         let Some(lock) = FileLock::try_for_box(self.home(), &rec.id)? else { return Ok(rec) };
         // Re-read under the lock: the other process may have finished meanwhile, or removed it.
         let Some(current) = self.store().box_by_id(&rec.id)? else {
-            // Ids are never reused: a lock file without its box guards nothing.
-            let _ = std::fs::remove_file(self.home().box_lock_path(&rec.id));
+            self.remove_stray_lock(&rec.id);
             return Ok(rec);
         };
         self.reconcile_one(&current)?;
