@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use boxlite_core::{BoxOptions, BoxStatus};
-use common::{output, sh, TestHome};
+use common::{oom_kills, output, sh, TestHome};
 
 /// Docker's default capability set without CAP_MKNOD (boxes have no device cgroup).
 const DEFAULT_CAPS: &str = "00000000a00425fb";
@@ -32,6 +32,40 @@ async fn memory_limit_ooms_the_workload_not_the_box() {
     }
     let (out, _, res) = output(b.exec(sh("echo alive")).await.unwrap()).await;
     assert_eq!((out.as_slice(), res.exit_code), (&b"alive\n"[..], Some(0)));
+    b.stop(Duration::from_secs(5)).await.unwrap();
+}
+
+/// An exec the kernel's OOM killer took says so on its result; one that ended normally, or by
+/// a SIGKILL of its own, does not, even in a box whose OOM-kill count is above 0 by then. The
+/// host reads the same count from the box's memory cgroup, to know the kernel did act.
+#[tokio::test]
+async fn an_exec_the_oom_killer_took_is_oom_killed() {
+    let t = TestHome::new();
+    let b = t.rt.create(BoxOptions { memory_mib: Some(64), ..t.options() }, None).unwrap();
+    b.start().await.unwrap();
+    let kill_itself = "kill -9 $$";
+
+    let (out, _, res) = output(b.exec(sh("echo fine")).await.unwrap()).await;
+    assert_eq!((out.as_slice(), res.exit_code, res.oom_killed), (&b"fine\n"[..], Some(0), false));
+    let (_, _, res) = output(b.exec(sh(kill_itself)).await.unwrap()).await;
+    assert_eq!((res.signal, res.oom_killed), (Some(9), false), "{res:?}");
+    assert_eq!(oom_kills(b.id()), 0, "nothing was OOM-killed yet");
+
+    // 128 MiB in the shell's own variable, twice the limit: the exec's process itself is the
+    // largest in the box (and at oom_score_adj 500), so it is the victim.
+    let hog = sh("x=$(head -c 134217728 /dev/zero | tr '\\0' a); echo ${#x}");
+    let (out, err, res) = output(b.exec(hog).await.unwrap()).await;
+    let kills = oom_kills(b.id());
+    assert!(kills >= 1, "the OOM killer never acted: {res:?} {out:?} {err:?}");
+    assert_eq!((res.signal, res.code()), (Some(9), 137), "{res:?}");
+    assert!(res.oom_killed, "{res:?} after {kills} OOM kills");
+
+    // The count stays above 0 from now on; a later SIGKILL is still not the OOM killer's.
+    let (_, _, res) = output(b.exec(sh(kill_itself)).await.unwrap()).await;
+    assert_eq!((res.signal, res.oom_killed), (Some(9), false), "{res:?}");
+    assert_eq!(oom_kills(b.id()), kills);
+    let info = b.info().unwrap();
+    assert_eq!(info.status, BoxStatus::Running, "{:?}", info.error_reason);
     b.stop(Duration::from_secs(5)).await.unwrap();
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use boxlite_core::{BoxOptions, BoxStatus, Command, ExecResult, LiteBox};
-use common::{agent_of, sh, TestHome};
+use common::{agent_of, oom_kills, sh, TestHome};
 
 /// Bound on every exec of these tests (a hog workload: up to 96 allocations and OOM kills).
 const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
@@ -57,29 +57,6 @@ fn hogs(count: u32, mib: u32, user: Option<&str>) -> Command {
     let script =
         HOGS.replace("COUNT", &count.to_string()).replace("BYTES", &(mib << 20).to_string());
     Command { user: user.map(str::to_string), ..sh(&script) }
-}
-
-/// The box's memory cgroup directory (v1 or v2).
-fn memory_cgroup(id: &str) -> PathBuf {
-    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    let dir = if v2 { "/sys/fs/cgroup/boxlite" } else { "/sys/fs/cgroup/memory/boxlite" };
-    Path::new(dir).join(id)
-}
-
-/// OOM kills inside the box so far, from its memory cgroup (`oom_kill` in v1's
-/// memory.oom_control, v2's memory.events).
-fn oom_kills(id: &str) -> u64 {
-    let dir = memory_cgroup(id);
-    let file = ["memory.events", "memory.oom_control"]
-        .into_iter()
-        .map(|name| dir.join(name))
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("no oom counter in {}", dir.display()));
-    let text = std::fs::read_to_string(&file).unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix("oom_kill "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no oom_kill in {}: {text}", file.display()))
 }
 
 /// The shim process as the host sees it: (start time in ticks, its cgroup lines).

@@ -8,6 +8,8 @@ use std::os::unix::net::UnixListener;
 
 use boxlite_protocol::launch::{fds, GuestConfig};
 
+use crate::oom::OomCounter;
+
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
@@ -29,6 +31,8 @@ pub struct Launch {
     pub listener: UnixListener,
     /// Write end of the readiness pipe.
     pub ready: File,
+    /// The box's OOM-kill counter.
+    pub oom_counter: OomCounter,
 }
 
 /// Process-wide settings that must be in place before anything else runs.
@@ -133,8 +137,10 @@ fn seal_own_proc() -> Result<(), BootError> {
     Ok(())
 }
 
-/// Takes the listener, the readiness pipe and the config (read to EOF and closed).
+/// Takes the listener, the readiness pipe, the config (read to EOF and closed) and the OOM-kill
+/// counter.
 pub fn take_launch() -> Result<Launch, BootError> {
+    let oom_counter = OomCounter::take();
     for (fd, what) in [(fds::LISTENER, "listener"), (fds::READY, "readiness pipe")] {
         if !crate::sys::is_open(fd) {
             return Err(BootError::MissingFd { fd, what });
@@ -146,8 +152,9 @@ pub fn take_launch() -> Result<Launch, BootError> {
     }
     // Anything else a launcher leaked stays out of the box's processes as well. Best effort:
     // close_range with this flag needs Linux 5.11.
+    let first_unknown = fds::OOM_COUNTER as u32 + 1;
     // SAFETY: close_range with integer arguments has no memory-safety preconditions.
-    unsafe { libc::close_range(7, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) };
+    unsafe { libc::close_range(first_unknown, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) };
 
     let config = read_config()?;
     // SAFETY: the launch contract hands us this descriptor and nothing else owns it.
@@ -156,7 +163,7 @@ pub fn take_launch() -> Result<Launch, BootError> {
     listener.set_nonblocking(true).map_err(BootError::Listener)?;
     // SAFETY: as above, for the readiness pipe.
     let ready = File::from(unsafe { OwnedFd::from_raw_fd(fds::READY) });
-    Ok(Launch { config, listener, ready })
+    Ok(Launch { config, listener, ready, oom_counter })
 }
 
 fn read_config() -> Result<GuestConfig, BootError> {

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use crate::oom::OomCounter;
 use crate::output::{pump, EventTx, Sink};
 use crate::plan::{plan_off_thread, spawn_status, Request};
 use crate::pty::{Master, WindowSize};
@@ -143,6 +144,7 @@ impl ExecHandle {
 pub async fn start(
     config: &Arc<boxlite_protocol::launch::GuestConfig>,
     reaper: &Reaper,
+    oom_counter: &Arc<OomCounter>,
     table: &Arc<ExecTable>,
     request: ExecRequest,
 ) -> Result<ExecStream, Status> {
@@ -168,6 +170,8 @@ pub async fn start(
         },
     )
     .await?;
+    // Read as late as possible before the process exists: only a kill after this may be its.
+    let oom_before = oom_counter.read();
     let mut process = spawn(reaper, &plan).await.map_err(|e| spawn_status(e, &plan, &argv0))?;
 
     let (stdin, terminal) = match process.input.take() {
@@ -196,8 +200,9 @@ pub async fn start(
         },
     };
     let table = Arc::clone(table);
+    let oom = OomWatch { counter: Arc::clone(oom_counter), before: oom_before };
     tokio::spawn(async move {
-        supervise(&id, process, tx, limits).await;
+        supervise(&id, process, tx, limits, oom).await;
         table.remove(&id);
     });
     Ok(ReceiverStream::new(rx))
@@ -206,6 +211,12 @@ pub async fn start(
 struct Limits {
     timeout: Option<Duration>,
     grace: Duration,
+}
+
+/// The OOM-kill counter and its count just before the process was spawned.
+struct OomWatch {
+    counter: Arc<OomCounter>,
+    before: Option<u64>,
 }
 
 /// Where a timed-out exec is in its escalation.
@@ -220,7 +231,7 @@ enum Phase {
 }
 
 /// Streams the process's output and ends with its Exited event, enforcing the timeout.
-async fn supervise(id: &str, process: Process, tx: EventTx, limits: Limits) {
+async fn supervise(id: &str, process: Process, tx: EventTx, limits: Limits, oom: OomWatch) {
     let Process { pid, mut exit, outputs, .. } = process;
     let started = Event::Started(Started { exec_id: id.to_owned(), pid: pid as u32 });
     // A client that is already gone changes nothing: the process runs to its end.
@@ -239,13 +250,18 @@ async fn supervise(id: &str, process: Process, tx: EventTx, limits: Limits) {
     tokio::pin!(drained);
 
     let mut status: Option<Option<ExitStatus>> = None;
+    let mut oom_after = None;
     let mut pipes_done = false;
     let mut phase = Phase::Running;
     let mut timed_out = false;
     let mut deadline = limits.timeout.map(|t| Instant::now() + t);
     while status.is_none() || !pipes_done {
         tokio::select! {
-            result = &mut exit, if status.is_none() => status = Some(result.ok()),
+            result = &mut exit, if status.is_none() => {
+                // Read at once: a count that rises later (while the pipes drain) is not its.
+                oom_after = oom.counter.read();
+                status = Some(result.ok());
+            }
             () = &mut drained, if !pipes_done => pipes_done = true,
             () = sleep_until(deadline) => match phase {
                 Phase::Running => {
@@ -272,19 +288,20 @@ async fn supervise(id: &str, process: Process, tx: EventTx, limits: Limits) {
         // exec leaves nothing behind.
         let _ = crate::sys::kill_group(pid, libc::SIGKILL);
     }
-    let exited = exited_event(status.flatten(), timed_out);
+    let status = status.flatten();
+    let oom_killed = crate::oom::killed(status, oom.before, oom_after);
+    let exited = exited_event(status, timed_out, oom_killed);
     let _ = tx.send(Ok(ExecEvent { event: Some(Event::Exited(exited)) })).await;
 }
 
-pub fn exited_event(status: Option<ExitStatus>, timed_out: bool) -> Exited {
-    match status {
-        Some(ExitStatus::Code(code)) => Exited { exit_code: Some(code), signal: None, timed_out },
-        Some(ExitStatus::Signal(signal)) => {
-            Exited { exit_code: None, signal: Some(signal), timed_out }
-        }
+pub fn exited_event(status: Option<ExitStatus>, timed_out: bool, oom_killed: bool) -> Exited {
+    let (exit_code, signal) = match status {
+        Some(ExitStatus::Code(code)) => (Some(code), None),
+        Some(ExitStatus::Signal(signal)) => (None, Some(signal)),
         // Only when the reaper dropped the registration, which it never does while running.
-        None => Exited { exit_code: None, signal: None, timed_out },
-    }
+        None => (None, None),
+    };
+    Exited { exit_code, signal, timed_out, oom_killed }
 }
 
 /// Sleeps until `deadline`, or forever without one.

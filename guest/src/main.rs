@@ -15,6 +15,7 @@ mod caps;
 mod child;
 mod exec;
 mod main_cmd;
+mod oom;
 mod output;
 mod plan;
 mod pty;
@@ -71,7 +72,7 @@ fn main() {
 
 /// Serves until the box stops; returns what to report.
 async fn run(launch: Launch, reaper: Reaper) -> Result<GuestReport, String> {
-    let Launch { config, listener, mut ready } = launch;
+    let Launch { config, listener, mut ready, oom_counter } = launch;
     let listener = tokio::net::UnixListener::from_std(listener)
         .map_err(|err| format!("registering the listener: {err}"))?;
     let mut sigterm =
@@ -96,6 +97,7 @@ async fn run(launch: Launch, reaper: Reaper) -> Result<GuestReport, String> {
         config: Arc::new(config),
         reaper,
         execs: Arc::default(),
+        oom_counter: Arc::new(oom_counter),
         main,
         stop: stop_tx,
         stop_grace,

@@ -13,6 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::exec::{exited_event, ExecStream};
+use crate::oom::OomCounter;
 use crate::output::{pump, Kind, Sink};
 use crate::plan::{plan_off_thread, spawn_status, Request};
 use crate::reaper::{ExitStatus, Reaper};
@@ -45,10 +46,14 @@ impl MainSlot {
         &self,
         config: &Arc<GuestConfig>,
         reaper: &Reaper,
+        oom_counter: &Arc<OomCounter>,
     ) -> Result<ExecStream, Status> {
         let main = self
             .started
-            .get_or_try_init(|| start(config, reaper, &self.argv, self.stop.clone(), self.grace))
+            .get_or_try_init(|| {
+                let stop = self.stop.clone();
+                start(config, reaper, oom_counter, &self.argv, stop, self.grace)
+            })
             .await?;
         Ok(main.attach())
     }
@@ -62,8 +67,16 @@ impl MainSlot {
 /// The running (or finished) main command.
 pub struct MainCommand {
     log: Arc<MainLog>,
-    /// `Some` once the process exited; the inner `None` only if its status was lost.
-    status: watch::Receiver<Option<Option<ExitStatus>>>,
+    /// `Some` once the process exited.
+    status: watch::Receiver<Option<Ended>>,
+}
+
+/// How the main command ended.
+#[derive(Clone, Copy, Debug)]
+struct Ended {
+    /// `None` only if its status was lost.
+    status: Option<ExitStatus>,
+    oom_killed: bool,
 }
 
 /// Everything the main command printed (the last [`LOG_LIMIT`] bytes of it) and its end.
@@ -87,6 +100,7 @@ struct LogInner {
 pub async fn start(
     config: &Arc<GuestConfig>,
     reaper: &Reaper,
+    oom_counter: &Arc<OomCounter>,
     argv: &[String],
     stop: StopTx,
     grace: Duration,
@@ -101,6 +115,7 @@ pub async fn start(
     };
     let plan = plan_off_thread(Arc::clone(config), request).await?;
     let argv0 = argv.first().map_or("", String::as_str);
+    let oom_before = oom_counter.read();
     let process = spawn(reaper, &plan).await.map_err(|e| spawn_status(e, &plan, argv0))?;
 
     let log = Arc::new(MainLog { inner: Mutex::default(), changes: watch::channel(0).0 });
@@ -112,15 +127,18 @@ pub async fn start(
         .collect();
     let task_log = Arc::clone(&log);
     let exit = process.exit;
+    let oom_counter = Arc::clone(oom_counter);
     tokio::spawn(async move {
-        let result = exit.await.ok();
-        status_tx.send_replace(Some(result));
+        let status = exit.await.ok();
+        let oom_killed = crate::oom::killed(status, oom_before, oom_counter.read());
+        let ended = Ended { status, oom_killed };
+        status_tx.send_replace(Some(ended));
         let _ = stop.send(StopRequest { grace, why: "the main command exited" });
         // The stop sequence kills whatever else holds the pipes, so EOF follows.
         for pump in pumps {
             let _ = pump.await;
         }
-        task_log.finish(exited_event(result, false));
+        task_log.finish(exited_event(status, false, oom_killed));
     });
     Ok(MainCommand { log, status })
 }
@@ -138,7 +156,7 @@ impl MainCommand {
         let mut status = self.status.clone();
         let waited = tokio::time::timeout(limit, status.wait_for(Option::is_some)).await;
         match waited {
-            Ok(Ok(value)) => value.flatten(),
+            Ok(Ok(value)) => value.and_then(|ended| ended.status),
             _ => None,
         }
     }
@@ -150,8 +168,9 @@ impl MainCommand {
         let mut changes = self.log.changes.subscribe();
         let finished = changes.wait_for(|_| self.log.lock().exited.is_some());
         if tokio::time::timeout(limit, finished).await.is_err() {
-            let status = self.status.borrow().flatten();
-            self.log.finish(exited_event(status, false));
+            let ended = *self.status.borrow();
+            let (status, oom_killed) = ended.map_or((None, false), |e| (e.status, e.oom_killed));
+            self.log.finish(exited_event(status, false, oom_killed));
         }
     }
 }
@@ -252,7 +271,12 @@ mod tests {
         let (events, end) = log.read_from(&mut cursor);
         assert_eq!(events.iter().map(data).collect::<Vec<_>>(), vec![b"a", b"b"]);
         assert!(end.is_none());
-        log.finish(Exited { exit_code: Some(3), signal: None, timed_out: false });
+        log.finish(Exited {
+            exit_code: Some(3),
+            signal: None,
+            timed_out: false,
+            oom_killed: false,
+        });
         let (events, end) = log.read_from(&mut cursor);
         assert!(events.is_empty());
         assert_eq!(end.and_then(|e| e.exit_code), Some(3));

@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::exec::{ExecStream, ExecTable};
 use crate::main_cmd::MainSlot;
+use crate::oom::OomCounter;
 use crate::pty::WindowSize;
 use crate::reaper::Reaper;
 use crate::shutdown::{StopRequest, StopTx};
@@ -25,6 +26,8 @@ pub struct AgentState {
     pub config: Arc<GuestConfig>,
     pub reaper: Reaper,
     pub execs: Arc<ExecTable>,
+    /// Read around every exec and the main command, to tell those the OOM killer took.
+    pub oom_counter: Arc<OomCounter>,
     pub main: Option<MainSlot>,
     pub stop: StopTx,
     /// Grace for a stop that names none.
@@ -47,7 +50,8 @@ impl Agent for AgentService {
 
     async fn exec(&self, request: Request<ExecRequest>) -> Result<Response<ExecStream>, Status> {
         let state = &self.0;
-        crate::exec::start(&state.config, &state.reaper, &state.execs, request.into_inner())
+        let request = request.into_inner();
+        crate::exec::start(&state.config, &state.reaper, &state.oom_counter, &state.execs, request)
             .await
             .map(Response::new)
     }
@@ -101,7 +105,7 @@ impl Agent for AgentService {
         let state = &self.0;
         let main =
             state.main.as_ref().ok_or_else(|| Status::not_found("the box has no main command"))?;
-        main.attach(&state.config, &state.reaper).await.map(Response::new)
+        main.attach(&state.config, &state.reaper, &state.oom_counter).await.map(Response::new)
     }
 
     async fn shutdown(

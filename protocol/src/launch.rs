@@ -20,6 +20,9 @@ pub mod fds {
     /// Write end of the report pipe to the shim: the agent writes one [`super::GuestReport`]
     /// JSON line just before it exits.
     pub const REPORT: i32 = 6;
+    /// The box's memory-cgroup file holding the `oom_kill` counter, opened read-only, or
+    /// `/dev/null` when the box has no memory cgroup (see [`crate::oom_counter`]).
+    pub const OOM_COUNTER: i32 = 7;
 }
 
 /// What the agent writes on [`fds::READY`] when it serves.

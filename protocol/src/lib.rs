@@ -2,7 +2,8 @@
 //! - [`pb`]: the gRPC agent service between the host and the guest agent (`proto/`);
 //! - [`launch`]: what the host hands the shim ([`launch::ShimSpec`]), what the shim hands the
 //!   guest ([`launch::GuestConfig`] and the descriptors in [`launch::fds`]), and what comes
-//!   back ([`launch::GuestReport`], [`launch::ExitRecord`]).
+//!   back ([`launch::GuestReport`], [`launch::ExitRecord`]);
+//! - [`oom_counter`]: the format of the box's OOM-kill counter, read by the shim and the agent.
 
 /// Generated gRPC types and the `Agent` client and server.
 #[allow(missing_docs, clippy::all)]
@@ -11,6 +12,7 @@ pub mod pb {
 }
 
 pub mod launch;
+pub mod oom_counter;
 
 /// Version string the agent reports in `Ping`; the host refuses an agent of another version.
 pub const PROTOCOL_VERSION: &str = concat!("boxlite-agent/", env!("CARGO_PKG_VERSION"));

@@ -22,6 +22,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use boxlite_protocol::launch::Limits;
+use boxlite_protocol::oom_counter;
 use nix::sched::{unshare, CloneFlags};
 
 use crate::error::{io_cause, Step, StepError};
@@ -36,8 +37,6 @@ const PARENT: &str = "boxlite";
 const CPU_PERIOD_US: u64 = 100_000;
 /// The kernel's smallest CFS quota (1 ms).
 const CPU_MIN_QUOTA_US: u64 = 1_000;
-/// Most bytes read of the file with the OOM-kill counter (it holds a handful of short lines).
-const OOM_COUNTER_MAX_BYTES: u64 = 4096;
 
 /// The controllers a box's limits use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,13 +219,26 @@ impl Cgroup {
         let mut text = String::new();
         // Kernel-generated and a few lines long, but read bounded all the same.
         let read = fs::File::open(file)
-            .and_then(|f| f.take(OOM_COUNTER_MAX_BYTES).read_to_string(&mut text));
+            .and_then(|f| f.take(oom_counter::MAX_BYTES as u64).read_to_string(&mut text));
         if let Err(err) = read {
             let cause = io_cause(&err);
             log::line(box_id, format!("cgroup: read {}: {cause}", file.display()));
             return None;
         }
-        parse_oom_kills(&text)
+        oom_counter::parse(&text)
+    }
+
+    /// The file with the `oom_kill` counter, opened read-only (close-on-exec), for the agent
+    /// to tell which of its execs the OOM killer took. `None` without a memory controller or
+    /// when the open fails (logged): the agent then reports no exec as OOM-killed.
+    pub fn open_oom_counter(&self, box_id: &str) -> Option<fs::File> {
+        let file = self.oom_counter.as_ref()?;
+        fs::File::open(file)
+            .map_err(|err| {
+                let cause = io_cause(&err);
+                log::line(box_id, format!("cgroup: open {}: {cause}", file.display()));
+            })
+            .ok()
     }
 
     /// Removes the box's cgroups. Called once the agent is reaped: when PID 1 of a pid
@@ -253,15 +265,6 @@ pub fn enter(dirs: &[PathBuf]) -> Result<(), StepError> {
         write(dir, "cgroup.procs", "0")?;
     }
     unshare(CloneFlags::CLONE_NEWCGROUP).step(|| "unshare the cgroup namespace".to_string())
-}
-
-/// The `oom_kill <n>` line of v2's `memory.events` or v1's `memory.oom_control` (both are
-/// `key value` lines; v1 kernels before 4.13 have no such line).
-fn parse_oom_kills(text: &str) -> Option<u64> {
-    text.lines().find_map(|line| match line.split_once(' ') {
-        Some(("oom_kill", count)) => count.trim().parse().ok(),
-        _ => None,
-    })
 }
 
 /// v1 files. Unset limits are written as unlimited too: a reused leftover may hold old ones.
@@ -539,18 +542,6 @@ mod tests {
                 controllers: Controller::ALL.to_vec(),
             })
         );
-    }
-
-    #[test]
-    fn the_oom_kill_counter_is_read_from_either_layout() {
-        let v2 = "low 0\nhigh 0\nmax 212\noom 12\noom_kill 51\noom_group_kill 0\n";
-        assert_eq!(parse_oom_kills(v2), Some(51));
-        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 7\n";
-        assert_eq!(parse_oom_kills(v1), Some(7));
-        // A v1 kernel before 4.13, and a counter that is not a number, tell nothing.
-        assert_eq!(parse_oom_kills("oom_kill_disable 0\nunder_oom 0\n"), None);
-        assert_eq!(parse_oom_kills("oom_kill x\n"), None);
-        assert_eq!(parse_oom_kills(""), None);
     }
 
     #[test]

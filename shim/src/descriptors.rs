@@ -1,6 +1,7 @@
 //! The child's final descriptor table, exactly as the agent expects it: 0 = /dev/null, 1 and
 //! 2 = the console pipe (the shim copies it into the box's log), 3 = listener, 4 = readiness,
-//! 5 = config, 6 = report; everything else closes on exec.
+//! 5 = config, 6 = report, 7 = the OOM-kill counter (or /dev/null); everything else closes on
+//! exec.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -21,6 +22,8 @@ pub struct Sources {
     pub config_read: RawFd,
     /// The report pipe's write end.
     pub report_write: RawFd,
+    /// The memory cgroup's OOM-kill counter file; `None`: the agent gets /dev/null there.
+    pub oom_counter: Option<RawFd>,
 }
 
 /// Temporary copies go at or above this number, clear of every target.
@@ -42,8 +45,9 @@ pub fn install(src: &Sources, agent: OwnedFd) -> Result<RawFd, StepError> {
         (src.ready, fds::READY),
         (src.config_read, fds::CONFIG),
         (src.report_write, fds::REPORT),
+        (src.oom_counter.unwrap_or(devnull), fds::OOM_COUNTER),
     ];
-    let mut temps = [0; 7];
+    let mut temps = [0; 8];
     for (temp, (source, target)) in temps.iter_mut().zip(wanted) {
         *temp = dup_above(source).map_err(|e| e.with_step(format!("copy fd for fd {target}")))?;
     }
@@ -57,7 +61,7 @@ pub fn install(src: &Sources, agent: OwnedFd) -> Result<RawFd, StepError> {
             return Err(last_error(format!("install fd {target}")));
         }
     }
-    close_rest_on_exec(fds::REPORT + 1)?;
+    close_rest_on_exec(fds::OOM_COUNTER + 1)?;
     Ok(agent_copy)
 }
 

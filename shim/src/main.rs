@@ -158,6 +158,7 @@ fn launch(
 
     // The box's PID 1 joins these itself (child.rs); the shim stays outside.
     *cgroup = Cgroup::create(&spec.box_id, &spec.limits)?;
+    let oom_counter = cgroup.as_ref().and_then(|c| c.open_oom_counter(&spec.box_id));
     let plan = ChildPlan {
         box_id: spec.box_id.clone(),
         hostname: spec.hostname.clone(),
@@ -176,6 +177,7 @@ fn launch(
             ready: libc::STDOUT_FILENO,
             config_read: channels.config_read.as_raw_fd(),
             report_write: channels.report_write.as_raw_fd(),
+            oom_counter: oom_counter.as_ref().map(AsRawFd::as_raw_fd),
         },
         shim_ends: [channels.config_write.as_raw_fd(), channels.report_read.as_raw_fd()],
     };
@@ -187,7 +189,7 @@ fn launch(
     // The agent has its copies now. The shim keeps none of them: the socket is the agent's to
     // serve, and the host must see EOF on the readiness pipe as soon as the agent dies.
     // Nor the console's write end: the pipe reaches EOF once the box is gone.
-    drop((listener, channels.config_read, channels.report_write, console.write));
+    drop((listener, channels.config_read, channels.report_write, console.write, oom_counter));
     if let Err(err) = release_stdout() {
         log::line(&spec.box_id, err);
     }

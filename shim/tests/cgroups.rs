@@ -133,6 +133,9 @@ fn a_process_beyond_the_memory_limit_is_oom_killed() {
     assert!(status.success(), "shim failed: {status:?}; log:\n{log}");
     // The child touching 128 MiB got SIGKILL (128 + 9); the agent itself survived to say so.
     assert_eq!(exit_record(&spec).exit_code, Some(137), "log:\n{log}");
+    // And read the kill on the counter the shim handed it (fd 7: the box's memory cgroup's).
+    assert!(log.contains("guest: oom_kills_before=0\n"), "log:\n{log}");
+    assert!(log.contains("guest: oom_kills_after=1\n"), "log:\n{log}");
     for dir in cgroups.dirs() {
         assert!(!dir.exists(), "{} left behind", dir.display());
     }
@@ -268,13 +271,15 @@ fn spawn_without_cgroups(dir: &Path, spec: &ShimSpec) -> Shim {
 fn without_cgroups_a_box_runs_without_its_pids_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let limits = Limits { pids_max: Some(64), ..Limits::default() };
-    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), Some(&["exit", "0"]), limits);
+    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), Some(&["report"]), limits);
 
     let mut shim = spawn_without_cgroups(dir.path(), &spec);
     let status = shim.wait_exit();
     let log = shim.log();
     assert!(status.success(), "shim failed: {status:?}; log:\n{log}");
     assert_eq!(exit_record(&spec).exit_code, Some(0));
+    // No memory cgroup, no OOM-kill counter: the agent gets /dev/null on its fd 7.
+    assert!(log.contains("guest: oom_kills=none\n"), "log:\n{log}");
     let expected = format!(
         "boxlite-shim: box {}: cgroup: no memory, pids or cpu cgroup hierarchy is mounted; \
          the box runs without a cgroup\n",

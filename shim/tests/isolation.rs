@@ -48,8 +48,11 @@ fn the_guest_is_pid_1_of_a_sealed_box() {
     assert_eq!(fact("exe_chmod"), "EROFS");
     assert_eq!(fact("cwd"), "/");
     assert_eq!(fact("env_path"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    // The agent had exactly 0-6; it closed 4 (after "ready") and 5 (after the config).
-    assert_eq!(fact("fds"), "0,1,2,3,6");
+    // The agent had exactly 0-7; it closed 4 (after "ready") and 5 (after the config). 7 is
+    // the box's OOM-kill counter, none killed yet (a box with no memory cgroup gets
+    // /dev/null there, which has no count).
+    assert_eq!(fact("fds"), "0,1,2,3,6,7");
+    assert!(["0", "none"].contains(&fact("oom_kills")), "fd 7: {}", fact("oom_kills"));
     assert_eq!(fact("fd3_listening"), "1");
     let config: GuestConfig = serde_json::from_str(fact("config")).expect("config json");
     assert_eq!(config, spec.guest);

@@ -53,6 +53,12 @@ pub struct ExecResult {
     pub signal: Option<i32>,
     /// The command's timeout expired and its process group was killed.
     pub timed_out: bool,
+    /// The kernel's OOM killer killed the command (the box hit its memory limit): it ended by
+    /// SIGKILL while the box's memory cgroup counted an OOM kill. The count is the box's, so a
+    /// command killed by another SIGKILL while the OOM killer took some other process of the
+    /// box is reported too; a shell that exits 137 for an OOM-killed child is not. Always false
+    /// for a box without a memory cgroup.
+    pub oom_killed: bool,
 }
 
 impl ExecResult {
@@ -363,6 +369,7 @@ async fn pump(
                     exit_code: e.exit_code,
                     signal: e.signal,
                     timed_out: e.timed_out,
+                    oom_killed: e.oom_killed,
                 })
             }
             Event::Started(_) => {}

@@ -218,6 +218,29 @@ fn cgroup_mounts() -> Vec<PathBuf> {
         .collect()
 }
 
+/// The box's memory cgroup directory (v1 or v2).
+fn memory_cgroup(id: &str) -> PathBuf {
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let dir = if v2 { "/sys/fs/cgroup/boxlite" } else { "/sys/fs/cgroup/memory/boxlite" };
+    Path::new(dir).join(id)
+}
+
+/// OOM kills inside the box so far, from its memory cgroup (`oom_kill` in v1's
+/// memory.oom_control, v2's memory.events).
+pub fn oom_kills(id: &str) -> u64 {
+    let dir = memory_cgroup(id);
+    let file = ["memory.events", "memory.oom_control"]
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("no oom counter in {}", dir.display()));
+    let text = std::fs::read_to_string(&file).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no oom_kill in {}: {text}", file.display()))
+}
+
 /// `sh -c SCRIPT` in the box.
 pub fn sh(script: &str) -> boxlite_core::Command {
     boxlite_core::Command::new(["sh", "-c", script])

@@ -49,25 +49,45 @@ impl Agent {
     /// Starts the agent as `uid` (gid likewise), without any capability: what a development
     /// run by an ordinary user looks like. The test must be root.
     pub async fn start_as(config: GuestConfig, uid: u32) -> Agent {
-        let mut agent = Agent::spawn_with(config, false, Some(uid));
+        let mut agent = Agent::spawn_with(config, false, Some(uid), None);
+        assert!(agent.wait_ready().await, "agent did not become ready");
+        agent
+    }
+
+    /// Starts the agent with `counter` open read-only on its OOM-counter descriptor, as the
+    /// shim hands it the box's cgroup file.
+    pub async fn start_with_oom_counter(config: GuestConfig, counter: &Path) -> Agent {
+        let file = std::fs::File::open(counter).expect("open the OOM counter");
+        let mut agent = Agent::spawn_with(config, false, None, Some(file.into()));
         assert!(agent.wait_ready().await, "agent did not become ready");
         agent
     }
 
     /// Starts the agent without waiting. `capture_stderr`: keep its stderr (the console).
     pub fn spawn(config: GuestConfig, capture_stderr: bool) -> Agent {
-        Agent::spawn_with(config, capture_stderr, None)
+        Agent::spawn_with(config, capture_stderr, None, None)
     }
 
-    fn spawn_with(config: GuestConfig, capture_stderr: bool, uid: Option<u32>) -> Agent {
+    fn spawn_with(
+        config: GuestConfig,
+        capture_stderr: bool,
+        uid: Option<u32>,
+        oom_counter: Option<OwnedFd>,
+    ) -> Agent {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("agent.sock");
         let listener = UnixListener::bind(&socket).expect("bind");
         let (ready_r, ready_w) = pipe_pair();
         let (config_r, config_w) = pipe_pair();
         let (report_r, report_w) = pipe_pair();
-        let handed =
-            [listener.as_raw_fd(), ready_w.as_raw_fd(), config_r.as_raw_fd(), report_w.as_raw_fd()];
+        let counter = oom_counter.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        let handed = [
+            listener.as_raw_fd(),
+            ready_w.as_raw_fd(),
+            config_r.as_raw_fd(),
+            report_w.as_raw_fd(),
+            counter,
+        ];
 
         let mut command = Command::new(binary());
         command.stdin(Stdio::null());
@@ -80,7 +100,7 @@ impl Agent {
         // SAFETY: only fcntl/dup2 between fork and exec.
         unsafe { command.pre_exec(move || place_fds(handed)) };
         let mut child = command.spawn().expect("spawn agent");
-        drop((listener, ready_w, config_r, report_w));
+        drop((listener, ready_w, config_r, report_w, oom_counter));
 
         let mut config_w = std::fs::File::from(config_w);
         config_w
@@ -184,18 +204,18 @@ pub fn binary() -> PathBuf {
         .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_boxlite-guest")), PathBuf::from)
 }
 
-/// In the child: moves the four handed descriptors to 3..=6 (via high copies, so no source
-/// is clobbered by an earlier dup2).
-fn place_fds(handed: [RawFd; 4]) -> std::io::Result<()> {
-    let mut high = [0; 4];
-    for (slot, fd) in high.iter_mut().zip(handed) {
+/// In the child: moves the handed descriptors to 3..=7 (via high copies, so no source is
+/// clobbered by an earlier dup2); a -1 (no OOM counter) leaves its number closed.
+fn place_fds(handed: [RawFd; 5]) -> std::io::Result<()> {
+    let mut high = [-1; 5];
+    for (slot, fd) in high.iter_mut().zip(handed).filter(|(_, fd)| *fd >= 0) {
         // SAFETY: fcntl on descriptors we own.
         *slot = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 100) };
         if *slot < 0 {
             return Err(std::io::Error::last_os_error());
         }
     }
-    for (target, fd) in (3..).zip(high) {
+    for (target, fd) in (3..).zip(high).filter(|(_, fd)| *fd >= 0) {
         // SAFETY: dup2 onto the fixed launch descriptors.
         if unsafe { libc::dup2(fd, target) } < 0 {
             return Err(std::io::Error::last_os_error());

@@ -8,6 +8,7 @@ mod exec_io;
 mod exec_signals;
 mod main_cmd;
 mod memory;
+mod oom;
 mod privileges;
 mod reaping;
 mod seccomp;
