@@ -173,6 +173,10 @@ typedef struct {
   // The command's timeout (`boxlite_command_set_timeout_ms()`) expired and its process
   // group was killed.
   bool timed_out;
+  // The kernel's OOM killer killed the command (the box hit its memory limit): `signal` is
+  // 9 and the box's memory cgroup counted an OOM kill while it ran. Always false for a box
+  // without a memory cgroup.
+  bool oom_killed;
 } BoxliteExecResult;
 
 // Receives a chunk of an execution's output: `len` bytes at `data` (not NUL-terminated; valid

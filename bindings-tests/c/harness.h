@@ -113,9 +113,10 @@ int detached_box_reattached(struct ctx *c);
 int shutdown_stops_boxes(struct ctx *c);
 int exec_concurrent_streams(struct ctx *c);
 
-/* Bounds scenarios (spec_limits.c). */
+/* Bounds scenarios (spec_limits.c), the memory limit's OOM kills among them. */
 int default_limits_reported(struct ctx *c);
 int limits_overridden_in_force(struct ctx *c);
+int exec_oom_killed(struct ctx *c);
 int disk_size_gb_refused(struct ctx *c);
 
 /* Image scenarios (spec_images.c): each runs its own registry, no box. */

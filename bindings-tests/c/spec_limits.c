@@ -1,6 +1,6 @@
 /* The scenarios of spec.tsv about a box's bounds (BoxInfo limits through the
- * boxlite_box_info_<limit> accessors, options as JSON), and the C check that an unknown option
- * in that JSON is refused. */
+ * boxlite_box_info_<limit> accessors, options as JSON; an exec the memory limit gets
+ * OOM-killed), and the C check that an unknown option in that JSON is refused. */
 #define _XOPEN_SOURCE 700
 
 #include <stdio.h>
@@ -138,6 +138,49 @@ int limits_overridden_in_force(struct ctx *c) {
     }
     boxlite_command_free(cmd);
     capture_free(&cap);
+    failed |= box_down(c, rt, box);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+/* Runs argv in `box` and checks how it ended: `want_signal` (0: exited `want_code`) and
+ * oom_killed `want_oom`. */
+static int run_expect_end(struct ctx *c, BoxliteBox *box, const char *const *argv, int want_code,
+                          int want_signal, bool want_oom) {
+    BoxliteCommand *cmd = NULL;
+    BoxliteExecResult result;
+    int failed = command(c, &cmd, argv) || run_command(c, box, cmd, NULL, &result);
+    if (!failed && (result.exit_code != want_code || result.signal != want_signal ||
+                    result.oom_killed != want_oom)) {
+        failed = fail(c, "`%s` ended with exit %d, signal %d, oom_killed %d; want %d, %d, %d",
+                      argv[2], result.exit_code, result.signal, result.oom_killed, want_code,
+                      want_signal, want_oom);
+    }
+    boxlite_command_free(cmd);
+    return failed;
+}
+
+int exec_oom_killed(struct ctx *c) {
+    const char *image, *memory_mib, *hog_mib;
+    if (run_image(c, &image) || param(c, "memory_mib", &memory_mib) ||
+        param(c, "hog_mib", &hog_mib)) {
+        return 1;
+    }
+    char options[1024];
+    snprintf(options, sizeof options, "{\"image\": \"%s\", \"memory_mib\": %s}", image,
+             memory_mib);
+    char hog[256];
+    snprintf(hog, sizeof hog, "x=$(head -c %llu /dev/zero | tr '\\0' a); echo ${#x}",
+             strtoull(hog_mib, NULL, 10) << 20);
+    const char *const fine[] = {"sh", "-c", "echo fine", NULL};
+    const char *const hogs[] = {"sh", "-c", hog, NULL};
+    const char *const itself[] = {"sh", "-c", "kill -9 $$", NULL};
+    BoxliteRuntime *rt = NULL;
+    BoxliteBox *box = NULL;
+    int failed = open_runtime(c, &rt) || box_up(c, rt, options, NULL, true, &box) ||
+                 run_expect_end(c, box, fine, 0, 0, false) ||
+                 run_expect_end(c, box, hogs, -1, 9, true) ||
+                 run_expect_end(c, box, itself, -1, 9, false);
     failed |= box_down(c, rt, box);
     boxlite_runtime_free(rt);
     return failed;

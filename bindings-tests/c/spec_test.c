@@ -345,6 +345,7 @@ static const struct {
     {"exec_concurrent_streams", exec_concurrent_streams, 1},
     {"default_limits_reported", default_limits_reported, 0},
     {"limits_overridden_in_force", limits_overridden_in_force, 1},
+    {"exec_oom_killed", exec_oom_killed, 1},
     {"disk_size_gb_refused", disk_size_gb_refused, 0},
     {"image_pull_list_remove", image_pull_list_remove, 0},
     {"image_missing_not_found", image_missing_not_found, 0},

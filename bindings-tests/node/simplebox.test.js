@@ -18,7 +18,13 @@ test('simplebox: created on first exec; output, exit code, env last', TIMEOUT, a
     assert.deepEqual(await rt.listInfo(), [], 'nothing is created before the first use');
 
     const hello = await box.exec('echo', 'hello', 'world');
-    assert.deepEqual(hello, { exitCode: 0, stdout: 'hello world\n', stderr: '', errorMessage: undefined });
+    assert.deepEqual(hello, {
+      exitCode: 0,
+      stdout: 'hello world\n',
+      stderr: '',
+      oomKilled: false,
+      errorMessage: undefined,
+    });
     assert.equal(box.created, true);
     assert.equal((await rt.get('simple')).id, box.id);
     assert.equal((await box.info()).status, 'running');

@@ -252,6 +252,21 @@ const scenarios = {
     });
   },
 
+  async exec_oom_killed({ memory_mib, hog_mib }) {
+    await withRuntime(async (rt) => {
+      const box = await runBox(rt, { memoryMib: Number(memory_mib) });
+      const fine = await run(box, 'echo', ['fine']);
+      assert.deepEqual([fine.stdout, fine.exitCode, fine.oomKilled], ['fine\n', 0, false]);
+      const hog = `x=$(head -c ${Number(hog_mib) * 1048576} /dev/zero | tr '\\0' a); echo \${#x}`;
+      const killed = await run(box, 'sh', ['-c', hog]);
+      assert.deepEqual([killed.signal, killed.exitCode, killed.oomKilled], [9, 137, true]);
+      assert.match(killed.errorMessage, /OOM killer/);
+      const itself = await run(box, 'sh', ['-c', 'kill -9 $$']);
+      assert.deepEqual([itself.signal, itself.exitCode, itself.oomKilled], [9, 137, false]);
+      await box.stop();
+    });
+  },
+
   async exec_command_not_found({ command, code }) {
     await withRuntime(async (rt) => {
       const box = await runBox(rt);

@@ -260,6 +260,20 @@ async def test_exec_timeout_kills(home, run_image):
     await box.stop()
 
 
+@scenario
+async def test_exec_oom_killed(home, run_image):
+    p = params("exec_oom_killed")
+    box = await started(runtime(home), run_image, memory_mib=int(p["memory_mib"]))
+    out, _, result = await run(box, "echo", "fine")
+    assert (out, result.exit_code, result.oom_killed) == ("fine\n", 0, False)
+    hog = f"x=$(head -c {int(p['hog_mib']) << 20} /dev/zero | tr '\\0' a); echo ${{#x}}"
+    _, _, result = await run(box, "sh", "-c", hog)
+    assert (result.signal, result.exit_code, result.oom_killed) == (9, -9, True), result
+    _, _, result = await run(box, "sh", "-c", "kill -9 $$")
+    assert (result.signal, result.exit_code, result.oom_killed) == (9, -9, False), result
+    await bounded(box.stop())
+
+
 async def exec_start_error(sid: str, run_image: str, home: str, command: str, **kw: Any) -> None:
     code = params(sid)["code"]
     box = await started(runtime(home), run_image)

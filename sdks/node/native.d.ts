@@ -270,6 +270,8 @@ export interface ExecResult {
   signal: number | null
   /** The command ran past its `timeoutSecs` and its process group was killed. */
   timedOut: boolean
+  /** The kernel's OOM killer killed the command (the box hit its memory limit). */
+  oomKilled: boolean
 }
 
 /** What `getOrCreate` resolves to. */

@@ -108,6 +108,9 @@ class ExecStdin {
 /** Upstream's `errorMessage`: why a command did not end on its own, or undefined. */
 function errorMessage(result) {
   if (result.timedOut) return 'the command ran past its timeout; its process group was killed';
+  if (result.oomKilled) {
+    return "the kernel's OOM killer killed the command (the box hit its memory limit)";
+  }
   if (result.signal !== null) return `the command was ended by signal ${result.signal}`;
   return undefined;
 }
@@ -148,8 +151,8 @@ class Execution {
   }
 
   /**
-   * Waits for the command to end: `{exitCode, signal, timedOut, errorMessage}`. Streams not
-   * taken by then are discarded. Every call answers the same.
+   * Waits for the command to end: `{exitCode, signal, timedOut, oomKilled, errorMessage}`.
+   * Streams not taken by then are discarded. Every call answers the same.
    */
   async wait() {
     const result = await mapped(this.#native.wait());

@@ -160,7 +160,9 @@ export interface ExecResult {
   signal: number | null;
   /** It ran past its `timeoutSecs` and its process group was killed. */
   timedOut: boolean;
-  /** Why it did not end on its own (timeout, signal); undefined when it did. */
+  /** The kernel's OOM killer killed it (the box hit its memory limit). */
+  oomKilled: boolean;
+  /** Why it did not end on its own (timeout, OOM kill, signal); undefined when it did. */
   errorMessage?: string;
 }
 
@@ -169,6 +171,8 @@ export interface SimpleExecResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** The kernel's OOM killer killed the command (the box hit its memory limit). */
+  oomKilled: boolean;
   errorMessage?: string;
 }
 

@@ -124,9 +124,9 @@ class SimpleBox {
   }
 
   /**
-   * Runs a command and collects its output: `{exitCode, stdout, stderr, errorMessage}`. Both
-   * streams are read at once, so a command filling one while the other is unread never
-   * stalls. Called as `exec(cmd, ...args)` with an env object optionally last, or
+   * Runs a command and collects its output: `{exitCode, stdout, stderr, oomKilled,
+   * errorMessage}`. Both streams are read at once, so a command filling one while the other is
+   * unread never stalls. Called as `exec(cmd, ...args)` with an env object optionally last, or
    * `exec(cmd, args, env?, {cwd, user, timeoutSecs}?)`. stdin is empty.
    */
   async exec(cmd, ...rest) {
@@ -137,8 +137,8 @@ class SimpleBox {
       collect(execution.stdout()),
       collect(execution.stderr()),
     ]);
-    const { exitCode, errorMessage } = await execution.wait();
-    return { exitCode, stdout, stderr, errorMessage };
+    const { exitCode, oomKilled, errorMessage } = await execution.wait();
+    return { exitCode, stdout, stderr, oomKilled, errorMessage };
   }
 
   /** Stops the box (with `autoRemove`, the default, that also removes it). No-op if never created. */

@@ -44,11 +44,18 @@ pub struct JsExecResult {
     pub signal: Option<i32>,
     /// The command ran past its `timeoutSecs` and its process group was killed.
     pub timed_out: bool,
+    /// The kernel's OOM killer killed the command (the box hit its memory limit).
+    pub oom_killed: bool,
 }
 
 impl From<ExecResult> for JsExecResult {
     fn from(r: ExecResult) -> Self {
-        JsExecResult { exit_code: r.code(), signal: r.signal, timed_out: r.timed_out }
+        JsExecResult {
+            exit_code: r.code(),
+            signal: r.signal,
+            timed_out: r.timed_out,
+            oom_killed: r.oom_killed,
+        }
     }
 }
 

@@ -265,6 +265,8 @@ pub(crate) struct PyExecResult {
     signal: Option<i32>,
     /// The command's timeout expired and boxlite killed it.
     timed_out: bool,
+    /// The kernel's OOM killer killed it (the box hit its memory limit).
+    oom_killed: bool,
     /// Why there is no exit status, when there is none.
     error_message: Option<String>,
 }
@@ -276,14 +278,25 @@ impl From<ExecResult> for PyExecResult {
             (None, Some(signal)) => (-signal, None),
             (None, None) => (-1, Some("the command ended without an exit status".to_string())),
         };
-        PyExecResult { exit_code, signal: r.signal, timed_out: r.timed_out, error_message }
+        PyExecResult {
+            exit_code,
+            signal: r.signal,
+            timed_out: r.timed_out,
+            oom_killed: r.oom_killed,
+            error_message,
+        }
     }
 }
 
 #[pymethods]
 impl PyExecResult {
     fn __repr__(&self) -> String {
-        let timed_out = if self.timed_out { "True" } else { "False" };
-        format!("ExecResult(exit_code={}, timed_out={timed_out})", self.exit_code)
+        let python_bool = |b: bool| if b { "True" } else { "False" };
+        format!(
+            "ExecResult(exit_code={}, timed_out={}, oom_killed={})",
+            self.exit_code,
+            python_bool(self.timed_out),
+            python_bool(self.oom_killed)
+        )
     }
 }

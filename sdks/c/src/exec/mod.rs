@@ -30,6 +30,10 @@ pub struct BoxliteExecResult {
     /// The command's timeout (`boxlite_command_set_timeout_ms()`) expired and its process
     /// group was killed.
     pub timed_out: bool,
+    /// The kernel's OOM killer killed the command (the box hit its memory limit): `signal` is
+    /// 9 and the box's memory cgroup counted an OOM kill while it ran. Always false for a box
+    /// without a memory cgroup.
+    pub oom_killed: bool,
 }
 
 impl From<ExecResult> for BoxliteExecResult {
@@ -38,6 +42,7 @@ impl From<ExecResult> for BoxliteExecResult {
             exit_code: r.exit_code.unwrap_or(-1),
             signal: r.signal.unwrap_or(0),
             timed_out: r.timed_out,
+            oom_killed: r.oom_killed,
         }
     }
 }

@@ -20,3 +20,5 @@ class ExecResult:
     error_message: Optional[str] = None
     #: The command's timeout expired (SimpleBox raises TimeoutError instead of returning one).
     timed_out: bool = False
+    #: The kernel's OOM killer killed the command (the box hit its memory limit).
+    oom_killed: bool = False

@@ -139,7 +139,9 @@ class SimpleBox:
             raise TimeoutError(
                 f"command {shown!r} in box {box.id} timed out after {timeout:g} s and was killed"
             )
-        return ExecResult(result.exit_code, stdout, stderr, result.error_message)
+        return ExecResult(
+            result.exit_code, stdout, stderr, result.error_message, oom_killed=result.oom_killed
+        )
 
     def __repr__(self) -> str:
         return f"SimpleBox(box={self._box!r})"
