@@ -738,6 +738,13 @@ uint64_t boxlite_box_info_log_max_size_mib(const BoxliteBoxInfo *info);
 // `info` is NULL or a live info object.
 uint32_t boxlite_box_info_log_max_files(const BoxliteBoxInfo *info);
 
+// The size in GiB of the box's disk, which bounds its writable layer: its `disk_size_gb`
+// option, else the default (10). 0 if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+uint64_t boxlite_box_info_disk_size_gb(const BoxliteBoxInfo *info);
+
 // Frees an info returned by `boxlite_box_info`. NULL does nothing. Never pass an info
 // borrowed from a list.
 //

@@ -20,6 +20,7 @@ static const struct {
     {"nofile_hard", boxlite_box_info_nofile_hard},
     {"tmp_size_mib", boxlite_box_info_tmp_size_mib},
     {"log_max_size_mib", boxlite_box_info_log_max_size_mib},
+    {"disk_size_gb", boxlite_box_info_disk_size_gb},
 };
 
 /* Checks that every parameter of the scenario is the limit the info reports; a scenario
@@ -102,16 +103,18 @@ static int options_json(struct ctx *c, const char *image, char *out, size_t cap)
 }
 
 int limits_overridden_in_force(struct ctx *c) {
-    const char *image, *soft, *hard, *tmp;
+    const char *image, *soft, *hard, *tmp, *disk;
     if (run_image(c, &image) || param(c, "nofile_soft", &soft) ||
-        param(c, "nofile_hard", &hard) || param(c, "tmp_size_mib", &tmp)) {
+        param(c, "nofile_hard", &hard) || param(c, "tmp_size_mib", &tmp) ||
+        param(c, "disk_size_gb", &disk)) {
         return 1;
     }
     char options[1024];
     if (options_json(c, image, options, sizeof options)) {
         return 1;
     }
-    const char *const argv[] = {"sh", "-c", "ulimit -n; ulimit -Hn; df -m /tmp | tail -n 1", NULL};
+    const char *const argv[] = {
+        "sh", "-c", "ulimit -n; ulimit -Hn; df -m /tmp | tail -n 1; df -m / | tail -n 1", NULL};
     BoxliteRuntime *rt = NULL;
     BoxliteBox *box = NULL;
     BoxliteCommand *cmd = NULL;
@@ -125,15 +128,19 @@ int limits_overridden_in_force(struct ctx *c) {
         failed = fail(c, "the check exited %d: %s", result.exit_code, cap.err ? cap.err : "");
     }
     if (!failed) {
-        unsigned long long got_soft = 0, got_hard = 0, got_tmp = 0;
-        char fs[64] = "";
-        int n = sscanf(cap.out ? cap.out : "", "%llu %llu %63s %llu", &got_soft, &got_hard, fs,
-                       &got_tmp);
-        if (n != 4 || got_soft != strtoull(soft, NULL, 10) ||
+        unsigned long long got_soft = 0, got_hard = 0, got_tmp = 0, got_root = 0;
+        char fs[64] = "", root_fs[64] = "";
+        int n = sscanf(cap.out ? cap.out : "", "%llu %llu %63s %llu %*s %*s %*s %*s %63s %llu",
+                       &got_soft, &got_hard, fs, &got_tmp, root_fs, &got_root);
+        unsigned long long disk_mib = strtoull(disk, NULL, 10) * 1024;
+        if (n != 6 || got_soft != strtoull(soft, NULL, 10) ||
             got_hard != strtoull(hard, NULL, 10) || strcmp(fs, "tmpfs") != 0 ||
-            got_tmp != strtoull(tmp, NULL, 10)) {
-            failed = fail(c, "the box printed \"%s\", want %s, %s and a tmpfs of %s MiB",
-                          cap.out ? cap.out : "", soft, hard, tmp);
+            got_tmp != strtoull(tmp, NULL, 10) || got_root > disk_mib ||
+            got_root * 10 <= disk_mib * 9) {
+            failed = fail(c,
+                          "the box printed \"%s\", want %s, %s, a tmpfs of %s MiB and a root of "
+                          "at most %llu MiB",
+                          cap.out ? cap.out : "", soft, hard, tmp, disk_mib);
         }
     }
     boxlite_command_free(cmd);

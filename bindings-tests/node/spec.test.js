@@ -389,11 +389,15 @@ const scenarios = {
       const box = await runBox(rt, bounds);
       await box.start();
       assert.deepEqual((await box.info()).limits, bounds);
-      const got = await run(box, 'sh', ['-c', 'ulimit -n; ulimit -Hn; df -m /tmp | tail -n 1']);
+      const script = 'ulimit -n; ulimit -Hn; df -m /tmp | tail -n 1; df -m / | tail -n 1';
+      const got = await run(box, 'sh', ['-c', script]);
       assert.equal(got.exitCode, 0, got.stderr);
-      const [soft, hard, df] = got.stdout.trimEnd().split('\n');
+      const [soft, hard, df, root] = got.stdout.trimEnd().split('\n');
       assert.deepEqual([Number(soft), Number(hard)], [bounds.nofileSoft, bounds.nofileHard]);
       assert.deepEqual(df.split(/\s+/).slice(0, 2), ['tmpfs', String(bounds.tmpSizeMib)], df);
+      const diskMib = bounds.diskSizeGb * 1024;
+      const rootMib = Number(root.split(/\s+/)[1]);
+      assert.ok(rootMib > diskMib * 0.9 && rootMib <= diskMib, root);
       await box.stop();
     });
   },

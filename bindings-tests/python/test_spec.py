@@ -458,11 +458,14 @@ async def test_limits_overridden_in_force(home, run_image):
     bounds = bound_values("limits_overridden_in_force")
     box = await started(runtime(home), run_image, **bounds)
     assert limits_of(box.info()) == bounds
-    out, err, result = await run(box, "sh", "-c", "ulimit -n; ulimit -Hn; df -m /tmp | tail -n 1")
+    script = "ulimit -n; ulimit -Hn; df -m /tmp | tail -n 1; df -m / | tail -n 1"
+    out, err, result = await run(box, "sh", "-c", script)
     assert result.exit_code == 0, err
-    soft, hard, df = out.splitlines()
+    soft, hard, df, root = out.splitlines()
     assert (int(soft), int(hard)) == (bounds["nofile_soft"], bounds["nofile_hard"])
     assert df.split()[:2] == ["tmpfs", str(bounds["tmp_size_mib"])], df
+    disk_mib = bounds["disk_size_gb"] * 1024
+    assert disk_mib * 0.9 < int(root.split()[1]) <= disk_mib, root
     await bounded(box.stop())
 
 

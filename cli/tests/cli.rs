@@ -136,7 +136,7 @@ fn failures_are_one_line_with_status_125() {
     fails(h, &["create", "--ulimit", "nofile=10:5", "busybox"], "nofile_soft");
     fails(h, &["create", "--ulimit", "nofile=x", "busybox"], "--ulimit");
     fails(h, &["create", "--log-max-files", "0", "busybox"], "log_max_files");
-    fails(h, &["create", "--disk-size", "1", "busybox"], "disk_size_gb");
+    fails(h, &["create", "--disk-size", "0", "busybox"], "disk_size_gb");
     ok(h, &["create", "--name", "twin", "busybox"]);
     fails(h, &["create", "--name", "twin", "busybox"], "already exists");
     fails(h, &["rm", "nosuch"], "no such box: nosuch");

@@ -80,6 +80,12 @@ impl Home {
         self.locks_dir().join(format!("{id}.lock"))
     }
 
+    /// The formatted empty disk image new boxes of `size_gb` start from (made by the first
+    /// shim that needs it).
+    pub(crate) fn disk_template(&self, size_gb: u64) -> PathBuf {
+        self.root.join("disks").join(format!("ext4-{size_gb}g.img"))
+    }
+
     /// Held while a process opens and migrates the database.
     pub(crate) fn db_open_lock_path(&self) -> PathBuf {
         self.locks_dir().join("db-open.lock")
@@ -90,8 +96,13 @@ impl Home {
 #[derive(Clone, Debug)]
 pub(crate) struct BoxPaths {
     pub(crate) dir: PathBuf,
-    pub(crate) upper: PathBuf,
-    pub(crate) work: PathBuf,
+    /// The box's disk image and where it is mounted in the box's mount namespace; the
+    /// writable layer's upper and work dirs are on it.
+    pub(crate) disk_image: PathBuf,
+    pub(crate) disk_mount: PathBuf,
+    /// Upper and work dirs of a box made before disks existed: plain host directories.
+    pub(crate) legacy_upper: PathBuf,
+    pub(crate) legacy_work: PathBuf,
     pub(crate) merged: PathBuf,
     pub(crate) log: PathBuf,
     pub(crate) spec: PathBuf,
@@ -116,8 +127,10 @@ impl Home {
             socket = std::env::temp_dir().join(format!("boxlite-{uid}-{ino:x}-{id}.sock"));
         }
         BoxPaths {
-            upper: dir.join("upper"),
-            work: dir.join("work"),
+            disk_image: dir.join("disk.img"),
+            disk_mount: dir.join("disk"),
+            legacy_upper: dir.join("upper"),
+            legacy_work: dir.join("work"),
             merged: dir.join("rootfs"),
             log: dir.join("logs/box.log"),
             spec: dir.join("shim.json"),

@@ -17,6 +17,9 @@ pub const DEFAULT_NOFILE: (u64, u64) = (1024, 4096);
 pub const DEFAULT_LOG_MAX_SIZE_MIB: u64 = 16;
 /// Files of box log kept.
 pub const DEFAULT_LOG_MAX_FILES: u32 = 2;
+/// Size of a box's disk, its writable layer, in GiB (upstream BoxLite's default). The image
+/// is sparse: the host gives it only the blocks in use.
+pub const DEFAULT_DISK_SIZE_GB: u64 = 10;
 
 /// Largest `pids_max` accepted (the kernel's own ceiling, `PID_MAX_LIMIT`).
 pub const MAX_PIDS: u64 = 4 * 1024 * 1024;
@@ -26,6 +29,8 @@ pub const MAX_NOFILE: u64 = 1024 * 1024;
 pub const MAX_LOG_SIZE_MIB: u64 = 4096;
 /// Largest `log_max_files` accepted.
 pub const MAX_LOG_FILES: u32 = 100;
+/// Largest `disk_size_gb` accepted (16 TiB).
+pub const MAX_DISK_SIZE_GB: u64 = 16 * 1024;
 
 /// The limits in force for a box (reported in [`crate::BoxInfo::limits`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -46,6 +51,9 @@ pub struct BoxLimits {
     pub log_max_size_mib: u64,
     /// Box log files kept, the live one included.
     pub log_max_files: u32,
+    /// Size of the box's disk, which holds its writable layer, in GiB (2^30 bytes): what the
+    /// box can write beyond its image; past it, writes fail with ENOSPC inside the box.
+    pub disk_size_gb: u64,
 }
 
 impl BoxLimits {
@@ -64,6 +72,7 @@ impl BoxLimits {
             tmp_size_mib: opts.tmp_size_mib.unwrap_or((memory_mib / 2).max(1)),
             log_max_size_mib: opts.log_max_size_mib.unwrap_or(DEFAULT_LOG_MAX_SIZE_MIB),
             log_max_files: opts.log_max_files.unwrap_or(DEFAULT_LOG_MAX_FILES),
+            disk_size_gb: opts.disk_size_gb.unwrap_or(DEFAULT_DISK_SIZE_GB),
         }
     }
 }
@@ -89,11 +98,7 @@ pub(crate) fn validate(opts: &BoxOptions) -> Result<()> {
     range("tmp_size_mib", opts.tmp_size_mib, 1, crate::options::MAX_MEMORY_MIB)?;
     range("log_max_size_mib", opts.log_max_size_mib, 1, MAX_LOG_SIZE_MIB)?;
     range("log_max_files", opts.log_max_files.map(u64::from), 1, u64::from(MAX_LOG_FILES))?;
-    if let Some(gb) = opts.disk_size_gb {
-        return Err(Error::invalid_argument(format!(
-            "invalid disk_size_gb {gb}: a per-box disk bound is not implemented yet"
-        )));
-    }
+    range("disk_size_gb", opts.disk_size_gb, 1, MAX_DISK_SIZE_GB)?;
     Ok(())
 }
 
@@ -109,6 +114,7 @@ mod tests {
         assert_eq!((limits.nofile_soft, limits.nofile_hard), DEFAULT_NOFILE);
         assert_eq!(limits.tmp_size_mib, DEFAULT_MEMORY_MIB / 2);
         assert_eq!((limits.log_max_size_mib, limits.log_max_files), (16, 2));
+        assert_eq!(limits.disk_size_gb, DEFAULT_DISK_SIZE_GB);
     }
 
     #[test]
@@ -130,7 +136,8 @@ mod tests {
             (BoxOptions { nofile_soft: Some(10), nofile_hard: Some(5), ..base() }, "nofile_soft"),
             (BoxOptions { tmp_size_mib: Some(0), ..base() }, "tmp_size_mib"),
             (BoxOptions { log_max_files: Some(0), ..base() }, "log_max_files"),
-            (BoxOptions { disk_size_gb: Some(1), ..base() }, "disk_size_gb"),
+            (BoxOptions { disk_size_gb: Some(0), ..base() }, "disk_size_gb"),
+            (BoxOptions { disk_size_gb: Some(MAX_DISK_SIZE_GB + 1), ..base() }, "disk_size_gb"),
         ] {
             let err = validate(&opts).expect_err(field);
             assert!(err.to_string().contains(field), "{err}");

@@ -90,7 +90,7 @@ pub struct BoxOptions {
     pub log_max_size_mib: Option<u64>,
     /// Box log files kept, the live one included; `None`: 2.
     pub log_max_files: Option<u32>,
-    /// Bound of the box's writable layer in GB. Not implemented yet: refused when set.
+    /// Size of the box's disk, which bounds its writable layer, in GiB; `None`: 10.
     pub disk_size_gb: Option<u64>,
     /// Remove the box when it stops. Cannot be combined with `detach`: a detached box may
     /// stop when no process of ours is there to remove it.

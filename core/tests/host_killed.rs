@@ -86,14 +86,10 @@ fn non_detached_box_stops_when_its_host_dies() {
     child.kill().unwrap();
     child.wait().unwrap();
     // The shim sees its liveness pipe close and stops the box on its own.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, shim as libc::pid_t, 0) } as i32;
-    if pidfd >= 0 {
-        let mut pfd = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd; the fd is closed right after.
-        let ready = unsafe { libc::poll(&mut pfd, 1, 30_000) };
-        unsafe { libc::close(pidfd) };
-        assert_eq!(ready, 1, "the shim exited after its host died");
-    }
+    assert!(
+        common::wait_exited(shim, Duration::from_secs(30)),
+        "the shim exited after its host died"
+    );
     let reopened = common::open(t.path(), &common::fixture().guest, None);
     let info = reopened.get_info("tethered").unwrap().unwrap();
     assert_eq!(info.status, BoxStatus::Stopped, "{:?}", info.error_reason);

@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use boxlite_core::{BoxOptions, BoxStatus, Command, ExecResult, LiteBox};
-use common::{agent_of, oom_kills, sh, TestHome};
+use common::{agent_of, find_named, oom_kills, sh, TestHome};
 
 /// Bound on every exec of these tests (a hog workload: up to 96 allocations and OOM kills).
 const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
@@ -254,20 +253,6 @@ async fn tmp_is_half_the_memory_limit_by_default() {
     assert_eq!(df_mib(&out).0, 512, "{out}");
     assert_eq!(out.lines().last(), Some("tmpfs"), "{out}");
     b.stop(Duration::from_secs(5)).await.unwrap();
-}
-
-/// Files named `name` anywhere under `dir` (the box's host directory), without following links.
-fn find_named(dir: &Path, name: &str, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if entry.file_name() == name {
-            found.push(path.clone());
-        }
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            find_named(&path, name, found);
-        }
-    }
 }
 
 #[tokio::test]

@@ -396,14 +396,10 @@ fn the_registry_dies_with_a_killed_fixture() {
     child.kill().unwrap();
     child.wait().unwrap();
     // PR_SET_PDEATHSIG delivers SIGKILL at the fixture's death; wait for it to land.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
-    if pidfd >= 0 {
-        let mut pfd = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: poll on our own fd, then close it.
-        let n = unsafe { libc::poll(&mut pfd, 1, 10_000) };
-        unsafe { libc::close(pidfd) };
-        assert_eq!(n, 1, "registry {pid} outlived its fixture by 10 s");
-    }
+    assert!(
+        common::wait_exited(pid as u32, Duration::from_secs(10)),
+        "registry {pid} outlived its fixture by 10 s"
+    );
     assert!(gone(pid), "registry {pid} outlived its fixture");
     // Nobody was left to clean up: this test does.
     std::fs::remove_dir_all(ready["dir"].as_str().unwrap()).unwrap();

@@ -1,7 +1,7 @@
 //! Soak: many lifecycles from one process, then random lifecycle operations from two processes
 //! on one home. Whatever the interleaving, nothing may leak (descriptors, processes, mounts,
-//! cgroups, box directories, lock files), no status change may break the lifecycle table, and
-//! the database stays intact.
+//! loop devices, cgroups, box directories, lock files), no status change may break the
+//! lifecycle table, and the database stays intact.
 //!
 //! `make test` runs a short version; `make soak` the full one (1000 cycles, 2 × 200 operations)
 //! through BOXLITE_SOAK_CYCLES and BOXLITE_SOAK_OPS. The two workers are this test binary
@@ -81,6 +81,8 @@ fn check_no_leaks(home: &Path, ids: &BTreeSet<String>) {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let mounts: Vec<&str> = mountinfo.lines().filter(|l| l.contains(&home_str)).collect();
     assert!(mounts.is_empty(), "leaked mounts: {mounts:?}");
+    let loops = common::loop_devices_under(home);
+    assert!(loops.is_empty(), "leaked loop devices: {loops:?}");
     let boxes: Vec<_> = std::fs::read_dir(home.join("boxes")).unwrap().flatten().collect();
     assert!(boxes.is_empty(), "leaked box dirs: {boxes:?}");
     let locks: Vec<String> = std::fs::read_dir(home.join("locks"))

@@ -43,7 +43,8 @@ pub struct ShimSpec {
     pub hostname: String,
     /// Read-only lower directory of the overlay: the image's unpacked rootfs.
     pub rootfs_lower: PathBuf,
-    /// The box's own upper and work directories, kept across restarts.
+    /// The box's own upper and work directories, kept across restarts. With a [`DiskSpec`]
+    /// both lie under its `mount_dir` and exist only once the box's disk is mounted.
     pub upper_dir: PathBuf,
     /// Overlay work directory (same filesystem as `upper_dir`).
     pub work_dir: PathBuf,
@@ -67,6 +68,9 @@ pub struct ShimSpec {
     /// How much of the box's console output (the agent's and the main command's) the shim
     /// keeps on disk.
     pub log: LogLimits,
+    /// The filesystem of the box's own, which bounds its writable layer; `None`: the upper
+    /// dir is a plain directory of the host (boxes made before disk bounds existed).
+    pub disk: Option<DiskSpec>,
     /// Handed to the agent on [`fds::CONFIG`].
     pub guest: GuestConfig,
 }
@@ -96,6 +100,25 @@ pub struct LogLimits {
     pub max_bytes: u64,
     /// Files kept, the live one included (at least 1).
     pub files: u32,
+}
+
+/// A box's disk: an ext4 filesystem in a sparse image file, made on the box's first start
+/// and mounted through a loop device in the box's mount namespace only, so it goes away with
+/// the box's last process. Its size bounds what the box can write (ENOSPC inside); on the
+/// host it takes only the blocks in use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskSpec {
+    /// The image file, inside the box's directory.
+    pub image: PathBuf,
+    /// Size of the filesystem, in bytes (set when the image is made; a later spec with
+    /// another size does not resize it).
+    pub size_bytes: u64,
+    /// Empty directory the filesystem is mounted on, in the box's mount namespace.
+    pub mount_dir: PathBuf,
+    /// A formatted empty image of the same size, shared by the home's boxes: new images are
+    /// copies of it (made first if missing).
+    pub template: PathBuf,
 }
 
 /// What the agent needs to know about its box.

@@ -180,6 +180,8 @@ export interface BoxLimits {
   logMaxSizeMib: number
   /** Box log files kept, the live one included. */
   logMaxFiles: number
+  /** Size of the box's disk (its writable layer's bound) in GiB. */
+  diskSizeGb: number
 }
 
 /** The configuration of a box (camelCase of the core's `BoxOptions`). */
@@ -221,7 +223,7 @@ export interface BoxOptions {
   logMaxSizeMib?: number
   /** Box log files kept, the live one included; unset: 2. */
   logMaxFiles?: number
-  /** Bound of the box's writable layer in GB. */
+  /** Size of the box's disk, which bounds its writable layer, in GiB (default 10). */
   diskSizeGb?: number
   /** Remove the box when it stops (core's default: false; the JS layer defaults to true). */
   autoRemove?: boolean

@@ -23,7 +23,7 @@ use crate::agent_binary::{self, HostBinary};
 use crate::descriptors::{self, Sources};
 use crate::error::{Step, StepError};
 use crate::mounts::{self, RootfsPlan};
-use crate::{cgroup, devices, log, net};
+use crate::{cgroup, devices, disk, log, net};
 
 /// The agent's argv[0] and its whole initial environment.
 const AGENT_NAME: &std::ffi::CStr = c"boxlite-guest";
@@ -86,6 +86,9 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
     // While the host's paths are still reachable; `pivot_into` detaches the bind with the
     // old root, and from then on only this descriptor leads to it.
     let agent = agent_binary::bind_read_only(&plan.agent)?;
+    if let Some(disk) = &plan.rootfs.disk {
+        disk::mount(&disk.device, &disk.spec, &plan.rootfs.upper, &plan.rootfs.work)?;
+    }
     mounts::mount_overlay(&plan.rootfs)?;
     mounts::mount_proc(merged)?;
     devices::populate(&mounts::mount_point(merged, "dev")?)?;

@@ -25,6 +25,7 @@ mod clone;
 mod console;
 mod descriptors;
 mod devices;
+mod disk;
 mod error;
 mod exit_record;
 mod log;
@@ -143,9 +144,19 @@ fn launch(
     socket_file: &mut Option<SocketFile>,
     cgroup: &mut Option<Cgroup>,
 ) -> Result<ExitRecord, StepError> {
-    for dir in [&spec.upper_dir, &spec.work_dir, &spec.merged_dir] {
-        create_dir(dir)?;
+    create_dir(&spec.merged_dir)?;
+    // With a disk, the upper and work dirs live on it and the child makes them once mounted.
+    match &spec.disk {
+        Some(disk) => create_dir(&disk.mount_dir)?,
+        None => {
+            create_dir(&spec.upper_dir)?;
+            create_dir(&spec.work_dir)?;
+        }
     }
+    let disk = match &spec.disk {
+        Some(spec_disk) => Some((disk::prepare(&spec.box_id, spec_disk)?, spec_disk)),
+        None => None,
+    };
     let signal_fd = supervise::signal_fd(signals)?;
     let (listener, bound) = socket::bind(&spec.socket_path)?;
     *socket_file = Some(bound);
@@ -170,6 +181,10 @@ fn launch(
             work: spec.work_dir.clone(),
             merged: spec.merged_dir.clone(),
             tmp_size_mib: spec.tmp_size_mib,
+            disk: disk.as_ref().map(|(attached, spec_disk)| mounts::DiskPlan {
+                device: attached.device.clone(),
+                spec: (*spec_disk).clone(),
+            }),
         },
         fds: Sources {
             console: console.write.as_raw_fd(),
@@ -189,7 +204,9 @@ fn launch(
     // The agent has its copies now. The shim keeps none of them: the socket is the agent's to
     // serve, and the host must see EOF on the readiness pipe as soon as the agent dies.
     // Nor the console's write end: the pipe reaches EOF once the box is gone.
-    drop((listener, channels.config_read, channels.report_write, console.write, oom_counter));
+    // The disk's loop device too: once the child has mounted it, the mount alone holds it,
+    // and it detaches itself when the box's mount namespace goes.
+    drop((listener, channels.config_read, channels.report_write, console.write, oom_counter, disk));
     if let Err(err) = release_stdout() {
         log::line(&spec.box_id, err);
     }

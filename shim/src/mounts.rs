@@ -28,6 +28,17 @@ pub struct RootfsPlan {
     pub merged: PathBuf,
     /// Size of the `/tmp` tmpfs, when the image has no `/tmp`.
     pub tmp_size_mib: u64,
+    /// The box's disk, holding `upper` and `work`; `None`: they are host directories.
+    pub disk: Option<DiskPlan>,
+}
+
+/// The box's disk, attached by the shim, for the child to mount.
+#[derive(Debug)]
+pub struct DiskPlan {
+    /// The loop device holding the box's disk image.
+    pub device: PathBuf,
+    /// Where it is mounted.
+    pub spec: boxlite_protocol::launch::DiskSpec,
 }
 
 /// `mount(2)` without a source or data, for flag changes.

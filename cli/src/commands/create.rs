@@ -34,8 +34,8 @@ pub(crate) struct BoxArgs {
     /// Box log files kept, the live one included [default: 2]
     #[arg(long = "log-max-files", value_name = "N")]
     log_max_files: Option<u32>,
-    /// Bound of the box's writable layer in GB
-    #[arg(long = "disk-size", value_name = "GB")]
+    /// Size of the box's disk, which bounds its writable layer, in GiB [default: 10]
+    #[arg(long = "disk-size", value_name = "GIB")]
     disk_size_gb: Option<u64>,
     /// Override the image's entrypoint
     #[arg(long)]

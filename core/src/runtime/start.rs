@@ -1,9 +1,10 @@
 //! The init pipeline: starting → rootfs → shim → reaper → ready → connect → running. Every
 //! step after `starting` is persisted runs under a [`CleanupGuard`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use boxlite_protocol::launch::{GuestConfig, Limits, LogLimits, ShimSpec};
+use boxlite_protocol::launch::{DiskSpec, GuestConfig, Limits, LogLimits, ShimSpec};
 
 use super::guard::CleanupGuard;
 use super::{LiveBox, Runtime};
@@ -15,6 +16,7 @@ use crate::agent::{
 use crate::db::BoxRecord;
 use crate::engine::LaunchRequest;
 use crate::error::{Error, ErrorKind, Result};
+use crate::home::{BoxPaths, Home};
 use crate::images::ImageConfig;
 use crate::limits::BoxLimits;
 use crate::options::BoxOptions;
@@ -84,7 +86,9 @@ impl Runtime {
         let image = self.image_for_box(&id, &rec.config.image).await?;
 
         let paths = self.home().box_paths(&id);
-        for dir in [&paths.upper, &paths.work, &paths.merged] {
+        let limits = BoxLimits::of(&rec.config);
+        let layer = WritableLayer::of(self.home(), &paths, limits.disk_size_gb);
+        for dir in [&paths.merged, &paths.disk_mount] {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("box {id}: create {}", dir.display()), e))?;
         }
@@ -103,13 +107,12 @@ impl Runtime {
         let guest_path =
             crate::binaries::find_guest(self.options().guest_path.as_deref(), self.shim_path()?)?;
 
-        let limits = BoxLimits::of(&rec.config);
         let spec = ShimSpec {
             box_id: id.clone(),
             hostname: rec.name.clone().unwrap_or_else(|| id.clone()),
             rootfs_lower: image.rootfs.clone(),
-            upper_dir: paths.upper.clone(),
-            work_dir: paths.work.clone(),
+            upper_dir: layer.upper,
+            work_dir: layer.work,
             merged_dir: paths.merged.clone(),
             socket_path: paths.socket.clone(),
             guest_path,
@@ -127,6 +130,7 @@ impl Runtime {
                 max_bytes: limits.log_max_size_mib << 20,
                 files: limits.log_max_files,
             },
+            disk: layer.disk,
             guest: guest_config(&id, &rec.config, &image.config),
         };
         let request =
@@ -182,6 +186,40 @@ impl Runtime {
         );
         self.spawn_exit_monitor(&id, shim);
         Ok(())
+    }
+}
+
+/// Where a box's writable layer lives.
+struct WritableLayer {
+    upper: PathBuf,
+    work: PathBuf,
+    disk: Option<DiskSpec>,
+}
+
+impl WritableLayer {
+    /// On the box's disk (docs/architecture.md, "Box disk"), unless the box was made by a
+    /// boxlite without disks: its changes are in a host directory then, which stays its upper
+    /// dir (unbounded) rather than being hidden behind a new, empty disk.
+    fn of(home: &Home, paths: &BoxPaths, disk_size_gb: u64) -> Self {
+        let legacy = std::fs::symlink_metadata(&paths.legacy_upper).is_ok()
+            && std::fs::symlink_metadata(&paths.disk_image).is_err();
+        if legacy {
+            return WritableLayer {
+                upper: paths.legacy_upper.clone(),
+                work: paths.legacy_work.clone(),
+                disk: None,
+            };
+        }
+        WritableLayer {
+            upper: paths.disk_mount.join("upper"),
+            work: paths.disk_mount.join("work"),
+            disk: Some(DiskSpec {
+                image: paths.disk_image.clone(),
+                size_bytes: disk_size_gb << 30,
+                mount_dir: paths.disk_mount.clone(),
+                template: home.disk_template(disk_size_gb),
+            }),
+        }
     }
 }
 

@@ -245,3 +245,48 @@ pub fn oom_kills(id: &str) -> u64 {
 pub fn sh(script: &str) -> boxlite_core::Command {
     boxlite_core::Command::new(["sh", "-c", script])
 }
+
+/// Waits (on a pidfd, bounded by `timeout`) until process `pid` has exited; true when it has
+/// (or was gone already).
+pub fn wait_exited(pid: u32, timeout: std::time::Duration) -> bool {
+    // SAFETY: pidfd_open on a pid number; the fd is ours and closed below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
+    if pidfd < 0 {
+        return true;
+    }
+    let mut pfd = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd; the fd is closed right after.
+    let ready = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
+    unsafe { libc::close(pidfd) };
+    ready == 1
+}
+
+/// Files named `name` anywhere under `dir`, without following links.
+pub fn find_named(dir: &Path, name: &str, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_name() == name {
+            found.push(path.clone());
+        }
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            find_named(&path, name, found);
+        }
+    }
+}
+
+/// Loop devices whose backing file is `path` or lies under it (from
+/// /sys/block/loop*/loop/backing_file; a removed file still counts).
+pub fn loop_devices_under(path: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/sys/block").unwrap().flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("loop/backing_file")) else {
+            continue;
+        };
+        let backing = text.trim_end().trim_end_matches(" (deleted)");
+        if Path::new(backing).starts_with(path) {
+            found.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}

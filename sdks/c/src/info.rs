@@ -249,6 +249,17 @@ pub unsafe extern "C" fn boxlite_box_info_log_max_files(info: *const BoxliteBoxI
     unsafe { info.as_ref() }.map_or(0, |i| i.limits.log_max_files)
 }
 
+/// The size in GiB of the box's disk, which bounds its writable layer: its `disk_size_gb`
+/// option, else the default (10). 0 if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_disk_size_gb(info: *const BoxliteBoxInfo) -> u64 {
+    // SAFETY: forwarded caller contract.
+    unsafe { limit(info, |l| l.disk_size_gb) }
+}
+
 /// Writes a present value to a nullable out-pointer and says whether it was present.
 ///
 /// # Safety

@@ -107,7 +107,7 @@ export interface BoxOptions {
   logMaxSizeMib?: number | null;
   /** Box log files kept, the live one included; default 2. */
   logMaxFiles?: number | null;
-  /** Bound of the box's writable layer in GB. Not implemented yet: refused when set. */
+  /** Size of the box's disk, which bounds its writable layer, in GiB (default 10). */
   diskSizeGb?: number | null;
   /** Absolute working directory of the main command and default of exec. */
   workingDir?: string | null;

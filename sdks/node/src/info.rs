@@ -54,6 +54,8 @@ pub struct JsBoxLimits {
     pub log_max_size_mib: u32,
     /// Box log files kept, the live one included.
     pub log_max_files: u32,
+    /// Size of the box's disk (its writable layer's bound) in GiB.
+    pub disk_size_gb: u32,
 }
 
 /// Core's bounds all fit a u32 (its largest, 16 TiB in MiB, is 2^24); saturate rather than
@@ -73,6 +75,7 @@ impl From<BoxLimits> for JsBoxLimits {
             tmp_size_mib: js_u32(l.tmp_size_mib),
             log_max_size_mib: js_u32(l.log_max_size_mib),
             log_max_files: l.log_max_files,
+            disk_size_gb: js_u32(l.disk_size_gb),
         }
     }
 }

@@ -71,7 +71,7 @@ pub struct JsBoxOptions {
     pub log_max_size_mib: Option<f64>,
     /// Box log files kept, the live one included; unset: 2.
     pub log_max_files: Option<f64>,
-    /// Bound of the box's writable layer in GB.
+    /// Size of the box's disk, which bounds its writable layer, in GiB (default 10).
     pub disk_size_gb: Option<f64>,
     /// Remove the box when it stops (core's default: false; the JS layer defaults to true).
     pub auto_remove: Option<bool>,

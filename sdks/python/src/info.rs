@@ -37,6 +37,7 @@ pub(crate) struct PyBoxLimits {
     tmp_size_mib: u64,
     log_max_size_mib: u64,
     log_max_files: u32,
+    disk_size_gb: u64,
 }
 
 impl From<BoxLimits> for PyBoxLimits {
@@ -50,6 +51,7 @@ impl From<BoxLimits> for PyBoxLimits {
             tmp_size_mib: l.tmp_size_mib,
             log_max_size_mib: l.log_max_size_mib,
             log_max_files: l.log_max_files,
+            disk_size_gb: l.disk_size_gb,
         }
     }
 }
@@ -60,14 +62,15 @@ impl PyBoxLimits {
         let cpus = self.cpus.map_or("None".to_string(), |c| c.to_string());
         format!(
             "BoxLimits(memory_mib={}, cpus={cpus}, pids_max={}, nofile_soft={}, nofile_hard={}, \
-             tmp_size_mib={}, log_max_size_mib={}, log_max_files={})",
+             tmp_size_mib={}, log_max_size_mib={}, log_max_files={}, disk_size_gb={})",
             self.memory_mib,
             self.pids_max,
             self.nofile_soft,
             self.nofile_hard,
             self.tmp_size_mib,
             self.log_max_size_mib,
-            self.log_max_files
+            self.log_max_files,
+            self.disk_size_gb
         )
     }
 }

@@ -20,7 +20,7 @@ pub(crate) struct PyBoxOptions {
     cpus: Option<f64>,
     #[pyo3(get, set)]
     memory_mib: Option<u64>,
-    /// Bound of the box's writable layer in GB.
+    /// Size of the box's disk, which bounds its writable layer, in GiB (default 10).
     #[pyo3(get, set)]
     disk_size_gb: Option<u64>,
     #[pyo3(get, set)]
