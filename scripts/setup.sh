@@ -20,6 +20,9 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)
 command -v zstd >/dev/null || need+=(zstd)
+# mkfs.ext4 formats each home's box disk template (shim/src/disk.rs); boxes need it at run
+# time too (README, "Install").
+[ -x /sbin/mkfs.ext4 ] || [ -x /usr/sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 # A baseline for the benchmark.
 command -v bwrap >/dev/null || need+=(bubblewrap)
 # The Python SDK's CodeBox image: a minimal Debian rootfs with python3 (make-python-image.sh).

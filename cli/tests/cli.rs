@@ -79,6 +79,7 @@ fn bound_flags_are_stored_and_reported_with_the_defaults_filled_in() {
     let defaults = serde_json::json!({
         "memory_mib": 1024, "cpus": null, "pids_max": 4096, "nofile_soft": 1024,
         "nofile_hard": 4096, "tmp_size_mib": 512, "log_max_size_mib": 16, "log_max_files": 2,
+        "disk_size_gb": 10,
     });
     assert_eq!(plain["limits"], defaults);
     assert_eq!(plain["options"]["pids_max"], Value::Null, "a default is not an option");
@@ -103,6 +104,8 @@ fn bound_flags_are_stored_and_reported_with_the_defaults_filled_in() {
             "3",
             "--log-max-files",
             "4",
+            "--disk-size",
+            "3",
             "busybox",
         ],
     );
@@ -110,6 +113,7 @@ fn bound_flags_are_stored_and_reported_with_the_defaults_filled_in() {
     let asked = serde_json::json!({
         "memory_mib": 256, "cpus": null, "pids_max": 64, "nofile_soft": 300,
         "nofile_hard": 600, "tmp_size_mib": 40, "log_max_size_mib": 3, "log_max_files": 4,
+        "disk_size_gb": 3,
     });
     assert_eq!(info["limits"], asked, "the later --ulimit wins, as Docker's");
     assert_eq!(
