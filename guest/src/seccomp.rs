@@ -3,7 +3,7 @@
 //!
 //! Capabilities already stop most of these calls for root; the filter is the second wall, and
 //! the only one for what needs no capability at all: user namespaces (which hand their creator
-//! every capability inside them), keyrings, bpf, perf, userfaultfd, ptrace.
+//! every capability inside them), keyrings, bpf, perf, userfaultfd, io_uring, ptrace.
 //!
 //! The program is built once, in the agent, and installed by the child right after
 //! `no_new_privs` and right before `execve` (see [`crate::child`]), so the agent's own setup
@@ -59,7 +59,7 @@ const CLONE_NAMESPACE_FLAGS: u32 = (libc::CLONE_NEWNS
 
 /// Syscalls that fail with EPERM, and why. (i386-only calls such as vm86, vm86old and stime
 /// need no entry: the architecture check kills any process that reaches the i386 table.)
-pub const DENIED: [(libc::c_long, &str); 45] = [
+pub const DENIED: [(libc::c_long, &str); 48] = [
     // Replacing or extending the running kernel.
     (libc::SYS_kexec_load, "loads a new kernel"),
     (libc::SYS_kexec_file_load, "loads a new kernel"),
@@ -91,6 +91,11 @@ pub const DENIED: [(libc::c_long, &str); 45] = [
     (libc::SYS_lookup_dcookie, "kernel profiling (obsolete)"),
     (libc::SYS_uselib, "loads a library through an old, unmaintained path"),
     (libc::SYS_iopl, "raw I/O port access"),
+    // io_uring's operations run in kernel workers that a seccomp filter never sees, and it
+    // has been a steady source of kernel exploits (Docker denies it too).
+    (libc::SYS_io_uring_setup, "io_uring: syscalls the filter cannot see"),
+    (libc::SYS_io_uring_enter, "io_uring: syscalls the filter cannot see"),
+    (libc::SYS_io_uring_register, "io_uring: syscalls the filter cannot see"),
     (libc::SYS_ioperm, "raw I/O port access"),
     // Escaping the filesystem view: open files by handle, or remount.
     (libc::SYS_open_by_handle_at, "opens any file by handle, outside any mount (shocker)"),

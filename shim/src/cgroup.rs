@@ -138,9 +138,9 @@ impl Cgroup {
     /// Creates the box's cgroups with `limits` applied.
     ///
     /// `Ok(None)` means the box runs without a cgroup: cgroups cannot be used here (none
-    /// mounted, no permission, no pids controller) and neither a memory nor a cpu limit was
-    /// asked for, only the pids limit the host always sets; that is logged. A memory or cpu
-    /// limit that cannot be applied is an error: the box must not run without it.
+    /// mounted, no permission) and the spec asked for no limit at all; that is logged. A
+    /// limit that cannot be applied, the pids limit the host always sets included, is an
+    /// error: the box must not run without it (a fork bomb would have the host's pid table).
     pub fn create(box_id: &str, limits: &Limits) -> Result<Option<Cgroup>, StepError> {
         if box_id.is_empty() || box_id.contains('/') || box_id == "." || box_id == ".." {
             return Err(StepError::new("cgroup", format!("box id {box_id:?} is not a file name")));
@@ -151,7 +151,10 @@ impl Cgroup {
             Ok(()) => Ok(Some(cgroup)),
             Err(err) => {
                 cgroup.remove(box_id);
-                if limits.memory_mib.is_some() || limits.cpus.is_some() {
+                if [Controller::Memory, Controller::Pids, Controller::Cpu]
+                    .into_iter()
+                    .any(|c| values.limits(c))
+                {
                     return Err(err);
                 }
                 log::line(box_id, format!("{err}; the box runs without a cgroup"));

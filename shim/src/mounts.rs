@@ -104,61 +104,18 @@ pub fn mount_proc(merged: &Path) -> Result<(), StepError> {
         .step(|| format!("mount proc on {}", target.display()))
 }
 
-/// `/sys` read-only. A fresh sysfs shows the box's own network namespace; where the kernel
-/// refuses one (possible inside a user namespace) the host's `/sys` is bound read-only instead.
+/// `/sys` read-only: a fresh sysfs, which shows the box's own network namespace. Where the
+/// kernel refuses one the start fails: binding the host's `/sys` instead would show the box
+/// the host's devices, interfaces and cgroup tree.
 pub fn mount_sys(merged: &Path) -> Result<(), StepError> {
     let target = mount_point(merged, "sys")?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let sysfs = mount(Some("sysfs"), &target, Some("sysfs"), flags, NONE);
-    if sysfs.is_ok() {
-        return Ok(());
-    }
-    mount(Some("/sys"), &target, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-        .step(|| format!("bind /sys on {}", target.display()))?;
-    make_tree_read_only(&target)
-}
-
-/// `mount_setattr(2)` arguments (Linux 5.12); not in the `libc` crate.
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
-const MOUNT_ATTR_NOEXEC: u64 = 0x8;
-
-/// Makes a bind-mounted tree read-only, submounts included (a remount only reaches the top).
-fn make_tree_read_only(target: &Path) -> Result<(), StepError> {
-    let path = std::ffi::CString::new(target.as_os_str().as_bytes())
-        .map_err(|_| StepError::new(format!("path {}", target.display()), "contains a NUL"))?;
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: `path` is a valid NUL-terminated string and `attr` a properly laid out
-    // `struct mount_attr` whose size is passed; both outlive the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
+    mount(Some("sysfs"), &target, Some("sysfs"), flags, NONE).step(|| {
+        format!(
+            "mount a fresh sysfs on {} (the host's /sys is never bound instead)",
+            target.display()
         )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    // Kernels before 5.12: read-only at the top at least.
-    remount_read_only(target)
+    })
 }
 
 /// Remounts an existing bind mount read-only (keeping nosuid, nodev, noexec).
@@ -216,6 +173,9 @@ pub fn pivot_into(merged: &Path) -> Result<(), StepError> {
     chdir("/").step(|| "chdir / in the box".to_string())
 }
 
+// The masked and read-only sets are Docker's defaults, so a box is
+// walled at least as a container is.
+
 /// Files in `/proc` that leak host information or kernel memory: hidden behind `/dev/null`.
 const MASKED_FILES: [&str; 6] = [
     "/proc/kcore",
@@ -226,11 +186,13 @@ const MASKED_FILES: [&str; 6] = [
     "/proc/timer_stats",
 ];
 /// Directories hidden behind an empty read-only tmpfs.
-const MASKED_DIRS: [&str; 3] = ["/proc/acpi", "/proc/scsi", "/sys/firmware"];
+const MASKED_DIRS: [&str; 5] =
+    ["/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"];
 /// Kernel knobs visible but not writable.
-const READ_ONLY: [&str; 4] = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];
+const READ_ONLY: [&str; 5] =
+    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
-/// Masks and write-protects parts of the box's `/proc` and `/sys/firmware`; runs after
+/// Masks and write-protects parts of the box's `/proc` and `/sys`; runs after
 /// `pivot_root`, so every path resolves inside the box. Paths this kernel lacks are skipped.
 pub fn mask_kernel_paths() -> Result<(), StepError> {
     for path in MASKED_FILES {

@@ -267,11 +267,33 @@ fn spawn_without_cgroups(dir: &Path, spec: &ShimSpec) -> Shim {
     })
 }
 
-#[test]
-fn without_cgroups_a_box_runs_without_its_pids_limit() {
+/// Starts a box asking for `limits` where no cgroup hierarchy is mounted: it must not start,
+/// the exit record must say why, and no cgroup may be left behind.
+fn assert_refused_without_cgroups(limits: Limits) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let limits = Limits { pids_max: Some(64), ..Limits::default() };
-    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), Some(&["report"]), limits);
+    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), Some(&["exit", "0"]), limits);
+
+    let mut shim = spawn_without_cgroups(dir.path(), &spec);
+    assert_eq!(shim.wait_ready(), Readiness::Eof(String::new()));
+    assert_eq!(shim.wait_exit().code(), Some(1));
+    let record = exit_record(&spec);
+    let expected = "box setup failed: cgroup: no memory, pids or cpu cgroup hierarchy is mounted";
+    assert_eq!(record.error.as_deref(), Some(expected), "log:\n{}", shim.log());
+    assert_eq!(record.agent_status, "not started");
+    for dir in cgroups.dirs() {
+        assert!(!dir.exists(), "{} created", dir.display());
+    }
+}
+
+#[test]
+fn without_cgroups_a_pids_limit_stops_the_box_from_starting() {
+    assert_refused_without_cgroups(Limits { pids_max: Some(64), ..Limits::default() });
+}
+
+#[test]
+fn without_cgroups_a_box_asking_no_limit_runs_without_a_cgroup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (spec, cgroups, _cleanup) = limited_spec(dir.path(), Some(&["report"]), Limits::default());
 
     let mut shim = spawn_without_cgroups(dir.path(), &spec);
     let status = shim.wait_exit();
@@ -293,17 +315,7 @@ fn without_cgroups_a_box_runs_without_its_pids_limit() {
 
 #[test]
 fn without_cgroups_a_memory_limit_stops_the_box_from_starting() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let limits = Limits { memory_mib: Some(64), pids_max: Some(64), ..Limits::default() };
-    let (spec, _cgroups, _cleanup) = limited_spec(dir.path(), Some(&["exit", "0"]), limits);
-
-    let mut shim = spawn_without_cgroups(dir.path(), &spec);
-    assert_eq!(shim.wait_ready(), Readiness::Eof(String::new()));
-    assert_eq!(shim.wait_exit().code(), Some(1));
-    let record = exit_record(&spec);
-    let expected = "box setup failed: cgroup: no memory, pids or cpu cgroup hierarchy is mounted";
-    assert_eq!(record.error.as_deref(), Some(expected), "log:\n{}", shim.log());
-    assert_eq!(record.agent_status, "not started");
+    assert_refused_without_cgroups(Limits { memory_mib: Some(64), ..Limits::default() });
 }
 
 /// Where the kernel schedules real-time tasks per cgroup (v1 `cpu.rt_runtime_us`, present with

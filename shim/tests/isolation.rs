@@ -67,13 +67,33 @@ fn the_guest_is_pid_1_of_a_sealed_box() {
     assert_eq!(fact("sys_magic"), "0x62656572");
     assert_eq!(fact("sys_ro"), "1");
     assert_eq!(fact("proc_sys_ro"), "1");
-    for masked in ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"] {
+    // Docker's masked and read-only sets, each checked where this kernel has the path.
+    let masked_files = [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/sched_debug",
+        "/proc/latency_stats",
+        "/proc/timer_stats",
+    ];
+    for masked in masked_files {
         let expected = if std::path::Path::new(masked).exists() { "null" } else { "missing" };
         assert_eq!(fact(&format!("mask{masked}")), expected, "{masked}");
     }
-    for masked in ["/proc/acpi", "/sys/firmware"] {
+    let masked_dirs = [
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/scsi",
+        "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+    ];
+    for masked in masked_dirs {
         let expected = if std::path::Path::new(masked).exists() { "empty" } else { "missing" };
         assert_eq!(fact(&format!("mask{masked}")), expected, "{masked}");
+    }
+    for path in ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"] {
+        let expected = if std::path::Path::new(path).exists() { "1" } else { "missing" };
+        assert_eq!(fact(&format!("ro{path}")), expected, "{path} is writable in the box");
     }
     assert_eq!(fact("lo_up"), "1");
     assert_eq!(fact("tmp_magic"), OVERLAYFS_MAGIC, "the image's own /tmp is kept");

@@ -81,6 +81,11 @@ int main(int argc, char **argv) {
     probe("keyctl", syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -4, 0));
     probe("bpf", syscall(SYS_bpf, -1, NULL, 0));
     probe("userfaultfd", syscall(SYS_userfaultfd, 0));
+    /* struct io_uring_params is 120 bytes; all zero asks for nothing special. */
+    char params[120] = {0};
+    long ring = syscall(SYS_io_uring_setup, 1, params);
+    if (ring >= 0) close((int)ring);
+    probe("io_uring_setup", ring);
     long mounted = syscall(SYS_mount, "none", argv[1], "tmpfs", 0L, NULL);
     /* Should the filter ever be missing, leave no mount behind on the host. */
     if (mounted == 0) umount2(argv[1], MNT_DETACH);
@@ -145,9 +150,9 @@ async fn denied_calls_fail_with_the_policys_errno() {
     assert_eq!(out.exited.exit_code, Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let (eperm, enosys) = (libc::EPERM, libc::ENOSYS);
     let expected = format!(
-        "keyctl {eperm}\nbpf {eperm}\nuserfaultfd {eperm}\nmount {eperm}\nptrace {eperm}\n\
-         unshare_user {eperm}\nunshare_net {eperm}\nunshare_fs 0\nclone3 {enosys}\n\
-         clone_newuser {eperm}\nx32_getpid {eperm}\nfork 7\nthread 0\n"
+        "keyctl {eperm}\nbpf {eperm}\nuserfaultfd {eperm}\nio_uring_setup {eperm}\n\
+         mount {eperm}\nptrace {eperm}\nunshare_user {eperm}\nunshare_net {eperm}\n\
+         unshare_fs 0\nclone3 {enosys}\nclone_newuser {eperm}\nx32_getpid {eperm}\nfork 7\nthread 0\n"
     );
     assert_eq!(out.stdout(), expected);
 }
