@@ -334,7 +334,7 @@ pub fn mount(device: &Path, disk: &DiskSpec, upper: &Path, work: &Path) -> Resul
         Some(source.as_c_str()),
         &disk.mount_dir,
         Some("ext4"),
-        MsFlags::MS_NOATIME,
+        MsFlags::MS_NOATIME | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         // `discard`: deleted blocks become holes of the image again. `barrier=0`: no cache
         // flushes, each of which the loop device turns into an fsync of the image (the
         // journal's commit at unmount made every stop wait for one). The journal still keeps

@@ -50,7 +50,10 @@ pub fn make_private() -> Result<(), StepError> {
         .step(|| "make mounts private".to_string())
 }
 
-/// Mounts the overlay of lower, upper and work at merged.
+/// Mounts the overlay of lower, upper and work at merged, `nosuid,nodev`: every process the
+/// agent starts runs with `no_new_privs`, so a setuid bit could grant nothing anyway, and the
+/// flag keeps it so should that ever change; device nodes work only in the box's own `/dev`
+/// (a layer or a workload cannot bring in a usable host disk node).
 pub fn mount_overlay(plan: &RootfsPlan) -> Result<(), StepError> {
     let mut data = b"lowerdir=".to_vec();
     push_escaped(&mut data, &plan.lower);
@@ -58,7 +61,8 @@ pub fn mount_overlay(plan: &RootfsPlan) -> Result<(), StepError> {
     push_escaped(&mut data, &plan.upper);
     data.extend_from_slice(b",workdir=");
     push_escaped(&mut data, &plan.work);
-    mount(Some("overlay"), &plan.merged, Some("overlay"), MsFlags::empty(), Some(data.as_slice()))
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    mount(Some("overlay"), &plan.merged, Some("overlay"), flags, Some(data.as_slice()))
         .step(|| format!("mount overlay on {}", plan.merged.display()))
 }
 

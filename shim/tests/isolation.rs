@@ -66,6 +66,7 @@ fn the_guest_is_pid_1_of_a_sealed_box() {
     assert_eq!(fact("devzero_ok"), "1");
     assert_eq!(fact("sys_magic"), "0x62656572");
     assert_eq!(fact("sys_ro"), "1");
+    assert_eq!(fact("root_nosuid_nodev"), "1,1", "the rootfs overlay is nosuid,nodev");
     assert_eq!(fact("proc_sys_ro"), "1");
     // Docker's masked and read-only sets, each checked where this kernel has the path.
     let masked_files = [
