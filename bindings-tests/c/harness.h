@@ -118,6 +118,8 @@ int default_limits_reported(struct ctx *c);
 int limits_overridden_in_force(struct ctx *c);
 int exec_oom_killed(struct ctx *c);
 int disk_size_gb_refused(struct ctx *c);
+int capabilities_in_force(struct ctx *c);
+int capability_unknown_refused(struct ctx *c);
 
 /* Image scenarios (spec_images.c): each runs its own registry, no box. */
 int image_pull_list_remove(struct ctx *c);

@@ -102,6 +102,23 @@ static int options_json(struct ctx *c, const char *image, char *out, size_t cap)
     return 0;
 }
 
+/* Opens a runtime, starts a box from `options`, checks it with `check` (NULL: no check),
+ * runs `argv` in it into `cap` and `result`, and takes the box down again. */
+static int run_in_new_box(struct ctx *c, const char *options,
+                          int (*check)(struct ctx *, BoxliteBox *), const char *const *argv,
+                          struct capture *cap, BoxliteExecResult *result) {
+    BoxliteRuntime *rt = NULL;
+    BoxliteBox *box = NULL;
+    BoxliteCommand *cmd = NULL;
+    int failed = open_runtime(c, &rt) || box_up(c, rt, options, NULL, true, &box) ||
+                 (check != NULL && check(c, box)) || command(c, &cmd, argv) ||
+                 run_command(c, box, cmd, cap, result);
+    boxlite_command_free(cmd);
+    failed |= box_down(c, rt, box);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
 int limits_overridden_in_force(struct ctx *c) {
     const char *image, *soft, *hard, *tmp, *disk;
     if (run_image(c, &image) || param(c, "nofile_soft", &soft) ||
@@ -115,15 +132,10 @@ int limits_overridden_in_force(struct ctx *c) {
     }
     const char *const argv[] = {
         "sh", "-c", "ulimit -n; ulimit -Hn; df -m /tmp | tail -n 1; df -m / | tail -n 1", NULL};
-    BoxliteRuntime *rt = NULL;
-    BoxliteBox *box = NULL;
-    BoxliteCommand *cmd = NULL;
     struct capture cap;
     capture_init(&cap);
     BoxliteExecResult result;
-    int failed = open_runtime(c, &rt) || box_up(c, rt, options, NULL, true, &box) ||
-                 expect_box_limits(c, box) || command(c, &cmd, argv) ||
-                 run_command(c, box, cmd, &cap, &result);
+    int failed = run_in_new_box(c, options, expect_box_limits, argv, &cap, &result);
     if (!failed && result.exit_code != 0) {
         failed = fail(c, "the check exited %d: %s", result.exit_code, cap.err ? cap.err : "");
     }
@@ -143,10 +155,7 @@ int limits_overridden_in_force(struct ctx *c) {
                           cap.out ? cap.out : "", soft, hard, tmp, disk_mib);
         }
     }
-    boxlite_command_free(cmd);
     capture_free(&cap);
-    failed |= box_down(c, rt, box);
-    boxlite_runtime_free(rt);
     return failed;
 }
 
@@ -235,6 +244,66 @@ int disk_size_gb_refused(struct ctx *c) {
     char json[512];
     snprintf(json, sizeof json, "{\"image\": \"%s\", \"disk_size_gb\": %s}", c->spec->image, gb);
     const char *const needles[] = {"disk_size_gb", NULL};
+    BoxliteRuntime *rt = NULL;
+    int failed = open_runtime(c, &rt) || create_refused(c, rt, json, want, needles) ||
+                 expect_no_boxes(c, rt);
+    boxlite_runtime_free(rt);
+    return failed;
+}
+
+/* `list` ("a,b") as a JSON array of strings into `out` (at least 8 bytes); the names hold
+ * no quote. A list too long for `out` is cut short, which the scenario then reports. */
+static void json_names(const char *list, char *out, size_t size) {
+    size_t n = 0;
+    out[n++] = '[';
+    out[n++] = '"';
+    for (const char *p = list; *p != '\0' && n + 6 < size; p++) {
+        if (*p == ',') {
+            memcpy(out + n, "\",\"", 3);
+            n += 3;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    out[n++] = '"';
+    out[n++] = ']';
+    out[n] = '\0';
+}
+
+int capabilities_in_force(struct ctx *c) {
+    const char *image, *add, *drop, *eff;
+    if (run_image(c, &image) || param(c, "cap_add", &add) || param(c, "cap_drop", &drop) ||
+        param(c, "cap_eff", &eff)) {
+        return 1;
+    }
+    char add_json[256], drop_json[256], options[1024], want[128];
+    json_names(add, add_json, sizeof add_json);
+    json_names(drop, drop_json, sizeof drop_json);
+    snprintf(options, sizeof options, "{\"image\": \"%s\", \"cap_add\": %s, \"cap_drop\": %s}",
+             image, add_json, drop_json);
+    snprintf(want, sizeof want, "CapEff:\t%s\nCapBnd:\t%s\n", eff, eff);
+    const char *const argv[] = {"sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status", NULL};
+    struct capture cap;
+    capture_init(&cap);
+    BoxliteExecResult result;
+    int failed = run_in_new_box(c, options, NULL, argv, &cap, &result);
+    if (!failed && (result.exit_code != 0 || cap.out == NULL || strcmp(cap.out, want) != 0)) {
+        failed = fail(c, "the box printed \"%s\" (exit %d), want \"%s\"",
+                      cap.out ? cap.out : "", result.exit_code, want);
+    }
+    capture_free(&cap);
+    return failed;
+}
+
+int capability_unknown_refused(struct ctx *c) {
+    const char *name, *want;
+    if (param(c, "cap_add", &name) || param(c, "code", &want)) {
+        return 1;
+    }
+    char json[512];
+    snprintf(json, sizeof json, "{\"image\": \"%s\", \"cap_add\": [\"%s\"]}", c->spec->image,
+             name);
+    const char *const needles[] = {"cap_add", name, NULL};
     BoxliteRuntime *rt = NULL;
     int failed = open_runtime(c, &rt) || create_refused(c, rt, json, want, needles) ||
                  expect_no_boxes(c, rt);

@@ -347,6 +347,8 @@ static const struct {
     {"limits_overridden_in_force", limits_overridden_in_force, 1},
     {"exec_oom_killed", exec_oom_killed, 1},
     {"disk_size_gb_refused", disk_size_gb_refused, 0},
+    {"capabilities_in_force", capabilities_in_force, 1},
+    {"capability_unknown_refused", capability_unknown_refused, 0},
     {"image_pull_list_remove", image_pull_list_remove, 0},
     {"image_missing_not_found", image_missing_not_found, 0},
     {"image_unauthorized", image_unauthorized, 0},

@@ -410,6 +410,25 @@ const scenarios = {
     });
   },
 
+  async capabilities_in_force({ cap_add, cap_drop, cap_eff }) {
+    await withRuntime(async (rt) => {
+      const box = await runBox(rt, { capAdd: cap_add.split(','), capDrop: cap_drop.split(',') });
+      await box.start();
+      const got = await run(box, 'sh', ['-c', "grep -E '^Cap(Eff|Bnd)' /proc/self/status"]);
+      assert.equal(got.exitCode, 0, got.stderr);
+      assert.deepEqual(got.stdout.trimEnd().split('\n'), [`CapEff:\t${cap_eff}`, `CapBnd:\t${cap_eff}`]);
+      await box.stop();
+    });
+  },
+
+  async capability_unknown_refused({ cap_add, code }) {
+    await withRuntime(async (rt) => {
+      const err = await rejectsWithCode(rt.create({ image: IMAGE, capAdd: [cap_add] }), code);
+      assert.ok(err.message.includes('cap_add') && err.message.includes(cap_add), err.message);
+      assert.deepEqual(await rt.listInfo(), []);
+    });
+  },
+
   async image_pull_list_remove({ repo, tag }) {
     const dest = `${repo}:${tag}`;
     await withRegistry([dest], (reg) =>

@@ -469,15 +469,41 @@ async def test_limits_overridden_in_force(home, run_image):
     await bounded(box.stop())
 
 
+async def assert_create_refused(home: Any, code: str, *needles: str, **options: Any) -> None:
+    """Create with `options` fails with `code`, the message names each of `needles`, and no
+    box is stored."""
+    rt = runtime(home)
+    with pytest.raises(boxlite.BoxliteError) as caught:
+        await rt.create(boxlite.BoxOptions(SPEC.image, **options))
+    assert caught.value.code == code
+    for needle in needles:
+        assert needle in str(caught.value)
+    assert await rt.list_info() == []
+
+
 @scenario
 async def test_disk_size_gb_refused(home):
     p = params("disk_size_gb_refused")
-    rt = runtime(home)
-    with pytest.raises(boxlite.BoxliteError) as caught:
-        await rt.create(boxlite.BoxOptions(SPEC.image, disk_size_gb=int(p["disk_size_gb"])))
-    assert caught.value.code == p["code"]
-    assert "disk_size_gb" in str(caught.value)
-    assert await rt.list_info() == []
+    gb = int(p["disk_size_gb"])
+    await assert_create_refused(home, p["code"], "disk_size_gb", disk_size_gb=gb)
+
+
+@scenario
+async def test_capabilities_in_force(home, run_image):
+    p = params("capabilities_in_force")
+    add, drop = p["cap_add"].split(","), p["cap_drop"].split(",")
+    box = await started(runtime(home), run_image, cap_add=add, cap_drop=drop)
+    out, err, result = await run(box, "sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status")
+    assert result.exit_code == 0, err
+    assert out.splitlines() == [f"CapEff:\t{p['cap_eff']}", f"CapBnd:\t{p['cap_eff']}"]
+    await bounded(box.stop())
+
+
+@scenario
+async def test_capability_unknown_refused(home):
+    p = params("capability_unknown_refused")
+    name = p["cap_add"]
+    await assert_create_refused(home, p["code"], "cap_add", name, cap_add=[name])
 
 
 @contextlib.contextmanager

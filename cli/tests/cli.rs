@@ -106,6 +106,10 @@ fn bound_flags_are_stored_and_reported_with_the_defaults_filled_in() {
             "4",
             "--disk-size",
             "3",
+            "--cap-add",
+            "sys_ptrace",
+            "--cap-drop",
+            "NET_RAW",
             "busybox",
         ],
     );
@@ -116,6 +120,10 @@ fn bound_flags_are_stored_and_reported_with_the_defaults_filled_in() {
         "disk_size_gb": 3,
     });
     assert_eq!(info["limits"], asked, "the later --ulimit wins, as Docker's");
+    assert_eq!(
+        (&info["options"]["cap_add"], &info["options"]["cap_drop"]),
+        (&serde_json::json!(["sys_ptrace"]), &serde_json::json!(["NET_RAW"]))
+    );
     assert_eq!(
         (&info["options"]["nofile_soft"], &info["options"]["pids_max"]),
         (&300.into(), &64.into())
@@ -141,6 +149,8 @@ fn failures_are_one_line_with_status_125() {
     fails(h, &["create", "--ulimit", "nofile=x", "busybox"], "--ulimit");
     fails(h, &["create", "--log-max-files", "0", "busybox"], "log_max_files");
     fails(h, &["create", "--disk-size", "0", "busybox"], "disk_size_gb");
+    fails(h, &["create", "--cap-add", "CAP_NOPE", "busybox"], "cap_add: \"CAP_NOPE\"");
+    fails(h, &["create", "--cap-add", "ALL", "busybox"], "CAP_MKNOD");
     ok(h, &["create", "--name", "twin", "busybox"]);
     fails(h, &["create", "--name", "twin", "busybox"], "already exists");
     fails(h, &["rm", "nosuch"], "no such box: nosuch");

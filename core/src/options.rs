@@ -92,6 +92,14 @@ pub struct BoxOptions {
     pub log_max_files: Option<u32>,
     /// Size of the box's disk, which bounds its writable layer, in GiB; `None`: 10.
     pub disk_size_gb: Option<u64>,
+    /// Capabilities the box's root processes get on top of the default set (Docker's minus
+    /// CAP_MKNOD), named as Docker takes them (`CAP_SYS_PTRACE`, `sys_ptrace`) or `ALL`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// Capabilities taken from the default set; `ALL` starts from none (then `cap_add`
+    /// names what the box keeps). A capability in both lists is dropped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
     /// Remove the box when it stops. Cannot be combined with `detach`: a detached box may
     /// stop when no process of ours is there to remove it.
     pub auto_remove: bool,
@@ -172,7 +180,15 @@ impl BoxOptions {
                 )));
             }
         }
+        self.capabilities()?;
         crate::limits::validate(self)
+    }
+
+    /// The capability set of the box's root processes (bit n: capability n), from
+    /// [`BoxOptions::cap_add`] and [`BoxOptions::cap_drop`].
+    pub fn capabilities(&self) -> Result<u64> {
+        boxlite_protocol::capabilities::resolve(&self.cap_add, &self.cap_drop)
+            .map_err(Error::invalid_argument)
     }
 
     /// The names in [`BoxOptions::unknown`], comma-separated.

@@ -95,6 +95,44 @@ async fn processes_run_with_default_capabilities_and_no_new_privs() {
 }
 
 #[tokio::test]
+async fn cap_add_and_cap_drop_change_the_set_a_box_runs_with() {
+    let t = TestHome::new();
+    let opts = BoxOptions {
+        cap_add: vec!["sys_ptrace".into()],
+        cap_drop: vec!["CAP_NET_RAW".into(), "chown".into()],
+        ..t.options()
+    };
+    let b = t.rt.create(opts, None).unwrap();
+    b.start().await.unwrap();
+    let status = sh("grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status; chown 1:1 /; echo chown=$?");
+    let (out, _, _) = output(b.exec(status).await.unwrap()).await;
+    // The default 0xa00425fb, plus bit 19 (CAP_SYS_PTRACE), minus bits 13 and 0.
+    let want = "00000000a00c05fa";
+    let got = String::from_utf8_lossy(&out);
+    for set in ["CapPrm", "CapEff", "CapBnd"] {
+        assert!(got.contains(&format!("{set}:\t{want}")), "{got}");
+    }
+    assert!(got.contains("chown=1"), "CAP_CHOWN was dropped: {got}");
+    b.stop(Duration::from_secs(5)).await.unwrap();
+
+    let mut only = t.options();
+    only.cap_drop = vec!["ALL".into()];
+    let b = t.rt.create(only, None).unwrap();
+    b.start().await.unwrap();
+    let (out, _, _) =
+        output(b.exec(sh("grep -E '^CapEff' /proc/self/status")).await.unwrap()).await;
+    assert_eq!(String::from_utf8_lossy(&out), "CapEff:\t0000000000000000\n");
+    b.stop(Duration::from_secs(5)).await.unwrap();
+
+    for (add, why) in [("CAP_NOPE", "is not a Linux capability"), ("mknod", "device cgroup")] {
+        let opts = BoxOptions { cap_add: vec![add.into()], ..t.options() };
+        let Err(err) = t.rt.create(opts, None) else { panic!("cap_add {add} was accepted") };
+        assert_eq!(err.code(), "invalid_argument");
+        assert!(err.to_string().contains(why), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn cpu_limit_and_pid_limit_are_in_the_box_cgroup() {
     let t = TestHome::new();
     let b = t.rt.create(BoxOptions { cpus: Some(0.5), ..t.options() }, None).unwrap();

@@ -3,40 +3,12 @@
 //!
 //! Boxes run as root without a user namespace, so a process with the agent's full capability
 //! set could `mknod` the host's disk or remount things. Like Docker/runc, every process the
-//! agent starts (execs and the main command) is cut down to [`DEFAULT`] and gets
-//! `no_new_privs`; the agent itself keeps everything (it needs CAP_SETUID etc. to start them).
+//! agent starts (execs and the main command) is cut down to the box's set (Docker's default
+//! unless the box's `cap_add` / `cap_drop` change it) and gets `no_new_privs`; the agent itself keeps everything (it needs CAP_SETUID etc. to start them).
 //!
 //! Everything here runs before the fork: the child only gets plain integers.
 
-/// The capabilities a process running as root keeps: Docker's default set minus CAP_MKNOD,
-/// because boxes have no device cgroup that would stop a device node from reaching the host's
-/// disks. (number, name): the one place the policy is written down.
-pub const DEFAULT: [(u32, &str); 13] = [
-    (0, "CAP_CHOWN"),
-    (1, "CAP_DAC_OVERRIDE"),
-    (3, "CAP_FOWNER"),
-    (4, "CAP_FSETID"),
-    (5, "CAP_KILL"),
-    (6, "CAP_SETGID"),
-    (7, "CAP_SETUID"),
-    (8, "CAP_SETPCAP"),
-    (10, "CAP_NET_BIND_SERVICE"),
-    (13, "CAP_NET_RAW"),
-    (18, "CAP_SYS_CHROOT"),
-    (29, "CAP_AUDIT_WRITE"),
-    (31, "CAP_SETFCAP"),
-];
-
-/// [`DEFAULT`] as a bit mask (bit n: capability n).
-pub const DEFAULT_MASK: u64 = {
-    let mut mask = 0u64;
-    let mut i = 0;
-    while i < DEFAULT.len() {
-        mask |= 1 << DEFAULT[i].0;
-        i += 1;
-    }
-    mask
-};
+pub use boxlite_protocol::capabilities::{names, DEFAULT_MASK};
 
 const CAP_SETPCAP: u32 = 8;
 
@@ -77,32 +49,32 @@ pub struct Privileges {
 }
 
 impl Privileges {
-    /// The privileges of a process that will run as `uid`, given what the agent itself holds.
+    /// The privileges of a process that will run as `uid` in a box whose set is `allowed`,
+    /// given what the agent itself holds.
     ///
-    /// - Root target: effective = permitted = [`DEFAULT`] (intersected with what the agent has:
+    /// - Root target: effective = permitted = `allowed` (intersected with what the agent has:
     ///   capset cannot add to the permitted set, and a process never gets more than the agent).
     /// - Any other uid: nothing. `setuid` to a non-zero uid already clears permitted and
     ///   effective (the agent sets neither PR_SET_KEEPCAPS nor securebits); the explicit empty
     ///   capset also clears the inheritable set and makes that independent of securebits.
     /// - Inheritable: always empty, as Docker since CVE-2022-24769: a non-empty inheritable set
     ///   lets a program with inheritable file capabilities gain them.
-    /// - Bounding set: every capability not in [`DEFAULT`]. Dropping needs
+    /// - Bounding set: every capability not in `allowed`. Dropping needs
     ///   CAP_SETPCAP in the agent's effective set; an agent without it (an unprivileged
     ///   development run) skips this step, which adds nothing: its children get at most its
-    ///   own permitted set minus everything outside [`DEFAULT`], and `no_new_privs` stops
+    ///   own permitted set minus everything outside `allowed`, and `no_new_privs` stops
     ///   execve from raising it again, whatever the bounding set holds.
-    pub fn for_uid(uid: libc::uid_t) -> Self {
-        Self::compute(uid, last_cap(), own_capabilities())
+    pub fn for_uid(uid: libc::uid_t, allowed: u64) -> Self {
+        Self::compute(uid, allowed, last_cap(), own_capabilities())
     }
 
-    fn compute(uid: libc::uid_t, last_cap: u32, own: Option<(u64, u64)>) -> Self {
+    fn compute(uid: libc::uid_t, allowed: u64, last_cap: u32, own: Option<(u64, u64)>) -> Self {
         // capget cannot fail for our own pid; if it did, assume nothing: the capset of an empty
         // set always succeeds, so the process runs with less, never more.
         let (effective, permitted) = own.unwrap_or((0, 0));
-        let capabilities = if uid == 0 { DEFAULT_MASK & permitted } else { 0 };
+        let capabilities = if uid == 0 { allowed & permitted } else { 0 };
         let every = if last_cap >= MAX_CAP { u64::MAX } else { (1 << (last_cap + 1)) - 1 };
-        let bounding_drop =
-            if effective & (1 << CAP_SETPCAP) != 0 { every & !DEFAULT_MASK } else { 0 };
+        let bounding_drop = if effective & (1 << CAP_SETPCAP) != 0 { every & !allowed } else { 0 };
         Self { last_cap, bounding_drop, capabilities }
     }
 
@@ -118,17 +90,6 @@ impl Privileges {
     /// The capset header (pid 0: the calling thread).
     pub fn capset_header() -> CapHeader {
         CapHeader { version: CAPABILITY_VERSION_3, pid: 0 }
-    }
-}
-
-/// Names of the capabilities in `mask`, for messages.
-pub fn names(mask: u64) -> String {
-    let names: Vec<&str> =
-        DEFAULT.iter().filter(|(n, _)| mask & (1 << n) != 0).map(|(_, name)| *name).collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(",")
     }
 }
 
@@ -161,19 +122,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_mask_is_dockers_without_mknod() {
-        // Docker's default effective set is 0xa80425fb; CAP_MKNOD is bit 27.
-        assert_eq!(DEFAULT_MASK, 0xa804_25fb & !(1 << 27));
-        assert!(!names(DEFAULT_MASK).contains("MKNOD"));
-    }
-
-    #[test]
     fn root_keeps_the_default_set_and_others_get_nothing() {
         let full = (1u64 << 41) - 1;
-        let root = Privileges::compute(0, 40, Some((full, full)));
+        let root = Privileges::compute(0, DEFAULT_MASK, 40, Some((full, full)));
         assert_eq!(root.capabilities, DEFAULT_MASK);
         assert_eq!(root.bounding_drop, full & !DEFAULT_MASK);
-        let user = Privileges::compute(1000, 40, Some((full, full)));
+        let user = Privileges::compute(1000, DEFAULT_MASK, 40, Some((full, full)));
         assert_eq!(user.capabilities, 0);
         assert_eq!(user.bounding_drop, root.bounding_drop);
         let [low, high] = root.capset_data();
@@ -182,12 +136,23 @@ mod tests {
     }
 
     #[test]
+    fn a_box_set_replaces_the_default_in_both_sets() {
+        let full = (1u64 << 41) - 1;
+        let ptrace_no_raw = (DEFAULT_MASK | (1 << 19)) & !(1 << 13);
+        let root = Privileges::compute(0, ptrace_no_raw, 40, Some((full, full)));
+        assert_eq!(root.capabilities, ptrace_no_raw);
+        assert_eq!(root.bounding_drop, full & !ptrace_no_raw);
+        let none = Privileges::compute(0, 0, 40, Some((full, full)));
+        assert_eq!((none.capabilities, none.bounding_drop), (0, full));
+    }
+
+    #[test]
     fn never_more_than_the_agent_has() {
         let some = (1 << 0) | (1 << 21);
-        let p = Privileges::compute(0, 40, Some((some, some)));
+        let p = Privileges::compute(0, DEFAULT_MASK, 40, Some((some, some)));
         assert_eq!(p.capabilities, 1);
         // Without CAP_SETPCAP the bounding set cannot be changed: nothing to attempt.
         assert_eq!(p.bounding_drop, 0);
-        assert_eq!(Privileges::compute(0, 40, None).capabilities, 0);
+        assert_eq!(Privileges::compute(0, DEFAULT_MASK, 40, None).capabilities, 0);
     }
 }

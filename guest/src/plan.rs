@@ -163,7 +163,8 @@ pub fn plan(config: &GuestConfig, request: Request) -> Result<Plan, PlanError> {
         .into_iter()
         .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(|_| PlanError::BadEnv(k)))
         .collect::<Result<Vec<_>, _>>()?;
-    let privileges = Privileges::for_uid(identity.uid);
+    let allowed = config.capabilities.unwrap_or(caps::DEFAULT_MASK);
+    let privileges = Privileges::for_uid(identity.uid, allowed);
     Ok(Plan {
         program: c_string(&program.to_string_lossy())?,
         argv,

@@ -140,6 +140,11 @@ pub struct GuestConfig {
     /// `RLIMIT_NOFILE` (soft, hard) of every process the agent starts; `None` keeps the
     /// agent's own.
     pub nofile: Option<[u64; 2]>,
+    /// The capabilities (bit n: capability n) a root process the agent starts keeps, from
+    /// the box's `cap_add` / `cap_drop` ([`crate::capabilities::resolve`]); `None` means
+    /// [`crate::capabilities::DEFAULT_MASK`].
+    #[serde(default)]
+    pub capabilities: Option<u64>,
 }
 
 /// The agent's last words to the shim, on [`fds::REPORT`].

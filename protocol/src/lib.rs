@@ -3,7 +3,8 @@
 //! - [`launch`]: what the host hands the shim ([`launch::ShimSpec`]), what the shim hands the
 //!   guest ([`launch::GuestConfig`] and the descriptors in [`launch::fds`]), and what comes
 //!   back ([`launch::GuestReport`], [`launch::ExitRecord`]);
-//! - [`oom_counter`]: the format of the box's OOM-kill counter, read by the shim and the agent.
+//! - [`oom_counter`]: the format of the box's OOM-kill counter, read by the shim and the agent;
+//! - [`capabilities`]: capability names, the default set and how `cap_add`/`cap_drop` change it.
 
 /// Generated gRPC types and the `Agent` client and server.
 #[allow(missing_docs, clippy::all)]
@@ -11,6 +12,7 @@ pub mod pb {
     tonic::include_proto!("boxlite.v1");
 }
 
+pub mod capabilities;
 pub mod launch;
 pub mod oom_counter;
 

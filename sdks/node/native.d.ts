@@ -225,6 +225,13 @@ export interface BoxOptions {
   logMaxFiles?: number
   /** Size of the box's disk, which bounds its writable layer, in GiB (default 10). */
   diskSizeGb?: number
+  /**
+   * Capabilities the box's root processes get beyond the default set (`'CAP_SYS_PTRACE'`,
+   * `'sys_ptrace'`, or `'ALL'`).
+   */
+  capAdd?: Array<string>
+  /** Capabilities taken from the default set (`'ALL'`: keep only `capAdd`'s). */
+  capDrop?: Array<string>
   /** Remove the box when it stops (core's default: false; the JS layer defaults to true). */
   autoRemove?: boolean
   /** Keep the box running after the process that started it exits. */

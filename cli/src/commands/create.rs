@@ -37,6 +37,13 @@ pub(crate) struct BoxArgs {
     /// Size of the box's disk, which bounds its writable layer, in GiB [default: 10]
     #[arg(long = "disk-size", value_name = "GIB")]
     disk_size_gb: Option<u64>,
+    /// Give the box's root processes a capability beyond the default set (CAP_SYS_PTRACE,
+    /// sys_ptrace; repeatable)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Take a capability from the default set (repeatable; ALL: keep only --cap-add's)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    cap_drop: Vec<String>,
     /// Override the image's entrypoint
     #[arg(long)]
     entrypoint: Option<String>,
@@ -71,6 +78,8 @@ impl BoxArgs {
             log_max_size_mib: self.log_max_size_mib,
             log_max_files: self.log_max_files,
             disk_size_gb: self.disk_size_gb,
+            cap_add: self.cap_add,
+            cap_drop: self.cap_drop,
             entrypoint: self.entrypoint.map(|e| vec![e]),
             cmd: (!self.cmd.is_empty()).then_some(self.cmd),
             auto_remove: self.auto_remove,

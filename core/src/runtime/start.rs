@@ -131,7 +131,7 @@ impl Runtime {
                 files: limits.log_max_files,
             },
             disk: layer.disk,
-            guest: guest_config(&id, &rec.config, &image.config),
+            guest: guest_config(&id, &rec.config, &image.config)?,
         };
         let request =
             LaunchRequest { spec, spec_path: paths.spec.clone(), log_path: paths.log.clone() };
@@ -224,7 +224,7 @@ impl WritableLayer {
 }
 
 /// The agent's view of the box: image defaults overlaid by the box's options.
-fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> GuestConfig {
+fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> Result<GuestConfig> {
     let limits = BoxLimits::of(opts);
     let mut env: Vec<(String, String)> = Vec::new();
     for (k, v) in image.env.iter().chain(&opts.env) {
@@ -242,7 +242,10 @@ fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> GuestConfig
         (None, None) => None,
     }
     .filter(|argv: &Vec<String>| !argv.is_empty());
-    GuestConfig {
+    // Checked at create; checked again because the stored options are a file on disk.
+    let capabilities = boxlite_protocol::capabilities::resolve(&opts.cap_add, &opts.cap_drop)
+        .map_err(|why| Error::invalid_argument(format!("box {id}: {why}")))?;
+    Ok(GuestConfig {
         box_id: id.to_string(),
         env,
         working_dir: opts
@@ -254,7 +257,8 @@ fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> GuestConfig
         main,
         stop_grace_ms: STOP_GRACE.as_millis() as u64,
         nofile: Some([limits.nofile_soft, limits.nofile_hard]),
-    }
+        capabilities: Some(capabilities),
+    })
 }
 
 #[cfg(test)]
@@ -278,7 +282,7 @@ mod tests {
             cmd: Some(vec!["run".into()]),
             ..BoxOptions::new("x")
         };
-        let cfg = guest_config("id", &opts, &image());
+        let cfg = guest_config("id", &opts, &image()).unwrap();
         assert_eq!(cfg.env, vec![("PATH".into(), "/bin".into()), ("A".into(), "box".into())]);
         assert_eq!(cfg.main, Some(vec!["/init".to_string(), "run".to_string()]));
         assert_eq!((cfg.working_dir.as_str(), cfg.user.as_str()), ("/app", "1000"));
@@ -287,7 +291,7 @@ mod tests {
     #[test]
     fn entrypoint_drops_image_cmd_and_no_command_means_no_main() {
         let opts = BoxOptions { entrypoint: Some(vec!["sh".into()]), ..BoxOptions::new("x") };
-        assert_eq!(guest_config("id", &opts, &image()).main, Some(vec!["sh".to_string()]));
-        assert_eq!(guest_config("id", &BoxOptions::new("x"), &image()).main, None);
+        assert_eq!(guest_config("id", &opts, &image()).unwrap().main, Some(vec!["sh".to_string()]));
+        assert_eq!(guest_config("id", &BoxOptions::new("x"), &image()).unwrap().main, None);
     }
 }

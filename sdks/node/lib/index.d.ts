@@ -109,6 +109,13 @@ export interface BoxOptions {
   logMaxFiles?: number | null;
   /** Size of the box's disk, which bounds its writable layer, in GiB (default 10). */
   diskSizeGb?: number | null;
+  /**
+   * Capabilities the box's root processes get beyond the default set (Docker's minus
+   * CAP_MKNOD): `'CAP_SYS_PTRACE'`, `'sys_ptrace'` or `'ALL'`.
+   */
+  capAdd?: string[] | null;
+  /** Capabilities taken from the default set; `'ALL'` keeps only `capAdd`'s. */
+  capDrop?: string[] | null;
   /** Absolute working directory of the main command and default of exec. */
   workingDir?: string | null;
   /** Environment; a later entry wins. */

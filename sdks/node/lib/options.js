@@ -42,6 +42,8 @@ const BOX_KEYS = new Set([
   'entrypoint',
   'cmd',
   'user',
+  'capAdd',
+  'capDrop',
 ]);
 
 /** Unset, as upstream's optional fields are: `undefined` or `null`. */
@@ -116,7 +118,8 @@ function toNativeBoxOptions(options) {
   }
   refuseUnknown(options, BOX_KEYS, 'box options');
   const native = { image: imageReference(options), autoRemove: options.autoRemove ?? true };
-  for (const key of [...BOUND_KEYS, 'workingDir', 'detach', 'entrypoint', 'cmd', 'user']) {
+  const passed = [...BOUND_KEYS, 'workingDir', 'detach', 'entrypoint', 'cmd', 'user'];
+  for (const key of [...passed, 'capAdd', 'capDrop']) {
     if (!isUnset(options[key])) native[key] = options[key];
   }
   const env = envPairs(options.env, 'box options');

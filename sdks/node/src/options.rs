@@ -73,6 +73,11 @@ pub struct JsBoxOptions {
     pub log_max_files: Option<f64>,
     /// Size of the box's disk, which bounds its writable layer, in GiB (default 10).
     pub disk_size_gb: Option<f64>,
+    /// Capabilities the box's root processes get beyond the default set (`'CAP_SYS_PTRACE'`,
+    /// `'sys_ptrace'`, or `'ALL'`).
+    pub cap_add: Option<Vec<String>>,
+    /// Capabilities taken from the default set (`'ALL'`: keep only `capAdd`'s).
+    pub cap_drop: Option<Vec<String>>,
     /// Remove the box when it stops (core's default: false; the JS layer defaults to true).
     pub auto_remove: Option<bool>,
     /// Keep the box running after the process that started it exits.
@@ -101,6 +106,8 @@ impl TryFrom<JsBoxOptions> for BoxOptions {
             log_max_files: whole("logMaxFiles", opts.log_max_files)?
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             disk_size_gb: whole("diskSizeGb", opts.disk_size_gb)?,
+            cap_add: opts.cap_add.unwrap_or_default(),
+            cap_drop: opts.cap_drop.unwrap_or_default(),
             auto_remove: opts.auto_remove.unwrap_or_default(),
             detach: opts.detach.unwrap_or_default(),
             ..BoxOptions::default()

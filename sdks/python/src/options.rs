@@ -67,6 +67,13 @@ pub(crate) struct PyBoxOptions {
     /// Box log files kept, the live one included.
     #[pyo3(get, set)]
     log_max_files: Option<u32>,
+    /// Capabilities the box's root processes get beyond the default set (`"CAP_SYS_PTRACE"`,
+    /// `"sys_ptrace"`, or `"ALL"`).
+    #[pyo3(get, set)]
+    cap_add: Vec<String>,
+    /// Capabilities taken from the default set (`"ALL"`: keep only `cap_add`'s).
+    #[pyo3(get, set)]
+    cap_drop: Vec<String>,
 }
 
 /// Upstream fields without an implementation here yet, and what they would have needed.
@@ -145,6 +152,8 @@ impl PyBoxOptions {
             log_max_size_mib: self.log_max_size_mib,
             log_max_files: self.log_max_files,
             disk_size_gb: self.disk_size_gb,
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
             auto_remove: self.auto_remove.unwrap_or(true),
             detach: self.detach.unwrap_or(false),
             ..BoxOptions::default()
@@ -181,7 +190,8 @@ impl PyBoxOptions {
                         network=None, ports=None, auto_remove=None, detach=None,
                         entrypoint=None, cmd=None, user=None, advanced=None, secrets=None,
                         pids_max=None, nofile_soft=None, nofile_hard=None, tmp_size_mib=None,
-                        log_max_size_mib=None, log_max_files=None))]
+                        log_max_size_mib=None, log_max_files=None, cap_add=Vec::new(),
+                        cap_drop=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -208,6 +218,8 @@ impl PyBoxOptions {
         tmp_size_mib: Option<u64>,
         log_max_size_mib: Option<u64>,
         log_max_files: Option<u32>,
+        cap_add: Vec<String>,
+        cap_drop: Vec<String>,
     ) -> PyResult<Self> {
         let opts = PyBoxOptions {
             image,
@@ -233,6 +245,8 @@ impl PyBoxOptions {
             tmp_size_mib,
             log_max_size_mib,
             log_max_files,
+            cap_add,
+            cap_drop,
         };
         // Refuse now, where the mistake is made; the values are checked at create, so fields may
         // still be assigned one by one.

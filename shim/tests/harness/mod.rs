@@ -105,6 +105,7 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
             main,
             stop_grace_ms: 2000,
             nofile: Some([1024, 4096]),
+            capabilities: None,
         },
     }
 }

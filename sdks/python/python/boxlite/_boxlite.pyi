@@ -48,6 +48,8 @@ class BoxOptions:
     tmp_size_mib: Optional[int]
     log_max_size_mib: Optional[int]
     log_max_files: Optional[int]
+    cap_add: list[str]
+    cap_drop: list[str]
     def __new__(
         cls,
         image: Optional[str] = None,
@@ -73,6 +75,8 @@ class BoxOptions:
         tmp_size_mib: Optional[int] = None,
         log_max_size_mib: Optional[int] = None,
         log_max_files: Optional[int] = None,
+        cap_add: list[str] = ...,
+        cap_drop: list[str] = ...,
     ) -> BoxOptions: ...
 
 @final
