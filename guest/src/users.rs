@@ -211,7 +211,10 @@ impl<'a> PasswdEntry<'a> {
         let uid = fields.next()?.parse().ok()?;
         let gid = fields.next()?.parse().ok()?;
         let _gecos = fields.next();
-        let home = fields.next().filter(|h| !h.is_empty()).unwrap_or("/");
+        // A home with a NUL in it cannot become HOME (nor any path): it counts as none, as an
+        // empty one does, instead of failing every exec as that user with an environment
+        // error the request did not cause.
+        let home = fields.next().filter(|h| !h.is_empty() && !h.contains('\0')).unwrap_or("/");
         Some(Self { name, uid, gid, home })
     }
 }
@@ -282,6 +285,18 @@ mod tests {
         assert_eq!(c.home, "/");
         let c = Databases::default().resolve("4242").expect("numeric needs no files");
         assert_eq!(c.gid, 0);
+    }
+
+    /// Found by the exec_request fuzz target (corpus input regression-passwd-home-nul).
+    #[test]
+    fn a_home_with_a_nul_byte_is_no_home() {
+        let db = Databases {
+            passwd: "alice:x:1000:1000::/home/al\0ice:/bin/sh\n".into(),
+            group: String::new(),
+        };
+        let c = db.resolve("alice").expect("alice resolves");
+        assert_eq!((c.uid, c.home.as_str()), (1000, "/"));
+        assert_eq!(db.home_of(1000).as_deref(), Some("/"));
     }
 
     #[test]
