@@ -69,6 +69,15 @@ impl BoxRoot {
         // An empty path names the root itself, which openat2 only opens with AT_EMPTY_PATH.
         let relative = if relative.as_bytes().is_empty() { c".".to_owned() } else { relative };
         let flags = flags | libc::O_CLOEXEC;
+        let system = self.path == Path::new("/");
+        if system && matches!(resolve, Resolve::Box) {
+            // Nothing is outside `/`, and RESOLVE_IN_ROOT would refuse `/proc` magic links
+            // (`/proc/self/cwd` as a working directory), which the box's own chdir and execve
+            // follow: a plain lookup is the one the process will make.
+            // SAFETY: a valid NUL-terminated path and a descriptor we own.
+            let fd = unsafe { libc::openat(self.fd.as_raw_fd(), relative.as_ptr(), flags) };
+            return owned(fd);
+        }
         // SAFETY: open_how is plain integers, for which all zeroes is valid (and the kernel
         // wants unused fields zero). Filled field by field: the libc crate marks it
         // non-exhaustive.
@@ -91,21 +100,13 @@ impl BoxRoot {
             )
         } as libc::c_int;
         if fd < 0 && crate::sys::errno() == libc::ENOSYS {
-            if self.path != Path::new("/") {
+            if !system {
                 return Err(io::Error::from_raw_os_error(libc::ENOSYS));
             }
             // SAFETY: as above, with openat's arguments.
             fd = unsafe { libc::openat(self.fd.as_raw_fd(), relative.as_ptr(), flags) };
         }
-        if fd < 0 {
-            let err = io::Error::last_os_error();
-            return match err.raw_os_error() {
-                Some(libc::ENOENT) => Ok(None),
-                _ => Err(err),
-            };
-        }
-        // SAFETY: the open succeeded; the descriptor is ours.
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+        owned(fd)
     }
 
     /// What `stat(path)` says inside the root, following symbolic links. The file is opened
@@ -119,6 +120,19 @@ impl BoxRoot {
     }
 }
 
+/// The result of an open that returned `fd`: `None` for ENOENT.
+fn owned(fd: libc::c_int) -> io::Result<Option<OwnedFd>> {
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::ENOENT) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    // SAFETY: the open succeeded; the descriptor is ours.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
 fn c_path(bytes: &[u8]) -> io::Result<CString> {
     // A path with a NUL in it names nothing; the kernel would say so with EINVAL too.
     CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
@@ -126,6 +140,8 @@ fn c_path(bytes: &[u8]) -> io::Result<CString> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::MetadataExt;
+
     use super::*;
 
     #[test]
@@ -144,5 +160,15 @@ mod tests {
         assert_eq!(root.metadata("/../../bin/tool").expect("clamped").len(), 6);
         assert!(root.metadata("/").expect("root").is_dir());
         assert!(root.metadata("").expect("root").is_dir());
+    }
+
+    #[test]
+    fn the_system_root_stats_as_stat_does() {
+        let system = BoxRoot::system().expect("open /");
+        // A magic link, which RESOLVE_IN_ROOT refuses: production must still follow it.
+        let exe = system.metadata("/proc/self/exe").expect("/proc/self/exe");
+        let expected = std::fs::metadata("/proc/self/exe").expect("stat");
+        assert_eq!((exe.dev(), exe.ino()), (expected.dev(), expected.ino()));
+        assert!(system.metadata("/proc/self/cwd").expect("cwd").is_dir());
     }
 }
