@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-600}
-FUZZ_TARGETS=${FUZZ_TARGETS:-"image_reference apply_layer exit_record"}
+FUZZ_TARGETS=${FUZZ_TARGETS:-"image_reference apply_layer exit_record exec_request"}
 export RUSTC_BOOTSTRAP=1
 # cargo-fuzz passes its own --target; a CARGO_BUILD_TARGET from the Makefile would not hurt,
 # but the host triple is what the sanitizer runtime is for.
@@ -46,8 +46,11 @@ for target in $FUZZ_TARGETS; do
     # Longest input: a reference is refused past 463 characters; a layer gets 8 tar blocks
     # (core/src/images/tests/fuzz_seeds.rs builds its seeds within that), enough for entries
     # that meet each other; an exit record is a few hundred bytes.
+    # An exec request is the request plus the small box root it runs against
+    # (guest/src/fuzzing.rs): a few files of passwd and group lines.
     case $target in
         image_reference) max_len=1024 ;;
+        exec_request) max_len=4096 ;;
         *) max_len=4096 ;;
     esac
     # The scratch corpus first: libFuzzer writes new inputs to the first directory only.
@@ -67,7 +70,19 @@ for target in $FUZZ_TARGETS; do
         tail -60 "$log" >&2
     elif [ -n "${FUZZ_KEEP:-}" ]; then
         cp -n "$work"/* "$corpus"/ 2>/dev/null || true
+        # cmin rewrites the corpus under content-hash names: the regression-* inputs (each
+        # named by the test that explains it) are put back under their names, without the
+        # hash-named copies of themselves.
+        keep="$scratch/keep-$target"
+        mkdir -p "$keep"
+        cp "$corpus"/regression-* "$keep"/ 2>/dev/null || true
         cargo fuzz cmin -a "$target" "$corpus" -- -max_len="$max_len" >>"$log" 2>&1
+        for kept in "$keep"/*; do
+            [ -e "$kept" ] || continue
+            rm -f "$corpus/$(sha1sum "$kept" | cut -d' ' -f1)"
+            cp "$kept" "$corpus"/
+        done
+        echo "fuzz: $target corpus now $(ls "$corpus" | wc -l) inputs" >&2
     fi
 done
 

@@ -259,6 +259,50 @@ mod tests {
         assert!(garbage.error_reason.is_some());
     }
 
+    /// A layer with one empty file `f` owned by `uid:gid`, written in the header fields (a
+    /// 32-bit id fits their 8 octal digits only with tar's base-256 form, which `tar` picks).
+    fn owned_by(uid: u64, gid: u64) -> Vec<u8> {
+        let mut header = tar::Header::new_gnu();
+        header.set_path("f").unwrap();
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_uid(uid);
+        header.set_gid(gid);
+        header.set_cksum();
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.append(&header, &[][..]).unwrap();
+        tar.into_inner().unwrap()
+    }
+
+    /// Found by the apply_layer target (the corpus keeps it as regression-uid-minus-one):
+    /// 4294967295 is (uid_t)-1, which chown reads as "leave unchanged", so a layer could keep
+    /// a file owned by whoever unpacked it; the debug build's rustix asserts on it.
+    #[test]
+    fn an_owner_of_minus_one_is_refused_as_an_image_error() {
+        for (uid, gid, what) in [(u64::from(u32::MAX), 0, "uid"), (0, u64::from(u32::MAX), "gid")] {
+            let err = apply_layer(&owned_by(uid, gid)).unwrap_err();
+            assert_eq!(err.kind(), crate::error::ErrorKind::Image, "{err}");
+            assert!(err.to_string().contains(&format!("{what} 4294967295")), "{err}");
+        }
+        let mut pax = tar::Builder::new(Vec::new());
+        let record = b"18 uid=4294967295\n";
+        let mut ext = tar::Header::new_ustar();
+        ext.set_path("pax").unwrap();
+        ext.set_entry_type(tar::EntryType::XHeader);
+        ext.set_size(record.len() as u64);
+        ext.set_cksum();
+        pax.append(&ext, &record[..]).unwrap();
+        let mut header = tar::Header::new_ustar();
+        header.set_path("f").unwrap();
+        header.set_size(0);
+        header.set_cksum();
+        pax.append(&header, &[][..]).unwrap();
+        let err = apply_layer(&pax.into_inner().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::Image, "{err}");
+        // The largest id that is not -1 is an owner like any other.
+        apply_layer(&owned_by(u64::from(u32::MAX - 1), u64::from(u32::MAX - 1))).unwrap();
+    }
+
     #[test]
     fn a_layer_that_climbs_out_is_refused_and_writes_nothing_outside() {
         let mut header = tar::Header::new_ustar();

@@ -10,24 +10,6 @@
 //! the runtime's blocking pool, started on demand, so a box that makes those files misbehave
 //! can stall that one request and nothing else.
 
-mod boot;
-mod caps;
-mod child;
-mod exec;
-mod main_cmd;
-mod oom;
-mod output;
-mod plan;
-mod pty;
-mod reaper;
-mod report;
-mod seccomp;
-mod service;
-mod shutdown;
-mod spawn;
-mod sys;
-mod users;
-
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,13 +20,14 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnixListenerStream;
 
-use crate::boot::Launch;
-use crate::reaper::Reaper;
-use crate::service::{AgentService, AgentState};
-use crate::shutdown::{StopRequest, DRAIN_LIMIT};
+use boxlite_guest::boot::{self, Launch};
+use boxlite_guest::reaper::Reaper;
+use boxlite_guest::service::{AgentService, AgentState};
+use boxlite_guest::shutdown::{self, StopRequest, DRAIN_LIMIT};
+use boxlite_guest::{main_cmd, report};
 
 /// Most threads planning requests at once. Planning never blocks for long (see
-/// [`plan::PLAN_TIMEOUT`]); the bound caps what requests that do could cost, and later ones
+/// [`boxlite_guest::plan::PLAN_TIMEOUT`]); the bound caps what requests that do could cost, and later ones
 /// queue (within their own timeout) rather than start more threads.
 const MAX_BLOCKING_THREADS: usize = 16;
 

@@ -16,6 +16,7 @@ use tonic::{Code, Status};
 use crate::caps::{self, Privileges};
 use crate::child::Stage;
 use crate::pty::WindowSize;
+use crate::root::BoxRoot;
 use crate::spawn::{Plan, SpawnError};
 use crate::users::{Credentials, Databases, UserError};
 
@@ -56,6 +57,8 @@ pub enum PlanError {
     NotFound(String),
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    #[error("opening the box's root directory: {0}")]
+    Root(String),
 }
 
 impl From<PlanError> for Status {
@@ -79,6 +82,8 @@ impl From<PlanError> for Status {
             PlanError::PermissionDenied(_) => {
                 exec_failure::status(Code::PermissionDenied, message, ExecFailure::NotExecutable)
             }
+            // The agent's own `/`: nothing the caller or the box's files did.
+            PlanError::Root(_) => Status::internal(message),
         }
     }
 }
@@ -117,8 +122,17 @@ async fn off_thread<T: Send + 'static>(
     }
 }
 
-/// Resolves `request` against the box `config`. Blocking: see [`plan_off_thread`].
+/// Resolves `request` against the box `config`, in the agent's own root (`/`, the box's).
+/// Blocking: see [`plan_off_thread`].
 pub fn plan(config: &GuestConfig, request: Request) -> Result<Plan, PlanError> {
+    let root = BoxRoot::system().map_err(|e| PlanError::Root(e.to_string()))?;
+    plan_in(&root, config, request)
+}
+
+/// [`plan`] against `root`: every file it looks at (user databases, working directory,
+/// program) is looked up inside `root` and never outside it, symbolic links included. The
+/// plan's paths are the box's own (relative to `root`), as the process will see them.
+pub fn plan_in(root: &BoxRoot, config: &GuestConfig, request: Request) -> Result<Plan, PlanError> {
     let argv0 = request.argv.first().ok_or(PlanError::EmptyArgv)?;
     if argv0.is_empty() {
         return Err(PlanError::EmptyArgv);
@@ -132,7 +146,7 @@ pub fn plan(config: &GuestConfig, request: Request) -> Result<Plan, PlanError> {
         let user_error = |source| PlanError::User { spec: spec.to_owned(), source };
         // A user named by the request or the box needs readable databases: running it with
         // guessed groups would be wrong, so a broken file is an error.
-        let db = Databases::load(Path::new("/")).map_err(|e| user_error(e.into()))?;
+        let db = Databases::load(root).map_err(|e| user_error(e.into()))?;
         Some(db.resolve(spec).map_err(user_error)?)
     };
 
@@ -145,7 +159,7 @@ pub fn plan(config: &GuestConfig, request: Request) -> Result<Plan, PlanError> {
             Some(creds) => creds.home.clone(),
             // Only HOME depends on the file here: a broken one must not stop the box's own
             // user from running anything, so it counts as having no entry.
-            None => Databases::load(Path::new("/"))
+            None => Databases::load(root)
                 .unwrap_or_default()
                 // SAFETY: geteuid cannot fail.
                 .home_of(unsafe { libc::geteuid() })
@@ -154,10 +168,10 @@ pub fn plan(config: &GuestConfig, request: Request) -> Result<Plan, PlanError> {
         env.push(("HOME".into(), home));
     }
 
-    let cwd = working_dir(config, &request.working_dir)?;
+    let cwd = working_dir(root, config, &request.working_dir)?;
     let identity = Identity::of(credentials.as_ref());
     let path_var = env.iter().find(|(k, _)| k == "PATH").map_or(DEFAULT_PATH, |(_, v)| v.as_str());
-    let program = find_program(argv0, path_var, &cwd, &identity)?;
+    let program = find_program(root, argv0, path_var, &cwd, &identity)?;
 
     let env = env
         .into_iter()
@@ -262,7 +276,11 @@ fn merge_env(
     Ok(env)
 }
 
-fn working_dir(config: &GuestConfig, requested: &str) -> Result<PathBuf, PlanError> {
+fn working_dir(
+    root: &BoxRoot,
+    config: &GuestConfig,
+    requested: &str,
+) -> Result<PathBuf, PlanError> {
     let path = match (requested, config.working_dir.as_str()) {
         ("", "") => "/",
         ("", default) => default,
@@ -272,7 +290,7 @@ fn working_dir(config: &GuestConfig, requested: &str) -> Result<PathBuf, PlanErr
     if !path.starts_with('/') {
         return Err(fail("not an absolute path".into()));
     }
-    match std::fs::metadata(path) {
+    match root.metadata(path) {
         Ok(meta) if meta.is_dir() => Ok(PathBuf::from(path)),
         Ok(_) => Err(fail("not a directory".into())),
         Err(err) => Err(fail(err.to_string())),
@@ -320,13 +338,14 @@ impl Identity {
 /// execvp's rules: a name with a '/' is used as is; otherwise the first executable match in
 /// PATH wins, and a non-executable match only matters when nothing executable exists.
 fn find_program(
+    root: &BoxRoot,
     argv0: &str,
     path_var: &str,
     cwd: &Path,
     identity: &Identity,
 ) -> Result<PathBuf, PlanError> {
     if argv0.contains('/') {
-        return match std::fs::metadata(cwd.join(argv0)) {
+        return match root.metadata(cwd.join(argv0)) {
             Ok(meta) if identity.can_execute(&meta) => Ok(PathBuf::from(argv0)),
             Ok(_) => Err(PlanError::PermissionDenied(argv0.to_owned())),
             Err(_) => Err(PlanError::NotFound(argv0.to_owned())),
@@ -336,7 +355,7 @@ fn find_program(
     for dir in path_var.split(':') {
         // An empty PATH entry means the working directory.
         let candidate = cwd.join(dir).join(argv0);
-        match std::fs::metadata(&candidate) {
+        match root.metadata(&candidate) {
             Ok(meta) if identity.can_execute(&meta) => return Ok(candidate),
             Ok(_) => denied = true,
             Err(_) => {}
@@ -396,16 +415,17 @@ mod tests {
         write(a.join("plain"), 0o644);
         let path = format!("{}:{}", a.display(), b.display());
         let id = Identity { uid: 1000, gid: 1000, groups: vec![] };
+        let system = BoxRoot::system().expect("open /");
         assert_eq!(
-            find_program("tool", &path, Path::new("/"), &id).expect("found"),
+            find_program(&system, "tool", &path, Path::new("/"), &id).expect("found"),
             b.join("tool")
         );
         assert!(matches!(
-            find_program("plain", &path, Path::new("/"), &id),
+            find_program(&system, "plain", &path, Path::new("/"), &id),
             Err(PlanError::PermissionDenied(_))
         ));
         assert!(matches!(
-            find_program("missing", &path, Path::new("/"), &id),
+            find_program(&system, "missing", &path, Path::new("/"), &id),
             Err(PlanError::NotFound(_))
         ));
     }

@@ -10,9 +10,8 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+
+use crate::root::{BoxRoot, Resolve};
 
 /// Largest user database the agent reads. Real ones are a few KiB; a directory with tens of
 /// thousands of accounts still fits.
@@ -66,7 +65,7 @@ pub struct Databases {
 impl Databases {
     /// Reads `<root>/etc/passwd` and `<root>/etc/group` (see [`read_database`]); a missing
     /// file reads as empty.
-    pub fn load(root: &Path) -> Result<Self, DatabaseError> {
+    pub fn load(root: &BoxRoot) -> Result<Self, DatabaseError> {
         Ok(Self {
             passwd: read_database(root, "etc/passwd")?,
             group: read_database(root, "etc/group")?,
@@ -137,17 +136,18 @@ impl Databases {
 ///
 /// - Resolved in `root`, never leaving its mount: symbolic links are followed (images link
 ///   their databases, e.g. into a Nix store) but cannot lead into `/proc`, `/sys` or `/dev`,
-///   and no `/proc` magic link is followed (`openat2`, Linux 5.6; older kernels fall back to a
-///   plain open, still subject to the checks below).
+///   and no `/proc` magic link is followed (see [`BoxRoot::open_at`]).
 /// - Opened with O_NONBLOCK, so a FIFO answers at once instead of waiting for a writer, and
 ///   O_NOCTTY, so a terminal never becomes the agent's.
 /// - Only a regular file is read, judged on the opened descriptor (no check-then-open race),
 ///   and only up to the bound, whatever its size said.
-pub fn read_database(root: &Path, relative: &str) -> Result<String, DatabaseError> {
+pub fn read_database(root: &BoxRoot, relative: &str) -> Result<String, DatabaseError> {
     let shown = format!("/{relative}");
     let io_error =
         |err: io::Error| DatabaseError::Io { path: shown.clone(), reason: err.to_string() };
-    let Some(fd) = open_in_root(root, relative).map_err(|err| match err.raw_os_error() {
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let opened = root.open_at(std::path::Path::new(relative), flags, Resolve::SameMount);
+    let Some(fd) = opened.map_err(|err| match err.raw_os_error() {
         Some(libc::EXDEV) => DatabaseError::OutsideRoot { path: shown.clone() },
         _ => io_error(err),
     })?
@@ -172,54 +172,6 @@ pub fn read_database(root: &Path, relative: &str) -> Result<String, DatabaseErro
     }
     // A stray invalid byte costs at most the line it is on, not every user.
     Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// Opens `relative` under `root` read-only as described in [`read_database`]; `None` when it
-/// does not exist.
-fn open_in_root(root: &Path, relative: &str) -> io::Result<Option<OwnedFd>> {
-    let c_path = |p: &[u8]| {
-        std::ffi::CString::new(p).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-    };
-    let root_path = c_path(root.as_os_str().as_bytes())?;
-    let relative = c_path(relative.as_bytes())?;
-    // SAFETY: a valid NUL-terminated path; O_PATH opens nothing but a handle on the directory.
-    let root_fd = unsafe {
-        libc::open(root_path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-    };
-    if root_fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: open succeeded; the descriptor is ours.
-    let root_fd = unsafe { OwnedFd::from_raw_fd(root_fd) };
-    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-    // SAFETY: open_how is plain integers, for which all zeroes is valid (and the kernel
-    // wants unused fields zero). Filled field by field: the libc crate marks it non-exhaustive.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = flags as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: openat2 reads `size_of::<open_how>()` bytes of `how` and the NUL-terminated path.
-    let mut fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root_fd.as_raw_fd(),
-            relative.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    } as libc::c_int;
-    if fd < 0 && crate::sys::errno() == libc::ENOSYS {
-        // SAFETY: as above, with openat's arguments.
-        fd = unsafe { libc::openat(root_fd.as_raw_fd(), relative.as_ptr(), flags) };
-    }
-    if fd < 0 {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::ENOENT) => Ok(None),
-            _ => Err(err),
-        };
-    }
-    // SAFETY: the open succeeded; the descriptor is ours.
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// What kind of file this is, for messages.
@@ -259,7 +211,10 @@ impl<'a> PasswdEntry<'a> {
         let uid = fields.next()?.parse().ok()?;
         let gid = fields.next()?.parse().ok()?;
         let _gecos = fields.next();
-        let home = fields.next().filter(|h| !h.is_empty()).unwrap_or("/");
+        // A home with a NUL in it cannot become HOME (nor any path): it counts as none, as an
+        // empty one does, instead of failing every exec as that user with an environment
+        // error the request did not cause.
+        let home = fields.next().filter(|h| !h.is_empty() && !h.contains('\0')).unwrap_or("/");
         Some(Self { name, uid, gid, home })
     }
 }
@@ -287,7 +242,14 @@ impl<'a> GroupEntry<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
     use super::*;
+
+    fn open(path: &Path) -> BoxRoot {
+        BoxRoot::open(path).expect("open the root")
+    }
 
     fn db() -> Databases {
         Databases {
@@ -325,6 +287,18 @@ mod tests {
         assert_eq!(c.gid, 0);
     }
 
+    /// Found by the exec_request fuzz target (corpus input regression-passwd-home-nul).
+    #[test]
+    fn a_home_with_a_nul_byte_is_no_home() {
+        let db = Databases {
+            passwd: "alice:x:1000:1000::/home/al\0ice:/bin/sh\n".into(),
+            group: String::new(),
+        };
+        let c = db.resolve("alice").expect("alice resolves");
+        assert_eq!((c.uid, c.home.as_str()), (1000, "/"));
+        assert_eq!(db.home_of(1000).as_deref(), Some("/"));
+    }
+
     #[test]
     fn group_by_name_overrides_primary() {
         let c = db().resolve("alice:wheel").expect("resolves");
@@ -348,10 +322,10 @@ mod tests {
     #[test]
     fn a_database_is_read_and_a_missing_one_is_empty() {
         let root = image_root();
-        assert_eq!(read_database(root.path(), "etc/passwd"), Ok(String::new()));
+        assert_eq!(read_database(&open(root.path()), "etc/passwd"), Ok(String::new()));
         std::fs::write(root.path().join("etc/passwd"), "alice:x:1000:1000::/home/alice:/bin/sh\n")
             .expect("write");
-        let db = Databases::load(root.path()).expect("loads");
+        let db = Databases::load(&open(root.path())).expect("loads");
         assert_eq!(db.resolve("alice").map(|c| c.uid), Ok(1000));
     }
 
@@ -363,7 +337,7 @@ mod tests {
         // Absolute, as images write them: it means the image's /store, not the agent's.
         std::os::unix::fs::symlink("/store/passwd", root.path().join("etc/passwd")).expect("link");
         assert_eq!(
-            read_database(root.path(), "etc/passwd"),
+            read_database(&open(root.path()), "etc/passwd"),
             Ok("bob:x:7:7::/b:/bin/sh\n".to_owned())
         );
     }
@@ -375,7 +349,7 @@ mod tests {
         // On a thread, bounded: the bug this guards against is a read that never returns.
         let path = root.path().to_owned();
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || tx.send(read_database(&path, "etc/passwd")));
+        std::thread::spawn(move || tx.send(read_database(&open(&path), "etc/passwd")));
         let result = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("no answer");
         assert_eq!(
             result,
@@ -392,7 +366,7 @@ mod tests {
         let root = image_root();
         std::fs::create_dir(root.path().join("etc/group")).expect("mkdir");
         assert_eq!(
-            read_database(root.path(), "etc/group"),
+            read_database(&open(root.path()), "etc/group"),
             Err(DatabaseError::NotRegular { path: "/etc/group".into(), kind: "a directory" })
         );
         // SAFETY: geteuid cannot fail.
@@ -406,7 +380,7 @@ mod tests {
         let rc = unsafe { libc::mknod(node.as_ptr(), libc::S_IFCHR | 0o644, libc::makedev(1, 5)) };
         assert_eq!(rc, 0, "mknod");
         assert_eq!(
-            read_database(root.path(), "etc/passwd"),
+            read_database(&open(root.path()), "etc/passwd"),
             Err(DatabaseError::NotRegular {
                 path: "/etc/passwd".into(),
                 kind: "a character device"
@@ -421,7 +395,7 @@ mod tests {
         std::os::unix::fs::symlink("/dev/zero", dir.path().join("passwd")).expect("link");
         let relative = dir.path().join("passwd");
         let relative = relative.strip_prefix("/").expect("absolute").to_str().expect("utf-8");
-        let err = read_database(Path::new("/"), relative).expect_err("refused");
+        let err = read_database(&open(Path::new("/")), relative).expect_err("refused");
         assert!(matches!(err, DatabaseError::OutsideRoot { .. }), "{err:?}");
     }
 
@@ -432,7 +406,7 @@ mod tests {
         // Sparse: the size is what counts.
         file.set_len(MAX_DATABASE_BYTES + 1).expect("set_len");
         assert_eq!(
-            read_database(root.path(), "etc/passwd"),
+            read_database(&open(root.path()), "etc/passwd"),
             Err(DatabaseError::TooLarge {
                 path: "/etc/passwd".into(),
                 max_bytes: MAX_DATABASE_BYTES
@@ -440,7 +414,7 @@ mod tests {
         );
         file.set_len(MAX_DATABASE_BYTES).expect("set_len");
         assert_eq!(
-            read_database(root.path(), "etc/passwd").map(|s| s.len() as u64),
+            read_database(&open(root.path()), "etc/passwd").map(|s| s.len() as u64),
             Ok(MAX_DATABASE_BYTES)
         );
     }

@@ -158,9 +158,20 @@ pub(super) fn read_meta<R: Read>(
     if sparse.is_some() && kind != Kind::File {
         return Err(bad("a sparse map on an entry that is not a regular file"));
     }
-    let uid = u32::try_from(uid).map_err(|_| bad("uid does not fit 32 bits"))?;
-    let gid = u32::try_from(gid).map_err(|_| bad("gid does not fit 32 bits"))?;
+    let uid = owner_id(uid, "uid").map_err(|why| bad(&why))?;
+    let gid = owner_id(gid, "gid").map_err(|why| bad(&why))?;
     Ok(Meta { path, link, kind, mode, uid, gid, mtime, atime, xattrs, sparse })
+}
+
+/// An entry's uid or gid as the kernel takes it. 4294967295 fits 32 bits but is (uid_t)-1,
+/// which chown reads as "leave this unchanged": applied, the file would keep whatever owner
+/// the unpacking process gave it instead of the one the layer names, so it is refused.
+fn owner_id(raw: u64, what: &str) -> std::result::Result<u32, String> {
+    match u32::try_from(raw) {
+        Ok(u32::MAX) => Err(format!("{what} {raw} is (uid_t)-1, which names no owner")),
+        Ok(id) => Ok(id),
+        Err(_) => Err(format!("{what} {raw} does not fit 32 bits")),
+    }
 }
 
 /// The `GNU.sparse.*` PAX records of one entry.
