@@ -1,0 +1,154 @@
+//! The escape suite: attacks from inside real boxes, each designed so that success would be
+//! detectable and harmless (a mount inside the box, a marker under a directory this test
+//! made, a `sleep` this test started), each expected to be denied, and the host checked
+//! afterwards. docs/threat-model.md names the wall each one runs into.
+//!
+//! Box root is still host uid 0 (no user namespace yet, issue #9): the attacks run as box
+//! root, where the walls are capabilities, seccomp, namespaces and mounts.
+
+mod common;
+
+use std::io::ErrorKind;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use boxlite_core::{BoxOptions, Command};
+use common::{output, sh, TestHome};
+
+/// What the box prints for an attack that the kernel refused.
+const DENIED: &str = "denied";
+
+/// `attack` in the box, as `sh -c`; "escaped" when it exited 0, else [`DENIED`].
+fn attempt(attack: &str) -> Command {
+    sh(&format!("( {attack} ) >/dev/null 2>&1 && echo escaped || echo {DENIED}"))
+}
+
+async fn verdict(b: &boxlite_core::LiteBox, cmd: Command) -> String {
+    let (out, err, res) = output(b.exec(cmd).await.expect("exec")).await;
+    assert_eq!(res.exit_code, Some(0), "{}", String::from_utf8_lossy(&err));
+    String::from_utf8_lossy(&out).trim_end().to_string()
+}
+
+fn host_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").expect("host hostname")
+}
+
+#[tokio::test]
+async fn attacks_from_box_root_are_denied_and_the_host_is_untouched() {
+    let t = TestHome::new();
+    let b = t.rt.create(t.options(), None).unwrap();
+    b.start().await.unwrap();
+
+    // Host-side bait: a directory only the host has, a process only the host has, a
+    // service on the host's loopback.
+    let bait = tempfile::tempdir().expect("bait dir");
+    let marker = bait.path().join("marker");
+    let mut sleeper = std::process::Command::new("sleep").arg("300").spawn().expect("sleep");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let hostname = host_hostname();
+    let domainname = std::fs::read_to_string("/proc/sys/kernel/domainname").expect("domain");
+
+    let attacks: Vec<(&str, String)> = vec![
+        // Mounts: the old API, a bind of the root, a remount, pivot_root.
+        ("mount tmpfs", "mount -t tmpfs none /mnt".into()),
+        ("mount proc", "mkdir -p /root/p && mount -t proc proc /root/p".into()),
+        ("bind mount", "mount --bind / /mnt".into()),
+        ("remount root", "mount -o remount,ro /".into()),
+        ("pivot_root", "mkdir -p /root/n/o && pivot_root /root/n /root/n/o".into()),
+        // Namespaces to regain capabilities, or to join another.
+        ("unshare user", "unshare -U -r true".into()),
+        ("unshare mount", "unshare -m true".into()),
+        ("unshare net", "unshare -n true".into()),
+        ("setns", "nsenter -t 1 -m -u -n true".into()),
+        // The agent's binary (runc's CVE-2019-5736).
+        ("write /proc/1/exe", "echo x > /proc/1/exe".into()),
+        // Kernel knobs.
+        ("write /proc/sys", "echo evil > /proc/sys/kernel/hostname".into()),
+        ("sysctl", "sysctl -w kernel.domainname=evil".into()),
+        ("sysrq", "echo h > /proc/sysrq-trigger".into()),
+        ("write /sys", "touch /sys/escape".into()),
+        // The cgroup release_agent (CVE-2022-0492): no cgroupfs to mount, sysfs read-only.
+        ("mount cgroup", "mkdir -p /root/cg && mount -t cgroup -o memory cgroup /root/cg".into()),
+        ("release_agent", "echo /x > /sys/fs/cgroup/release_agent".into()),
+        // The host's identity and clock (a clock set to the current second, were it to work).
+        ("sethostname", "hostname evil".into()),
+        // busybox's date exits 0 when the kernel refuses: its message is the verdict.
+        ("settime", "! date -s @$(date +%s) 2>&1 | grep -q 'not permitted'".into()),
+        // Devices: no CAP_MKNOD, a nodev rootfs, no loop-control, no host disks in /dev.
+        ("mknod on rootfs", "mknod /root/sda b 8 0".into()),
+        ("mknod in /dev", "mknod /dev/sda b 8 0".into()),
+        ("loop device", "losetup -f /bin/busybox".into()),
+        ("host memory", "test -e /dev/mem || test -e /dev/kmsg || test -e /dev/sda".into()),
+        // Reboot would end the box's pid namespace, not the host; it must not even do that.
+        ("reboot", "reboot -f".into()),
+        // The host's processes, files and loopback services.
+        ("kill a host process", format!("kill -9 {}", sleeper.id())),
+        ("write a host file", format!("echo x > {}", marker.display())),
+        ("host loopback", format!("nc -w 2 127.0.0.1 {port} </dev/null")),
+        ("host interfaces", "ip -o link | grep -v ': lo:'".into()),
+    ];
+    assert!(attacks.len() >= 25);
+    for (name, attack) in &attacks {
+        assert_eq!(verdict(&b, attempt(attack)).await, DENIED, "{name}: `{attack}`");
+    }
+
+    // A chroot leads nowhere: `/..` is `/`, and the host's directories are not there.
+    let escape = "[ $(stat -c %d:%i /..) = $(stat -c %d:%i /) ] && echo same";
+    assert_eq!(verdict(&b, sh(escape)).await, "same");
+    // No host descriptor leaks into an exec: stdin, stdout, stderr and ls's own directory.
+    assert_eq!(verdict(&b, sh("ls /proc/self/fd | tr '\\n' ' '")).await, "0 1 2 3");
+    // A setuid-root copy of busybox (as its `id` applet), run as nobody, stays nobody
+    // (no_new_privs, and a nosuid rootfs).
+    let setuid = "cp /bin/busybox /id && chmod 4755 /id && echo made";
+    assert_eq!(verdict(&b, sh(setuid)).await, "made");
+    let mut as_nobody = Command::new(["/id", "-u"]);
+    as_nobody.user = Some("65534".into());
+    assert_eq!(verdict(&b, as_nobody).await, "65534");
+    // A working directory through the agent's descriptors (runc's CVE-2024-21626) is refused.
+    for fd in 3..=9 {
+        let mut cmd = Command::new(["pwd"]);
+        cmd.working_dir = Some(format!("/proc/self/fd/{fd}"));
+        match b.exec(cmd).await {
+            Err(err) => assert_eq!(err.code(), "bad_working_dir", "fd {fd}: {err}"),
+            Ok(exec) => {
+                let (out, _, _) = output(exec).await;
+                panic!("fd {fd}: the exec ran in {}", String::from_utf8_lossy(&out));
+            }
+        }
+    }
+    // The box still answers: no attack took it down.
+    assert_eq!(verdict(&b, sh("echo alive")).await, "alive");
+
+    // The host is as it was.
+    assert_eq!(host_hostname(), hostname);
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap(), domainname);
+    assert!(!marker.exists(), "the box wrote {}", marker.display());
+    assert!(sleeper.try_wait().expect("try_wait").is_none(), "the host's sleep was killed");
+    match listener.accept() {
+        Err(err) if err.kind() == ErrorKind::WouldBlock => {}
+        other => panic!("the host's loopback service was reached: {other:?}"),
+    }
+    sleeper.kill().expect("kill sleep");
+    sleeper.wait().expect("reap sleep");
+    b.stop(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Two-sided: the hostname attack is stopped by the missing CAP_SYS_ADMIN. A throwaway box
+/// given the capability changes its own hostname (its own UTS namespace: harmless), so the
+/// attack is real and the capability is the wall; the host's hostname stays what it was, and
+/// mounting still fails there (seccomp is the second wall).
+#[tokio::test]
+async fn with_cap_sys_admin_the_hostname_attack_works_inside_only() {
+    let t = TestHome::new();
+    let hostname = host_hostname();
+    let opts = BoxOptions { cap_add: vec!["SYS_ADMIN".into()], ..t.options() };
+    let b = t.rt.create(opts, None).unwrap();
+    b.start().await.unwrap();
+    assert_eq!(verdict(&b, attempt("hostname evil")).await, "escaped");
+    assert_eq!(verdict(&b, sh("hostname")).await, "evil");
+    assert_eq!(verdict(&b, attempt("mount -t tmpfs none /mnt")).await, DENIED);
+    assert_eq!(host_hostname(), hostname);
+    b.stop(Duration::from_secs(5)).await.unwrap();
+}
