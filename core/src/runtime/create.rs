@@ -5,6 +5,7 @@ use super::Runtime;
 use crate::db::BoxRecord;
 use crate::error::{Error, ErrorKind, Result};
 use crate::litebox::LiteBox;
+use crate::lock::FileLock;
 use crate::options::{validate_name, BoxOptions};
 use crate::status::{now_ms, BoxState};
 
@@ -17,24 +18,37 @@ impl Runtime {
         if let Some(name) = name {
             validate_name(name)?;
         }
+        let id = crate::id::new_box_id()?;
+        // Held until the box's directory exists. Another process may find the new record (by
+        // name, in a list) the moment it is inserted and remove the box at once; it takes this
+        // lock first, so it can never delete the record before the directory is made and leave
+        // that directory behind with no record to remove it by.
+        let lock = FileLock::for_box(self.home(), &id)?;
         let rec = BoxRecord {
-            id: crate::id::new_box_id()?,
+            id,
             name: name.map(str::to_owned),
             config: options,
             created_at_ms: now_ms(),
             state: BoxState::new(),
             damage: None,
         };
-        self.store().insert_box(&rec)?;
+        if let Err(e) = self.store().insert_box(&rec) {
+            drop(lock);
+            self.remove_stray_lock(&rec.id);
+            return Err(e);
+        }
         let dir = self.home().box_dir(&rec.id);
         if let Err(e) = DirBuilder::new().mode(0o700).create(&dir) {
             // The record was never handed out: undo it so a failed create leaves nothing.
             let _ = self.store().delete_box(&rec.id);
+            drop(lock);
+            self.remove_stray_lock(&rec.id);
             return Err(Error::io(
                 format!("create box {}: directory {}", rec.id, dir.display()),
                 e,
             ));
         }
+        drop(lock);
         Ok(LiteBox::new(self.clone(), rec.id, rec.name))
     }
 
