@@ -151,10 +151,7 @@ impl Cgroup {
             Ok(()) => Ok(Some(cgroup)),
             Err(err) => {
                 cgroup.remove(box_id);
-                if [Controller::Memory, Controller::Pids, Controller::Cpu]
-                    .into_iter()
-                    .any(|c| values.limits(c))
-                {
+                if Controller::ALL.into_iter().any(|c| values.limits(c)) {
                     return Err(err);
                 }
                 log::line(box_id, format!("{err}; the box runs without a cgroup"));

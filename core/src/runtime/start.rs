@@ -243,8 +243,8 @@ fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> Result<Gues
     }
     .filter(|argv: &Vec<String>| !argv.is_empty());
     // Checked at create; checked again because the stored options are a file on disk.
-    let capabilities = boxlite_protocol::capabilities::resolve(&opts.cap_add, &opts.cap_drop)
-        .map_err(|why| Error::invalid_argument(format!("box {id}: {why}")))?;
+    let capabilities =
+        opts.capabilities().map_err(|e| Error::invalid_argument(format!("box {id}: {e}")))?;
     Ok(GuestConfig {
         box_id: id.to_string(),
         env,
