@@ -668,6 +668,27 @@ const char *boxlite_box_info_created_at(const BoxliteBoxInfo *info);
 // `info` is NULL or a live info object.
 const char *boxlite_box_info_error_reason(const BoxliteBoxInfo *info);
 
+// Whose user namespace the box runs in: "private" (box root is an unprivileged host uid) or
+// "host" (box root is host root). A static string; NULL if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+const char *boxlite_box_info_userns(const BoxliteBoxInfo *info);
+
+// How many warnings the info holds: one sentence per wall the box's options take down
+// (`userns` "host", say). 0 if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+size_t boxlite_box_info_warning_count(const BoxliteBoxInfo *info);
+
+// Warning `index` (from 0), or NULL when `info` is NULL or `index` is out of range. Borrowed
+// from `info`: valid until `info` is freed.
+//
+// # Safety
+// `info` is NULL or a live info object.
+const char *boxlite_box_info_warning(const BoxliteBoxInfo *info, size_t index);
+
 // Whether the box's main command has exited with a code; if so, and `out` is not NULL,
 // writes the code to `*out`.
 //

@@ -338,3 +338,100 @@ int c_unknown_option_is_invalid_argument(struct ctx *c) {
     boxlite_runtime_free(rt);
     return failed;
 }
+
+/* The info of `box` says `userns` and holds `want_warning` (NULL: no warning at all). */
+static int expect_userns(struct ctx *c, BoxliteBox *box, const char *userns,
+                         const char *want_warning) {
+    BoxliteBoxInfo *info = NULL;
+    BoxliteError *err = NULL;
+    if (expect_ok(c, "boxlite_box_info", boxlite_box_info(box, &info, &err), &err)) {
+        return 1;
+    }
+    int failed = 0;
+    const char *got = boxlite_box_info_userns(info);
+    size_t count = boxlite_box_info_warning_count(info);
+    const char *first = boxlite_box_info_warning(info, 0);
+    if (got == NULL || strcmp(got, userns) != 0) {
+        failed = fail(c, "info userns is \"%s\", want \"%s\"", got ? got : "(null)", userns);
+    } else if (want_warning == NULL && (count != 0 || first != NULL)) {
+        failed = fail(c, "info has %zu warnings, want none: %s", count, first ? first : "");
+    } else if (want_warning != NULL &&
+               (count != 1 || first == NULL || strstr(first, want_warning) == NULL ||
+                boxlite_box_info_warning(info, 1) != NULL)) {
+        failed = fail(c, "info has %zu warnings (\"%s\"), want one with \"%s\"", count,
+                      first ? first : "", want_warning);
+    }
+    boxlite_box_info_free(info);
+    return failed;
+}
+
+static int expect_private_userns(struct ctx *c, BoxliteBox *box) {
+    const char *userns;
+    return param(c, "userns", &userns) || expect_userns(c, box, userns, NULL);
+}
+
+static int expect_host_userns(struct ctx *c, BoxliteBox *box) {
+    const char *userns, *warning;
+    return param(c, "userns", &userns) || param(c, "warning", &warning) ||
+           expect_userns(c, box, userns, warning);
+}
+
+static const char *const UID_MAP_ARGV[] = {"cat", "/proc/self/uid_map", NULL};
+
+int userns_private_by_default(struct ctx *c) {
+    const char *image, *size;
+    if (run_image(c, &image) || param(c, "size", &size)) {
+        return 1;
+    }
+    char options[512];
+    snprintf(options, sizeof options, "{\"image\": \"%s\"}", image);
+    struct capture cap;
+    capture_init(&cap);
+    BoxliteExecResult result;
+    int failed = run_in_new_box(c, options, expect_private_userns, UID_MAP_ARGV, &cap, &result);
+    if (!failed) {
+        unsigned long long inside = 1, host = 0, count = 0;
+        int n = sscanf(cap.out ? cap.out : "", "%llu %llu %llu", &inside, &host, &count);
+        if (result.exit_code != 0 || n != 3 || inside != 0 || host == 0 ||
+            count != strtoull(size, NULL, 10)) {
+            failed = fail(c, "uid_map in the box is \"%s\" (exit %d)", cap.out ? cap.out : "",
+                          result.exit_code);
+        }
+    }
+    capture_free(&cap);
+    return failed;
+}
+
+int userns_host_is_loud(struct ctx *c) {
+    const char *image, *userns, *uid_map, *code;
+    if (run_image(c, &image) || param(c, "userns", &userns) || param(c, "uid_map", &uid_map) ||
+        param(c, "code", &code)) {
+        return 1;
+    }
+    char options[512];
+    snprintf(options, sizeof options, "{\"image\": \"%s\", \"userns\": \"%s\"}", image, userns);
+    struct capture cap;
+    capture_init(&cap);
+    BoxliteExecResult result;
+    int failed = run_in_new_box(c, options, expect_host_userns, UID_MAP_ARGV, &cap, &result);
+    if (!failed) {
+        unsigned long long got[3] = {1, 1, 0}, want[3] = {0, 0, 0};
+        int n = sscanf(cap.out ? cap.out : "", "%llu %llu %llu", &got[0], &got[1], &got[2]);
+        int m = sscanf(uid_map, "%llu %llu %llu", &want[0], &want[1], &want[2]);
+        if (result.exit_code != 0 || n != 3 || m != 3 || memcmp(got, want, sizeof got) != 0) {
+            failed = fail(c, "uid_map in the box is \"%s\" (exit %d), want \"%s\"",
+                          cap.out ? cap.out : "", result.exit_code, uid_map);
+        }
+    }
+    capture_free(&cap);
+    if (!failed) {
+        char json[512];
+        snprintf(json, sizeof json, "{\"image\": \"%s\", \"userns\": \"nobody\"}", c->spec->image);
+        const char *const needles[] = {"userns", "nobody", NULL};
+        BoxliteRuntime *rt = NULL;
+        failed = open_runtime(c, &rt) || create_refused(c, rt, json, code, needles) ||
+                 expect_no_boxes(c, rt);
+        boxlite_runtime_free(rt);
+    }
+    return failed;
+}

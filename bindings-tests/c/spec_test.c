@@ -349,6 +349,8 @@ static const struct {
     {"disk_size_gb_refused", disk_size_gb_refused, 0},
     {"capabilities_in_force", capabilities_in_force, 1},
     {"capability_unknown_refused", capability_unknown_refused, 0},
+    {"userns_private_by_default", userns_private_by_default, 1},
+    {"userns_host_is_loud", userns_host_is_loud, 1},
     {"image_pull_list_remove", image_pull_list_remove, 0},
     {"image_missing_not_found", image_missing_not_found, 0},
     {"image_unauthorized", image_unauthorized, 0},

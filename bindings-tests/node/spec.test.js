@@ -429,6 +429,40 @@ const scenarios = {
     });
   },
 
+  async userns_private_by_default({ userns, size }) {
+    await withRuntime(async (rt) => {
+      const box = await runBox(rt);
+      await box.start();
+      const info = await box.info();
+      assert.deepEqual([info.userns, info.warnings], [userns, []]);
+      const got = await run(box, 'cat', ['/proc/self/uid_map']);
+      assert.equal(got.exitCode, 0, got.stderr);
+      const [inside, host, count] = got.stdout.trim().split(/\s+/).map(Number);
+      assert.deepEqual([inside, count], [0, Number(size)], got.stdout);
+      assert.notEqual(host, 0, got.stdout);
+      await box.stop();
+    });
+  },
+
+  async userns_host_is_loud({ userns, warning, uid_map, code }) {
+    await withRuntime(async (rt) => {
+      const box = await runBox(rt, { userns });
+      await box.start();
+      const info = await box.info();
+      assert.equal(info.userns, userns);
+      assert.ok(info.warnings.length === 1 && info.warnings[0].includes(warning), info.warnings);
+      const got = await run(box, 'cat', ['/proc/self/uid_map']);
+      assert.equal(got.exitCode, 0, got.stderr);
+      assert.deepEqual(got.stdout.trim().split(/\s+/), uid_map.split(' '));
+      await box.stop();
+    });
+    await withRuntime(async (rt) => {
+      const err = await rejectsWithCode(rt.create({ image: IMAGE, userns: 'nobody' }), code);
+      assert.match(err.message, /userns/);
+      assert.deepEqual(await rt.listInfo(), []);
+    });
+  },
+
   async image_pull_list_remove({ repo, tag }) {
     const dest = `${repo}:${tag}`;
     await withRegistry([dest], (reg) =>

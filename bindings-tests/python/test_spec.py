@@ -506,6 +506,33 @@ async def test_capability_unknown_refused(home):
     await assert_create_refused(home, p["code"], "cap_add", name, cap_add=[name])
 
 
+@scenario
+async def test_userns_private_by_default(home, run_image):
+    p = params("userns_private_by_default")
+    box = await started(runtime(home), run_image)
+    info = await box.info()
+    assert (info.userns, info.warnings) == (p["userns"], [])
+    out, err, result = await run(box, "cat", "/proc/self/uid_map")
+    assert result.exit_code == 0, err
+    inside, host, size = (int(n) for n in out.split())
+    assert (inside, size) == (0, int(p["size"])) and host != 0, out
+    await bounded(box.stop())
+
+
+@scenario
+async def test_userns_host_is_loud(home, run_image):
+    p = params("userns_host_is_loud")
+    box = await started(runtime(home), run_image, userns=p["userns"])
+    info = await box.info()
+    assert info.userns == p["userns"]
+    assert len(info.warnings) == 1 and p["warning"] in info.warnings[0], info.warnings
+    out, err, result = await run(box, "cat", "/proc/self/uid_map")
+    assert result.exit_code == 0, err
+    assert out.split() == p["uid_map"].split()
+    await bounded(box.stop())
+    await assert_create_refused(home, p["code"], "userns", userns="nobody")
+
+
 @contextlib.contextmanager
 def registry(run_image: str, *pushes: str, auth: str = "none") -> Iterator[dict[str, Any]]:
     """A registry on 127.0.0.1 with the run image pushed as each DEST; yields the fixture's

@@ -83,6 +83,7 @@ fn bound_flags_are_stored_and_reported_with_the_defaults_filled_in() {
     });
     assert_eq!(plain["limits"], defaults);
     assert_eq!(plain["options"]["pids_max"], Value::Null, "a default is not an option");
+    assert_eq!((&plain["userns"], &plain["warnings"]), (&"private".into(), &serde_json::json!([])));
 
     ok(
         h,
@@ -134,6 +135,22 @@ fn bound_flags_are_stored_and_reported_with_the_defaults_filled_in() {
         (&one["limits"]["nofile_soft"], &one["limits"]["nofile_hard"]),
         (&2048.into(), &2048.into())
     );
+}
+
+#[test]
+fn userns_host_is_stored_reported_and_warned_about() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = boxlite(h, &["create", "--name", "rooted", "--userns", "host", "busybox"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("warning: userns \"host\": box root is host root"), "{stderr}");
+    let info: Value = serde_json::from_str(&ok(h, &["inspect", "rooted"])).unwrap();
+    assert_eq!((&info["userns"], &info["options"]["userns"]), (&"host".into(), &"host".into()));
+    let warnings = info["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].as_str().unwrap().contains("box root is host root"));
+    fails(h, &["create", "--userns", "nobody", "busybox"], "invalid userns \"nobody\"");
 }
 
 #[test]

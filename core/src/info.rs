@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::db::BoxRecord;
 use crate::limits::BoxLimits;
-use crate::options::BoxOptions;
+use crate::options::{BoxOptions, UsernsMode};
 use crate::status::BoxStatus;
 
 /// What `get_info`, `list_info` and `inspect` report. Always read from the database, so two
@@ -35,6 +35,11 @@ pub struct BoxInfo {
     pub options: BoxOptions,
     /// The bounds the box runs under: its options, defaults filled in.
     pub limits: BoxLimits,
+    /// Whose user namespace the box runs in (its own unless created with `userns` "host").
+    pub userns: UsernsMode,
+    /// The walls this box's options take down, one sentence each; empty for a box with every
+    /// default wall (docs/threat-model.md).
+    pub warnings: Vec<String>,
 }
 
 impl From<BoxRecord> for BoxInfo {
@@ -49,6 +54,8 @@ impl From<BoxRecord> for BoxInfo {
             exit_code: rec.state.exit_code(),
             error_reason: rec.state.error_reason().map(str::to_owned),
             limits: BoxLimits::of(&rec.config),
+            userns: rec.config.userns,
+            warnings: rec.config.warnings(),
             options: rec.config,
             id: rec.id,
             name: rec.name,

@@ -56,8 +56,9 @@ pub use limits::{
 pub use litebox::{LiteBox, DEFAULT_STOP_TIMEOUT};
 pub use logs::{LogOptions, LogStream, LOG_CHUNK_BYTES};
 pub use options::{
-    parse_env_pair, validate_name, BoxOptions, RuntimeOptions, DEFAULT_GUEST_READY_TIMEOUT,
-    GUEST_READY_TIMEOUT_ENV, MAX_CPUS, MAX_MEMORY_MIB, MAX_NAME_LEN, MIN_MEMORY_MIB,
+    parse_env_pair, validate_name, BoxOptions, RuntimeOptions, UsernsMode,
+    DEFAULT_GUEST_READY_TIMEOUT, GUEST_READY_TIMEOUT_ENV, MAX_CPUS, MAX_MEMORY_MIB, MAX_NAME_LEN,
+    MIN_MEMORY_MIB,
 };
 pub use registries::{
     ImageRegistry, RegistryAuth, RegistryTransport, CONFIG_FILE, IMAGE_REGISTRIES_ENV,

@@ -100,6 +100,10 @@ pub struct BoxOptions {
     /// names what the box keeps). A capability in both lists is dropped.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
+    /// Whose user namespace the box runs in: its own by default (box root is an unprivileged
+    /// host uid); [`UsernsMode::Host`] makes box root host root, for images that need it.
+    #[serde(skip_serializing_if = "UsernsMode::is_private")]
+    pub userns: UsernsMode,
     /// Remove the box when it stops. Cannot be combined with `detach`: a detached box may
     /// stop when no process of ours is there to remove it.
     pub auto_remove: bool,
@@ -110,6 +114,53 @@ pub struct BoxOptions {
     /// refused).
     #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
     pub unknown: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Whose user namespace a box runs in ([`BoxOptions::userns`]).
+// Deserialized through `parse`, so that a bad value's error names the option.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum UsernsMode {
+    /// A user namespace of the box's own, mapping its uids 0..65536 to a host range no other
+    /// box uses (docs/threat-model.md, "User namespace").
+    #[default]
+    Private,
+    /// The host's: box root is host root. Reported in every `BoxInfo::warnings`.
+    Host,
+}
+
+impl UsernsMode {
+    /// The name in options, the CLI and the bindings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsernsMode::Private => "private",
+            UsernsMode::Host => "host",
+        }
+    }
+
+    /// Parses [`UsernsMode::as_str`]'s names.
+    pub fn parse(name: &str) -> Result<Self> {
+        [UsernsMode::Private, UsernsMode::Host]
+            .into_iter()
+            .find(|mode| mode.as_str() == name)
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "invalid userns {name:?}: expected \"private\" or \"host\""
+                ))
+            })
+    }
+
+    fn is_private(&self) -> bool {
+        *self == UsernsMode::Private
+    }
+}
+
+impl TryFrom<String> for UsernsMode {
+    type Error = String;
+
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        UsernsMode::parse(&name).map_err(|e| e.to_string())
+    }
 }
 
 /// Smallest memory limit accepted: below it the guest agent itself cannot run.
@@ -189,6 +240,19 @@ impl BoxOptions {
     pub fn capabilities(&self) -> Result<u64> {
         boxlite_protocol::capabilities::resolve(&self.cap_add, &self.cap_drop)
             .map_err(Error::invalid_argument)
+    }
+
+    /// The walls these options take down, one sentence each ([`crate::BoxInfo::warnings`]).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut said = Vec::new();
+        if self.userns == UsernsMode::Host {
+            said.push(
+                "userns \"host\": box root is host root (uid 0); a process that gets past the \
+                 box's other walls acts as root on the host"
+                    .to_string(),
+            );
+        }
+        said
     }
 
     /// The names in [`BoxOptions::unknown`], comma-separated.
@@ -274,6 +338,29 @@ mod tests {
         let err = opts.validate().expect_err(needle);
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);
         assert!(err.to_string().contains(needle), "{err} should mention {needle}");
+    }
+
+    #[test]
+    fn userns_is_private_unless_stored_or_asked_as_host() {
+        // A record written before the option existed has no field: its box gets a user
+        // namespace on its next start (its files keep their owners: shim/src/userns.rs).
+        let old: BoxOptions = serde_json::from_str(r#"{"image": "alpine"}"#).unwrap();
+        assert_eq!(old.userns, UsernsMode::Private);
+        assert!(old.warnings().is_empty());
+        assert!(!serde_json::to_string(&old).unwrap().contains("userns"));
+
+        let host: BoxOptions =
+            serde_json::from_str(r#"{"image": "alpine", "userns": "host"}"#).unwrap();
+        assert_eq!(host.userns, UsernsMode::Host);
+        assert!(serde_json::to_string(&host).unwrap().contains(r#""userns":"host""#));
+        assert_eq!(host.warnings().len(), 1);
+        assert!(host.warnings()[0].contains("box root is host root"));
+
+        let err = serde_json::from_str::<BoxOptions>(r#"{"image": "a", "userns": "nobody"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid userns \"nobody\""), "{err}");
+        assert_eq!(UsernsMode::parse("private").unwrap(), UsernsMode::Private);
+        assert_eq!(UsernsMode::parse("Host").unwrap_err().kind(), ErrorKind::InvalidArgument);
     }
 
     #[test]

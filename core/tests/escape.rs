@@ -3,8 +3,11 @@
 //! made, a `sleep` this test started), each expected to be denied, and the host checked
 //! afterwards. docs/threat-model.md names the wall each one runs into.
 //!
-//! Box root is still host uid 0 (no user namespace yet, issue #9): the attacks run as box
-//! root, where the walls are capabilities, seccomp, namespaces and mounts.
+//! The attacks run as box root twice: in a box with its own user namespace (the default), and
+//! in one created with `userns: "host"`, where box root is host root and the walls are
+//! capabilities, seccomp, namespaces and mounts alone. With the user namespace, the box's
+//! processes are checked from the host as well: every one of them is an unprivileged host
+//! uid of the box's range.
 
 mod common;
 
@@ -12,8 +15,8 @@ use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use boxlite_core::{BoxOptions, Command};
-use common::{output, sh, TestHome};
+use boxlite_core::{BoxOptions, Command, UsernsMode};
+use common::{agent_of, output, sh, TestHome};
 
 /// What the box prints for an attack that the kernel refused.
 const DENIED: &str = "denied";
@@ -33,10 +36,66 @@ fn host_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").expect("host hostname")
 }
 
+/// The four uids (real, effective, saved, filesystem) of every process in the pid namespace
+/// of the box whose shim is `shim_pid`, as the host sees them in `/proc/PID/status`.
+fn host_uids_of_box(shim_pid: u32) -> Vec<(u32, Vec<u64>)> {
+    let agent = agent_of(shim_pid);
+    let ns = std::fs::read_link(format!("/proc/{agent}/ns/pid")).expect("agent pid ns");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc") {
+        let Some(pid) = entry.ok().and_then(|e| e.file_name().to_str()?.parse::<u32>().ok()) else {
+            continue;
+        };
+        // A process may exit while it is looked at: skip it then.
+        if std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok().as_ref() != Some(&ns) {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        let uids = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .map(|l| l.split_whitespace().map(|n| n.parse().expect("uid")).collect())
+            .expect("Uid line");
+        found.push((pid, uids));
+    }
+    found
+}
+
+/// The host uid of box root: the second number of the agent's `uid_map`, whose one line maps
+/// box uids 0..size.
+fn box_root_host_uid(shim_pid: u32) -> (u64, u64) {
+    let map = std::fs::read_to_string(format!("/proc/{}/uid_map", agent_of(shim_pid))).unwrap();
+    let fields: Vec<u64> = map.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    assert_eq!(fields.len(), 3, "one mapping: {map:?}");
+    assert_eq!(fields[0], 0, "{map:?}");
+    (fields[1], fields[2])
+}
+
+/// Starts `sh -c 'echo up; exec sleep 300'` as `user` and waits for its line, so that it runs
+/// when this returns.
+async fn running_sleep(b: &boxlite_core::LiteBox, user: &str) -> boxlite_core::Execution {
+    let mut cmd = sh("echo up; exec sleep 300");
+    cmd.user = Some(user.into());
+    let mut exec = b.exec(cmd).await.expect("exec sleep");
+    let mut out = exec.stdout().expect("stdout");
+    let line = tokio::time::timeout(Duration::from_secs(10), out.recv()).await.expect("line");
+    assert_eq!(line.as_deref(), Some(&b"up\n"[..]));
+    exec
+}
+
 #[tokio::test]
-async fn attacks_from_box_root_are_denied_and_the_host_is_untouched() {
+async fn attacks_from_box_root_are_denied_in_the_box_user_namespace() {
+    attacks_from_box_root(UsernsMode::Private).await;
+}
+
+#[tokio::test]
+async fn attacks_from_box_root_are_denied_with_userns_host_too() {
+    attacks_from_box_root(UsernsMode::Host).await;
+}
+
+async fn attacks_from_box_root(userns: UsernsMode) {
     let t = TestHome::new();
-    let b = t.rt.create(t.options(), None).unwrap();
+    let b = t.rt.create(BoxOptions { userns, ..t.options() }, None).unwrap();
     b.start().await.unwrap();
 
     // Host-side bait: a directory only the host has, a process only the host has, a
@@ -120,6 +179,38 @@ async fn attacks_from_box_root_are_denied_and_the_host_is_untouched() {
     }
     // The box still answers: no attack took it down.
     assert_eq!(verdict(&b, sh("echo alive")).await, "alive");
+
+    // Who the box's processes are on the host: box root and box uid 1000, with a process of
+    // each running, and the agent.
+    let root_sleep = running_sleep(&b, "0").await;
+    let user_sleep = running_sleep(&b, "1000").await;
+    let shim = b.info().expect("info").pid.expect("shim pid");
+    let seen = host_uids_of_box(shim);
+    assert!(seen.len() >= 3, "the agent and two sleeps: {seen:?}");
+    let (root, size) = box_root_host_uid(shim);
+    match userns {
+        UsernsMode::Private => {
+            assert!(root > 0 && size == 65536, "box root is host uid {root} (+{size})");
+            for (pid, uids) in &seen {
+                assert!(
+                    uids.iter().all(|&u| u == root || u == root + 1000),
+                    "pid {pid} runs as host uids {uids:?}, outside {root} and {}",
+                    root + 1000
+                );
+            }
+            let as_user = seen.iter().filter(|(_, u)| u.iter().all(|&u| u == root + 1000));
+            assert_eq!(as_user.count(), 1, "the sleep as box uid 1000: {seen:?}");
+        }
+        // Two-sided: without the box's user namespace the same processes are host root.
+        UsernsMode::Host => {
+            assert_eq!((root, size), (0, u64::from(u32::MAX)));
+            assert!(seen.iter().any(|(_, u)| u.iter().all(|&u| u == 0)), "{seen:?}");
+        }
+    }
+    for exec in [root_sleep, user_sleep] {
+        exec.kill().await.expect("kill sleep");
+        exec.wait().await.expect("wait sleep");
+    }
 
     // The host is as it was.
     assert_eq!(host_hostname(), hostname);

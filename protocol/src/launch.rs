@@ -71,6 +71,11 @@ pub struct ShimSpec {
     /// The filesystem of the box's own, which bounds its writable layer; `None`: the upper
     /// dir is a plain directory of the host (boxes made before disk bounds existed).
     pub disk: Option<DiskSpec>,
+    /// Whether box root is an unprivileged host uid: the shim gives the box a user namespace
+    /// mapping its uids 0..65536 to a host range of its own. False: the host's user namespace
+    /// (box root is host root).
+    #[serde(default)]
+    pub user_namespace: bool,
     /// Handed to the agent on [`fds::CONFIG`].
     pub guest: GuestConfig,
 }

@@ -160,6 +160,10 @@ export interface BoxInfo {
   state: BoxState
   /** The bounds the box runs under, defaults filled in. */
   limits: BoxLimits
+  /** `'private'` or `'host'` (box root is host root). */
+  userns: string
+  /** The walls the box's options take down, one sentence each. */
+  warnings: Array<string>
 }
 
 /** The bounds a box runs under: what its options asked for, else the defaults. */
@@ -232,6 +236,11 @@ export interface BoxOptions {
   capAdd?: Array<string>
   /** Capabilities taken from the default set (`'ALL'`: keep only `capAdd`'s). */
   capDrop?: Array<string>
+  /**
+   * `'private'` (default: box root is an unprivileged host uid) or `'host'` (box root is
+   * host root, reported in `BoxInfo.warnings`).
+   */
+  userns?: string
   /** Remove the box when it stops (core's default: false; the JS layer defaults to true). */
   autoRemove?: boolean
   /** Keep the box running after the process that started it exits. */

@@ -11,19 +11,19 @@
 use std::convert::Infallible;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use boxlite_protocol::launch::{fds, GuestReport};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::prctl;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
-use nix::unistd::{fexecve, sethostname};
+use nix::unistd::{chdir, fexecve, sethostname};
 
 use crate::agent_binary::{self, HostBinary};
 use crate::descriptors::{self, Sources};
 use crate::error::{Step, StepError};
 use crate::mounts::{self, RootfsPlan};
-use crate::{cgroup, devices, disk, log, net};
+use crate::{cgroup, devices, disk, log, net, userns};
 
 /// The agent's argv[0] and its whole initial environment.
 const AGENT_NAME: &std::ffi::CStr = c"boxlite-guest";
@@ -46,9 +46,20 @@ pub struct ChildPlan {
     pub rootfs: RootfsPlan,
     /// Descriptors the agent gets.
     pub fds: Sources,
+    /// The box's user namespace; `None`: the box runs in the host's (box root is host root).
+    pub userns: Option<UsernsPlan>,
     /// The shim's ends of the two pipes: the child closes its copies first thing, so that the
     /// agent sees EOF on the config pipe and the shim-alive check below is exact.
     pub shim_ends: [RawFd; 2],
+}
+
+/// The user namespace the child joins once the host-root steps are done.
+#[derive(Debug)]
+pub struct UsernsPlan {
+    /// The namespace, opened by the shim (close-on-exec: the agent never holds it).
+    pub fd: RawFd,
+    /// Host uid and gid of box root.
+    pub base: u32,
 }
 
 /// Body of the child; never returns.
@@ -81,7 +92,6 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
     // First: the box's limits hold from here on, and its pids limit before anything forks.
     cgroup::enter(&plan.cgroups)?;
 
-    let merged = &plan.rootfs.merged;
     mounts::make_private()?;
     // While the host's paths are still reachable; `pivot_into` detaches the bind with the
     // old root, and from then on only this descriptor leads to it.
@@ -89,11 +99,37 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
     if let Some(disk) = &plan.rootfs.disk {
         disk::mount(&disk.device, &disk.spec, &plan.rootfs.upper, &plan.rootfs.work)?;
     }
+    let tmp_in_image = mounts::image_has_tmp(&plan.rootfs)?;
+    if let Some(userns) = &plan.userns {
+        userns::idmap_in_place(&plan.rootfs.lower, userns.fd)?;
+        userns::idmap_in_place(mounts::writable_root(&plan.rootfs)?, userns.fd)?;
+        // Box root cannot lower its own score: done while host root. Best effort, as in the
+        // agent (a host may deny CAP_SYS_RESOURCE even to root): the agent tries again and
+        // logs the score it is left with.
+        protect_from_oom();
+        userns::write_as_box_root(userns.base)?;
+    }
     mounts::mount_overlay(&plan.rootfs)?;
+    // From here on the box's tree is addressed from inside it: box root may not be able to
+    // walk the host path that leads to it.
+    let merged = Path::new(".");
+    chdir(&plan.rootfs.merged).step(|| format!("chdir {}", plan.rootfs.merged.display()))?;
+    // Before the user namespace: the box's pid namespace is the host user namespace's.
     mounts::mount_proc(merged)?;
+    if let Some(userns) = &plan.userns {
+        userns::enter(userns.fd)?;
+        // A change of credentials clears the parent-death signal: set it again, and check
+        // again that the shim did not die while it was cleared.
+        tie_to_shim(plan.fds.report_write)?;
+    }
     devices::populate(&mounts::mount_point(merged, "dev")?)?;
     mounts::mount_sys(merged)?;
-    mounts::mount_tmp_if_image_lacks_it(&plan.rootfs)?;
+    if !tmp_in_image {
+        mounts::mount_tmp(merged, plan.rootfs.tmp_size_mib)?;
+    }
+    if plan.userns.is_some() {
+        mounts::own_root_tree()?;
+    }
     mounts::pivot_into(merged)?;
 
     sethostname(&plan.hostname).step(|| format!("set hostname {:?}", plan.hostname))?;
@@ -127,6 +163,12 @@ fn tie_to_shim(report_write: RawFd) -> Result<(), StepError> {
         return Err(StepError::new("check the shim is alive", "the shim has exited"));
     }
     Ok(())
+}
+
+/// `oom_score_adj` -1000: the agent is never the OOM killer's choice (guest/src/boot.rs,
+/// which reports the outcome).
+fn protect_from_oom() {
+    let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
 }
 
 /// The shim blocks the signals its signalfd handles, and Rust's runtime ignores SIGPIPE; a

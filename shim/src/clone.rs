@@ -1,4 +1,5 @@
-//! Creating the box: one `clone(2)` into new mount, pid, uts, ipc and net namespaces. The
+//! Creating the box: one `clone(2)` into new mount, pid, uts, ipc and net namespaces (only
+//! mount and pid when the box has a user namespace: see `userns.rs`). The
 //! cgroup namespace is not among them: the child unshares it itself once it has moved into
 //! the box's cgroups (see `cgroup::enter`), since a cgroup namespace is rooted wherever its
 //! creator is at that moment and the shim never enters the box's cgroups.
@@ -26,11 +27,12 @@ const STACK_SIZE: usize = 1 << 20;
 /// Starts the child; returns its pid in the shim's namespace.
 pub fn spawn(plan: &ChildPlan) -> Result<Pid, StepError> {
     let mut stack = vec![0u8; STACK_SIZE];
-    let flags = CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWNET;
+    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
+    // With a user namespace the child unshares these once it has joined it, so that they
+    // belong to it (userns.rs).
+    if plan.userns.is_none() {
+        flags |= CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNET;
+    }
     let body: Box<dyn FnMut() -> isize + '_> = Box::new(|| child::run(plan));
     // SAFETY: without CLONE_VM the child runs `body` on its own copy of `stack` (1 MiB is ample
     // for the setup steps) and never returns into the shim's frames: `child::run` ends in

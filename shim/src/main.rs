@@ -29,11 +29,13 @@ mod disk;
 mod error;
 mod exit_record;
 mod log;
+mod mount_api;
 mod mounts;
 mod net;
 mod socket;
 mod spec;
 mod supervise;
+mod userns;
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -167,6 +169,13 @@ fn launch(
     let config = serde_json::to_vec(&spec.guest)
         .map_err(|err| StepError::new("encode guest config", err.to_string()))?;
 
+    // Held until the shim exits: the range is the box's for as long as any of it runs.
+    let range = match spec.user_namespace {
+        true => Some(userns::Range::allocate(&spec.box_id)?),
+        false => None,
+    };
+    let namespace = range.as_ref().map(userns::Range::namespace).transpose()?;
+
     // The box's PID 1 joins these itself (child.rs); the shim stays outside.
     *cgroup = Cgroup::create(&spec.box_id, &spec.limits)?;
     let oom_counter = cgroup.as_ref().and_then(|c| c.open_oom_counter(&spec.box_id));
@@ -194,6 +203,10 @@ fn launch(
             report_write: channels.report_write.as_raw_fd(),
             oom_counter: oom_counter.as_ref().map(AsRawFd::as_raw_fd),
         },
+        userns: range
+            .as_ref()
+            .zip(namespace.as_ref())
+            .map(|(range, ns)| child::UsernsPlan { fd: ns.as_raw_fd(), base: range.base }),
         shim_ends: [channels.config_write.as_raw_fd(), channels.report_read.as_raw_fd()],
     };
     // Nothing after this may fail with `Err`: from here on the agent runs, and its end is
@@ -206,7 +219,15 @@ fn launch(
     // Nor the console's write end: the pipe reaches EOF once the box is gone.
     // The disk's loop device too: once the child has mounted it, the mount alone holds it,
     // and it detaches itself when the box's mount namespace goes.
-    drop((listener, channels.config_read, channels.report_write, console.write, oom_counter, disk));
+    drop((
+        listener,
+        channels.config_read,
+        channels.report_write,
+        console.write,
+        oom_counter,
+        disk,
+        namespace,
+    ));
     if let Err(err) = release_stdout() {
         log::line(&spec.box_id, err);
     }

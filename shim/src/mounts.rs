@@ -80,23 +80,25 @@ fn push_escaped(data: &mut Vec<u8>, path: &Path) {
 /// Returns `merged/<name>` as a directory to mount on, creating it when the image lacks it (it
 /// then lands in the box's upper dir). The image is not trusted: a symlink there would make the
 /// mount (and the files created under it) land on the host's filesystem, so anything but a real
-/// directory is refused.
+/// directory is refused. Errors name the path as the box sees it (`merged` is the working
+/// directory by then).
 pub fn mount_point(merged: &Path, name: &str) -> Result<PathBuf, StepError> {
     let path = merged.join(name);
+    let in_box = format!("/{name}");
     match fs::symlink_metadata(&path) {
         Ok(meta) if meta.is_dir() => Ok(path),
         Ok(_) => Err(StepError::new(
-            format!("mount point {}", path.display()),
+            format!("mount point {in_box}"),
             "exists in the image and is not a directory",
         )),
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             DirBuilder::new()
                 .mode(0o755)
                 .create(&path)
-                .step(|| format!("create mount point {}", path.display()))?;
+                .step(|| format!("create mount point {in_box}"))?;
             Ok(path)
         }
-        Err(err) => Err(err).step(|| format!("inspect mount point {}", path.display())),
+        Err(err) => Err(err).step(|| format!("inspect mount point {in_box}")),
     }
 }
 
@@ -134,22 +136,25 @@ fn remount_read_only(target: &Path) -> Result<(), StepError> {
         .step(|| format!("remount {} read-only", target.display()))
 }
 
-/// A tmpfs `/tmp` of `tmp_size_mib`, only when the image has no `/tmp` of its own (an image's
-/// `/tmp` stays what it is: a directory of the overlay, on the box's writable layer). The image
-/// (the lower dir) is asked, not the merged view: a `/tmp` the box created in its upper dir on
-/// an earlier run must not change what later runs get.
-///
-/// The size is always given: without one the kernel sizes a tmpfs at half of the host's RAM,
-/// and `size=0` would mean no bound at all, so 0 is refused.
-pub fn mount_tmp_if_image_lacks_it(plan: &RootfsPlan) -> Result<(), StepError> {
+/// Whether the image has a `/tmp` of its own (it then stays what it is: a directory of the
+/// overlay, on the box's writable layer; otherwise the box gets a tmpfs, [`mount_tmp`]). The
+/// image (the lower dir) is asked, not the merged view: a `/tmp` the box created in its upper
+/// dir on an earlier run must not change what later runs get.
+pub fn image_has_tmp(plan: &RootfsPlan) -> Result<bool, StepError> {
     let in_image = plan.lower.join("tmp");
     match fs::symlink_metadata(&in_image) {
-        Ok(_) => return Ok(()),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-        Err(err) => return Err(err).step(|| format!("inspect {}", in_image.display())),
+        Ok(_) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(err).step(|| format!("inspect {}", in_image.display())),
     }
-    let data = tmp_options(plan.tmp_size_mib)?;
-    let target = mount_point(&plan.merged, "tmp")?;
+}
+
+/// A tmpfs `/tmp` of `size_mib` under `merged`. The size is always given: without one the
+/// kernel sizes a tmpfs at half of the host's RAM, and `size=0` would mean no bound at all, so
+/// 0 is refused.
+pub fn mount_tmp(merged: &Path, size_mib: u64) -> Result<(), StepError> {
+    let data = tmp_options(size_mib)?;
+    let target = mount_point(merged, "tmp")?;
     mount(
         Some("tmpfs"),
         &target,
@@ -160,11 +165,38 @@ pub fn mount_tmp_if_image_lacks_it(plan: &RootfsPlan) -> Result<(), StepError> {
     .step(|| format!("mount tmpfs on {}", target.display()))
 }
 
+/// The directory holding the upper and work dirs, which the user namespace's idmapped copy
+/// covers (overlay wants both on one mount): the disk's root, or a legacy box's directory.
+pub fn writable_root(plan: &RootfsPlan) -> Result<&Path, StepError> {
+    match (plan.upper.parent(), plan.work.parent()) {
+        (Some(upper), Some(work)) if upper == work => Ok(upper),
+        _ => Err(StepError::new(
+            "idmap the box's writable layer",
+            format!(
+                "{} and {} are not in one directory",
+                plan.upper.display(),
+                plan.work.display()
+            ),
+        )),
+    }
+}
+
 fn tmp_options(size_mib: u64) -> Result<String, StepError> {
     if size_mib == 0 {
         return Err(StepError::new("mount tmpfs on /tmp", "a size of 0 MiB would be unbounded"));
     }
     Ok(format!("mode=1777,size={size_mib}m"))
+}
+
+/// In a mount namespace of the box's user namespace, the mounts copied from the one before
+/// are locked, and `pivot_root` refuses a locked new root. This replaces the tree at the
+/// working directory (the rootfs, with `/proc`, `/dev`, … under it) by a copy of its own,
+/// whose root is not locked (the mounts under it stay locked), and enters it.
+pub fn own_root_tree() -> Result<(), StepError> {
+    let here = Path::new(".");
+    let tree = crate::mount_api::clone_tree(here, true)?;
+    crate::mount_api::attach(&tree, here)?;
+    nix::unistd::fchdir(&tree).step(|| "enter the box's root tree".to_string())
 }
 
 /// Makes `merged` the root: `pivot_root(".", ".")` stacks the old root on top of the new one,

@@ -118,8 +118,9 @@ fn a_setup_failure_names_the_step() {
     let mut shim = spawn(dir.path(), "run", &spec);
     assert_eq!(shim.wait_ready(), Readiness::Eof(String::new()));
     assert_eq!(shim.wait_exit().code(), Some(1));
-    let merged = spec.merged_dir.display();
-    let expected = format!("mount overlay on {merged}: No such file or directory");
+    // The first step that needs the image's rootfs: its idmapped copy for the user namespace.
+    let lower = spec.rootfs_lower.display();
+    let expected = format!("clone the mount of {lower}: No such file or directory");
     assert!(
         shim.log().contains(&format!("boxlite-shim: box {}: {expected}\n", spec.box_id)),
         "log:\n{}",

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use boxlite_core::{BoxOptions, Error, ErrorKind, Runtime};
+use boxlite_core::{BoxOptions, Error, ErrorKind, Runtime, UsernsMode};
 
 use super::args::ProcessArgs;
 
@@ -44,6 +44,10 @@ pub(crate) struct BoxArgs {
     /// Take a capability from the default set (repeatable; ALL: keep only --cap-add's)
     #[arg(long = "cap-drop", value_name = "CAP")]
     cap_drop: Vec<String>,
+    /// User namespace: private (box root is an unprivileged host uid) or host (box root is
+    /// host root, for images that need it) [default: private]
+    #[arg(long = "userns", value_name = "MODE")]
+    userns: Option<String>,
     /// Override the image's entrypoint
     #[arg(long)]
     entrypoint: Option<String>,
@@ -80,6 +84,7 @@ impl BoxArgs {
             disk_size_gb: self.disk_size_gb,
             cap_add: self.cap_add,
             cap_drop: self.cap_drop,
+            userns: self.userns.as_deref().map(UsernsMode::parse).transpose()?.unwrap_or_default(),
             entrypoint: self.entrypoint.map(|e| vec![e]),
             cmd: (!self.cmd.is_empty()).then_some(self.cmd),
             auto_remove: self.auto_remove,
@@ -117,9 +122,17 @@ pub(crate) struct Args {
 
 pub(crate) fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let (options, name) = args.spec.into_options(false)?;
+    warn(&options);
     let created = rt.create(options, name.as_deref())?;
     println!("{}", created.id());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr which walls the options take down, before the box exists.
+pub(crate) fn warn(options: &BoxOptions) {
+    for warning in options.warnings() {
+        eprintln!("warning: {warning}");
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub(crate) async fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let (mut options, name) = args.spec.into_options(args.detach)?;
+    super::create::warn(&options);
     if args.tty {
         // The command becomes a terminal exec in a box without a main command, since a main
         // command runs on pipes; the box stops when it exits, as a foreground run does.

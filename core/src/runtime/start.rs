@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::home::{BoxPaths, Home};
 use crate::images::ImageConfig;
 use crate::limits::BoxLimits;
-use crate::options::BoxOptions;
+use crate::options::{BoxOptions, UsernsMode};
 use crate::status::BoxStatus;
 
 /// Grace between SIGTERM and SIGKILL when the box stops on its own (main command exited,
@@ -131,6 +131,7 @@ impl Runtime {
                 files: limits.log_max_files,
             },
             disk: layer.disk,
+            user_namespace: rec.config.userns == UsernsMode::Private,
             guest: guest_config(&id, &rec.config, &image.config)?,
         };
         let request =

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
 
-use boxlite_core::{BoxInfo, BoxLimits, Error, ErrorKind};
+use boxlite_core::{BoxInfo, BoxLimits, Error, ErrorKind, UsernsMode};
 
 use crate::ffi::cstring_lossy;
 use crate::status;
@@ -22,6 +22,8 @@ pub struct BoxliteBoxInfo {
     exit_code: Option<i32>,
     pid: Option<u32>,
     limits: BoxLimits,
+    userns: &'static CStr,
+    warnings: Vec<CString>,
 }
 
 impl TryFrom<BoxInfo> for BoxliteBoxInfo {
@@ -44,6 +46,11 @@ impl TryFrom<BoxInfo> for BoxliteBoxInfo {
             exit_code: info.exit_code,
             pid: info.pid,
             limits: info.limits,
+            userns: match info.userns {
+                UsernsMode::Private => c"private",
+                UsernsMode::Host => c"host",
+            },
+            warnings: info.warnings.iter().map(|w| cstring_lossy(w)).collect(),
         })
     }
 }
@@ -125,6 +132,42 @@ pub unsafe extern "C" fn boxlite_box_info_error_reason(
 ) -> *const c_char {
     // SAFETY: forwarded caller contract.
     unsafe { field(info, |i| i.error_reason.as_deref()) }
+}
+
+/// Whose user namespace the box runs in: "private" (box root is an unprivileged host uid) or
+/// "host" (box root is host root). A static string; NULL if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_userns(info: *const BoxliteBoxInfo) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| Some(i.userns)) }
+}
+
+/// How many warnings the info holds: one sentence per wall the box's options take down
+/// (`userns` "host", say). 0 if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_warning_count(info: *const BoxliteBoxInfo) -> usize {
+    // SAFETY: forwarded caller contract.
+    unsafe { info.as_ref() }.map_or(0, |i| i.warnings.len())
+}
+
+/// Warning `index` (from 0), or NULL when `info` is NULL or `index` is out of range. Borrowed
+/// from `info`: valid until `info` is freed.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_warning(
+    info: *const BoxliteBoxInfo,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| i.warnings.get(index).map(CString::as_c_str)) }
 }
 
 /// Whether the box's main command has exited with a code; if so, and `out` is not NULL,

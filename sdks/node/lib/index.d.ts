@@ -116,6 +116,11 @@ export interface BoxOptions {
   capAdd?: string[] | null;
   /** Capabilities taken from the default set; `'ALL'` keeps only `capAdd`'s. */
   capDrop?: string[] | null;
+  /**
+   * `'private'` (default: box root is an unprivileged host uid) or `'host'` (box root is host
+   * root, for images that need it; reported in `BoxInfo.warnings`).
+   */
+  userns?: 'private' | 'host' | null;
   /** Absolute working directory of the main command and default of exec. */
   workingDir?: string | null;
   /** Environment; a later entry wins. */

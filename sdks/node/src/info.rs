@@ -33,6 +33,10 @@ pub struct JsBoxInfo {
     /// The bounds the box runs under, defaults filled in.
     #[napi(ts_type = "BoxLimits")]
     pub limits: JsBoxLimits,
+    /// `'private'` or `'host'` (box root is host root).
+    pub userns: String,
+    /// The walls the box's options take down, one sentence each.
+    pub warnings: Vec<String>,
 }
 
 /// The bounds a box runs under: what its options asked for, else the defaults.
@@ -117,6 +121,8 @@ impl From<BoxInfo> for JsBoxInfo {
             cpus: info.options.cpus,
             memory_mib: info.options.memory_mib.map(js_u32),
             limits: info.limits.into(),
+            userns: info.userns.as_str().to_owned(),
+            warnings: info.warnings,
         }
     }
 }

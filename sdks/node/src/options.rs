@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use boxlite_core::{BoxOptions, Command, Error, ImageRegistry, RuntimeOptions};
+use boxlite_core::{BoxOptions, Command, Error, ImageRegistry, RuntimeOptions, UsernsMode};
 use napi_derive::napi;
 
 use crate::error::invalid_argument;
@@ -78,6 +78,9 @@ pub struct JsBoxOptions {
     pub cap_add: Option<Vec<String>>,
     /// Capabilities taken from the default set (`'ALL'`: keep only `capAdd`'s).
     pub cap_drop: Option<Vec<String>>,
+    /// `'private'` (default: box root is an unprivileged host uid) or `'host'` (box root is
+    /// host root, reported in `BoxInfo.warnings`).
+    pub userns: Option<String>,
     /// Remove the box when it stops (core's default: false; the JS layer defaults to true).
     pub auto_remove: Option<bool>,
     /// Keep the box running after the process that started it exits.
@@ -108,6 +111,7 @@ impl TryFrom<JsBoxOptions> for BoxOptions {
             disk_size_gb: whole("diskSizeGb", opts.disk_size_gb)?,
             cap_add: opts.cap_add.unwrap_or_default(),
             cap_drop: opts.cap_drop.unwrap_or_default(),
+            userns: opts.userns.as_deref().map(UsernsMode::parse).transpose()?.unwrap_or_default(),
             auto_remove: opts.auto_remove.unwrap_or_default(),
             detach: opts.detach.unwrap_or_default(),
             ..BoxOptions::default()

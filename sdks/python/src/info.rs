@@ -23,6 +23,10 @@ pub(crate) struct PyBoxInfo {
     state: Py<PyBoxStateInfo>,
     /// The bounds the box runs under, defaults filled in.
     limits: Py<PyBoxLimits>,
+    /// `"private"` or `"host"` (box root is host root).
+    userns: &'static str,
+    /// The walls the box's options take down, one sentence each.
+    warnings: Vec<String>,
 }
 
 /// The bounds a box runs under: what its options asked for, else the defaults.
@@ -133,6 +137,8 @@ impl PyBoxInfo {
             error_reason: info.error_reason,
             state,
             limits,
+            userns: info.userns.as_str(),
+            warnings: info.warnings,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! users' code constructs options unchanged; the fields this version does not implement are
 //! accepted as names but refused when set, never silently ignored.
 
-use boxlite_core::{BoxOptions, Error, ErrorKind};
+use boxlite_core::{BoxOptions, Error, ErrorKind, UsernsMode};
 use pyo3::prelude::*;
 
 use crate::error::to_py_err;
@@ -74,6 +74,10 @@ pub(crate) struct PyBoxOptions {
     /// Capabilities taken from the default set (`"ALL"`: keep only `cap_add`'s).
     #[pyo3(get, set)]
     cap_drop: Vec<String>,
+    /// `"private"` (default: box root is an unprivileged host uid) or `"host"` (box root is
+    /// host root, reported in `BoxInfo.warnings`).
+    #[pyo3(get, set)]
+    userns: Option<String>,
 }
 
 /// Upstream fields without an implementation here yet, and what they would have needed.
@@ -154,6 +158,10 @@ impl PyBoxOptions {
             disk_size_gb: self.disk_size_gb,
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
+            userns: match &self.userns {
+                Some(name) => UsernsMode::parse(name).map_err(to_py_err)?,
+                None => UsernsMode::default(),
+            },
             auto_remove: self.auto_remove.unwrap_or(true),
             detach: self.detach.unwrap_or(false),
             ..BoxOptions::default()
@@ -191,7 +199,7 @@ impl PyBoxOptions {
                         entrypoint=None, cmd=None, user=None, advanced=None, secrets=None,
                         pids_max=None, nofile_soft=None, nofile_hard=None, tmp_size_mib=None,
                         log_max_size_mib=None, log_max_files=None, cap_add=Vec::new(),
-                        cap_drop=Vec::new()))]
+                        cap_drop=Vec::new(), userns=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -220,6 +228,7 @@ impl PyBoxOptions {
         log_max_files: Option<u32>,
         cap_add: Vec<String>,
         cap_drop: Vec<String>,
+        userns: Option<String>,
     ) -> PyResult<Self> {
         let opts = PyBoxOptions {
             image,
@@ -247,6 +256,7 @@ impl PyBoxOptions {
             log_max_files,
             cap_add,
             cap_drop,
+            userns,
         };
         // Refuse now, where the mistake is made; the values are checked at create, so fields may
         // still be assigned one by one.

@@ -97,6 +97,7 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
         // Replaced by `write_spec`, which keeps each run's log apart.
         log: LogLimits { path: dir.join("box.log"), max_bytes: 16 << 20, files: 2 },
         disk: None,
+        user_namespace: true,
         guest: GuestConfig {
             box_id,
             env: vec![("GREETING".to_string(), "hello".to_string())],

@@ -16,7 +16,7 @@ use std::process::{Command as HostCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use boxlite_core::{BoxOptions, Command, Runtime, RuntimeOptions};
+use boxlite_core::{BoxOptions, Command, Runtime, RuntimeOptions, UsernsMode};
 
 mod pull;
 mod scale;
@@ -153,35 +153,51 @@ async fn bench_boxes(
     warm.start().await?;
     warm.stop(Duration::from_secs(5)).await?;
 
-    let (mut ready, mut stop) = (Vec::new(), Vec::new());
+    // Boxes with their own user namespace (the default) and boxes in the host's, alternated
+    // so that both see the same machine: the difference is what the user namespace costs.
+    let with_userns = |userns| BoxOptions { userns, ..BoxOptions::new(image.clone()) };
+    let (mut ready, mut ready_host_userns, mut stop) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..n {
-        let t = Instant::now();
-        let b = rt.create(BoxOptions::new(image.clone()), None)?;
-        b.start().await?;
-        ready.push(t.elapsed());
-        let t = Instant::now();
-        b.stop(Duration::from_secs(5)).await?;
-        stop.push(t.elapsed());
-        rt.remove(b.id(), false)?;
+        for userns in [UsernsMode::Private, UsernsMode::Host] {
+            let t = Instant::now();
+            let b = rt.create(with_userns(userns), None)?;
+            b.start().await?;
+            match userns {
+                UsernsMode::Private => ready.push(t.elapsed()),
+                UsernsMode::Host => ready_host_userns.push(t.elapsed()),
+            }
+            let t = Instant::now();
+            b.stop(Duration::from_secs(5)).await?;
+            if userns == UsernsMode::Private {
+                stop.push(t.elapsed());
+            }
+            rt.remove(b.id(), false)?;
+        }
     }
 
-    let b = rt.create(BoxOptions::new(image.clone()), None)?;
+    let b = rt.create(with_userns(UsernsMode::Private), None)?;
     b.start().await?;
+    let b_host = rt.create(with_userns(UsernsMode::Host), None)?;
+    b_host.start().await?;
     // Warm-up (discarded), for the box as for the host baseline below: first runs pay for
     // cold caches on both sides.
     for _ in 0..WARMUP {
         b.exec(Command::new(["true"])).await?.wait().await?;
+        b_host.exec(Command::new(["true"])).await?.wait().await?;
     }
-    let mut exec = Vec::new();
+    let (mut exec, mut exec_host_userns) = (Vec::new(), Vec::new());
     for _ in 0..n * 3 {
-        let t = Instant::now();
-        let result = b.exec(Command::new(["true"])).await?.wait().await?;
-        exec.push(t.elapsed());
-        if result.exit_code != Some(0) {
-            bail!("true exited with {result:?}");
+        for (bx, times) in [(&b, &mut exec), (&b_host, &mut exec_host_userns)] {
+            let t = Instant::now();
+            let result = bx.exec(Command::new(["true"])).await?.wait().await?;
+            times.push(t.elapsed());
+            if result.exit_code != Some(0) {
+                bail!("true exited with {result:?}");
+            }
         }
     }
     b.stop(Duration::from_secs(5)).await?;
+    b_host.stop(Duration::from_secs(5)).await?;
 
     // Memory: several idle boxes at once, PSS of each box's shim and everything under it.
     let idle: Vec<_> = (0..5)
@@ -216,7 +232,9 @@ async fn bench_boxes(
 
     println!("boxlite-bench: {n} iterations, image {image}");
     row("box ready (create+start, cached)", &Stats(ready.clone()));
+    row("box ready, userns host (no user namespace)", &Stats(ready_host_userns.clone()));
     row("exec round trip of `true`", &Stats(exec.clone()));
+    row("exec round trip, userns host", &Stats(exec_host_userns.clone()));
     row("stop", &Stats(stop));
     row("host fork+exec+wait of /bin/true", &host);
     let bwrap = match bwrap {
@@ -241,7 +259,15 @@ async fn bench_boxes(
             ms(Stats(ready.clone()).p50()) / ms(bw.p50())
         );
     }
-    println!("target ready p50 <= 15 ms: {:.2} ms", ms(Stats(ready.clone()).p50()));
+    println!(
+        "ratio ready p50 / userns host p50        {:.2}x (the user namespace's cost)",
+        ms(Stats(ready.clone()).p50()) / ms(Stats(ready_host_userns).p50())
+    );
+    println!(
+        "ratio exec p50 / userns host p50         {:.2}x",
+        ms(Stats(exec.clone()).p50()) / ms(Stats(exec_host_userns).p50())
+    );
+    println!("target ready p50 <= 10 ms: {:.2} ms", ms(Stats(ready.clone()).p50()));
     let mut doc = serde_json::Map::new();
     doc.insert("box_ready".into(), series(&Stats(ready)));
     doc.insert("exec_true".into(), series(&Stats(exec)));

@@ -50,6 +50,7 @@ class BoxOptions:
     log_max_files: Optional[int]
     cap_add: list[str]
     cap_drop: list[str]
+    userns: Optional[str]
     def __new__(
         cls,
         image: Optional[str] = None,
@@ -77,6 +78,7 @@ class BoxOptions:
         log_max_files: Optional[int] = None,
         cap_add: list[str] = ...,
         cap_drop: list[str] = ...,
+        userns: Optional[str] = None,
     ) -> BoxOptions: ...
 
 @final
@@ -139,6 +141,10 @@ class BoxInfo:
     def state(self) -> BoxStateInfo: ...
     @property
     def limits(self) -> BoxLimits: ...
+    @property
+    def userns(self) -> str: ...
+    @property
+    def warnings(self) -> list[str]: ...
     def __await__(self) -> Generator[Any, Any, BoxInfo]: ...
 
 @final
