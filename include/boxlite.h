@@ -669,11 +669,19 @@ const char *boxlite_box_info_created_at(const BoxliteBoxInfo *info);
 const char *boxlite_box_info_error_reason(const BoxliteBoxInfo *info);
 
 // Whose user namespace the box runs in: "private" (box root is an unprivileged host uid) or
-// "host" (box root is host root). A static string; NULL if `info` is NULL.
+// "host" (box root is host root). Borrowed from `info`: valid until `info` is freed. NULL if
+// `info` is NULL.
 //
 // # Safety
 // `info` is NULL or a live info object.
 const char *boxlite_box_info_userns(const BoxliteBoxInfo *info);
+
+// The seccomp filter of the box's processes: "default" or "unconfined" (none). Borrowed from
+// `info`: valid until `info` is freed. NULL if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+const char *boxlite_box_info_seccomp(const BoxliteBoxInfo *info);
 
 // How many warnings the info holds: one sentence per wall the box's options take down
 // (`userns` "host", say). 0 if `info` is NULL.

@@ -122,6 +122,7 @@ int capabilities_in_force(struct ctx *c);
 int capability_unknown_refused(struct ctx *c);
 int userns_private_by_default(struct ctx *c);
 int userns_host_is_loud(struct ctx *c);
+int seccomp_unconfined_is_loud(struct ctx *c);
 
 /* Image scenarios (spec_images.c): each runs its own registry, no box. */
 int image_pull_list_remove(struct ctx *c);

@@ -435,3 +435,59 @@ int userns_host_is_loud(struct ctx *c) {
     }
     return failed;
 }
+
+static int expect_unconfined(struct ctx *c, BoxliteBox *box) {
+    const char *seccomp, *warning;
+    if (param(c, "seccomp", &seccomp) || param(c, "warning", &warning)) {
+        return 1;
+    }
+    BoxliteBoxInfo *info = NULL;
+    BoxliteError *err = NULL;
+    if (expect_ok(c, "boxlite_box_info", boxlite_box_info(box, &info, &err), &err)) {
+        return 1;
+    }
+    int failed = 0;
+    const char *got = boxlite_box_info_seccomp(info);
+    const char *first = boxlite_box_info_warning(info, 0);
+    if (got == NULL || strcmp(got, seccomp) != 0) {
+        failed = fail(c, "info seccomp is \"%s\", want \"%s\"", got ? got : "(null)", seccomp);
+    } else if (boxlite_box_info_warning_count(info) != 1 || first == NULL ||
+               strstr(first, warning) == NULL) {
+        failed = fail(c, "info has %zu warnings (\"%s\"), want one with \"%s\"",
+                      boxlite_box_info_warning_count(info), first ? first : "", warning);
+    }
+    boxlite_box_info_free(info);
+    return failed;
+}
+
+int seccomp_unconfined_is_loud(struct ctx *c) {
+    const char *image, *seccomp, *mode, *profile, *code;
+    if (run_image(c, &image) || param(c, "seccomp", &seccomp) || param(c, "mode", &mode) ||
+        param(c, "profile", &profile) || param(c, "code", &code)) {
+        return 1;
+    }
+    char options[512], want[64];
+    snprintf(options, sizeof options, "{\"image\": \"%s\", \"seccomp\": \"%s\"}", image, seccomp);
+    snprintf(want, sizeof want, "Seccomp:\t%s\n", mode);
+    const char *const argv[] = {"grep", "Seccomp:", "/proc/self/status", NULL};
+    struct capture cap;
+    capture_init(&cap);
+    BoxliteExecResult result;
+    int failed = run_in_new_box(c, options, expect_unconfined, argv, &cap, &result);
+    if (!failed && (result.exit_code != 0 || cap.out == NULL || strcmp(cap.out, want) != 0)) {
+        failed = fail(c, "the box printed \"%s\" (exit %d), want \"%s\"", cap.out ? cap.out : "",
+                      result.exit_code, want);
+    }
+    capture_free(&cap);
+    if (!failed) {
+        char json[512];
+        snprintf(json, sizeof json, "{\"image\": \"%s\", \"seccomp\": \"%s\"}", c->spec->image,
+                 profile);
+        const char *const needles[] = {"seccomp", profile, NULL};
+        BoxliteRuntime *rt = NULL;
+        failed = open_runtime(c, &rt) || create_refused(c, rt, json, code, needles) ||
+                 expect_no_boxes(c, rt);
+        boxlite_runtime_free(rt);
+    }
+    return failed;
+}

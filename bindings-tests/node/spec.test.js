@@ -463,6 +463,25 @@ const scenarios = {
     });
   },
 
+  async seccomp_unconfined_is_loud({ seccomp, warning, mode, profile, code }) {
+    await withRuntime(async (rt) => {
+      const box = await runBox(rt, { seccomp });
+      await box.start();
+      const info = await box.info();
+      assert.equal(info.seccomp, seccomp);
+      assert.ok(info.warnings.length === 1 && info.warnings[0].includes(warning), info.warnings);
+      const got = await run(box, 'grep', ['Seccomp:', '/proc/self/status']);
+      assert.equal(got.exitCode, 0, got.stderr);
+      assert.deepEqual(got.stdout.trim().split(/\s+/), ['Seccomp:', mode]);
+      await box.stop();
+    });
+    await withRuntime(async (rt) => {
+      const err = await rejectsWithCode(rt.create({ image: IMAGE, seccomp: profile }), code);
+      assert.ok(err.message.includes('seccomp') && err.message.includes(profile), err.message);
+      assert.deepEqual(await rt.listInfo(), []);
+    });
+  },
+
   async image_pull_list_remove({ repo, tag }) {
     const dest = `${repo}:${tag}`;
     await withRegistry([dest], (reg) =>

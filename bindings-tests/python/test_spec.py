@@ -533,6 +533,20 @@ async def test_userns_host_is_loud(home, run_image):
     await assert_create_refused(home, p["code"], "userns", userns="nobody")
 
 
+@scenario
+async def test_seccomp_unconfined_is_loud(home, run_image):
+    p = params("seccomp_unconfined_is_loud")
+    box = await started(runtime(home), run_image, seccomp=p["seccomp"])
+    info = await box.info()
+    assert info.seccomp == p["seccomp"]
+    assert len(info.warnings) == 1 and p["warning"] in info.warnings[0], info.warnings
+    out, err, result = await run(box, "grep", "Seccomp:", "/proc/self/status")
+    assert result.exit_code == 0, err
+    assert out.split() == ["Seccomp:", p["mode"]]
+    await bounded(box.stop())
+    await assert_create_refused(home, p["code"], "seccomp", p["profile"], seccomp=p["profile"])
+
+
 @contextlib.contextmanager
 def registry(run_image: str, *pushes: str, auth: str = "none") -> Iterator[dict[str, Any]]:
     """A registry on 127.0.0.1 with the run image pushed as each DEST; yields the fixture's

@@ -151,6 +151,16 @@ fn userns_host_is_stored_reported_and_warned_about() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].as_str().unwrap().contains("box root is host root"));
     fails(h, &["create", "--userns", "nobody", "busybox"], "invalid userns \"nobody\"");
+
+    ok(h, &["create", "--name", "open", "--security-opt", "seccomp=unconfined", "busybox"]);
+    let info: Value = serde_json::from_str(&ok(h, &["inspect", "open"])).unwrap();
+    assert_eq!(
+        (&info["seccomp"], &info["options"]["seccomp"]),
+        (&"unconfined".into(), &"unconfined".into())
+    );
+    assert!(info["warnings"][0].as_str().unwrap().starts_with("seccomp \"unconfined\""));
+    fails(h, &["create", "--security-opt", "seccomp=/p.json", "busybox"], "not supported yet");
+    fails(h, &["create", "--security-opt", "apparmor=x", "busybox"], "only seccomp=");
 }
 
 #[test]

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::db::BoxRecord;
 use crate::limits::BoxLimits;
-use crate::options::{BoxOptions, UsernsMode};
+use crate::options::{BoxOptions, SeccompMode, UsernsMode};
 use crate::status::BoxStatus;
 
 /// What `get_info`, `list_info` and `inspect` report. Always read from the database, so two
@@ -37,6 +37,8 @@ pub struct BoxInfo {
     pub limits: BoxLimits,
     /// Whose user namespace the box runs in (its own unless created with `userns` "host").
     pub userns: UsernsMode,
+    /// The seccomp filter of the box's processes ("default" unless created "unconfined").
+    pub seccomp: SeccompMode,
     /// The walls this box's options take down, one sentence each; empty for a box with every
     /// default wall (docs/threat-model.md).
     pub warnings: Vec<String>,
@@ -55,6 +57,7 @@ impl From<BoxRecord> for BoxInfo {
             error_reason: rec.state.error_reason().map(str::to_owned),
             limits: BoxLimits::of(&rec.config),
             userns: rec.config.userns,
+            seccomp: rec.config.seccomp,
             warnings: rec.config.warnings(),
             options: rec.config,
             id: rec.id,

@@ -56,7 +56,7 @@ pub use limits::{
 pub use litebox::{LiteBox, DEFAULT_STOP_TIMEOUT};
 pub use logs::{LogOptions, LogStream, LOG_CHUNK_BYTES};
 pub use options::{
-    parse_env_pair, validate_name, BoxOptions, RuntimeOptions, UsernsMode,
+    parse_env_pair, validate_name, BoxOptions, RuntimeOptions, SeccompMode, UsernsMode,
     DEFAULT_GUEST_READY_TIMEOUT, GUEST_READY_TIMEOUT_ENV, MAX_CPUS, MAX_MEMORY_MIB, MAX_NAME_LEN,
     MIN_MEMORY_MIB,
 };

@@ -104,6 +104,10 @@ pub struct BoxOptions {
     /// host uid); [`UsernsMode::Host`] makes box root host root, for images that need it.
     #[serde(skip_serializing_if = "UsernsMode::is_private")]
     pub userns: UsernsMode,
+    /// The seccomp filter of the box's processes: the default deny-list, or none at all
+    /// ([`SeccompMode::Unconfined`], reported in `BoxInfo::warnings`).
+    #[serde(skip_serializing_if = "SeccompMode::is_default")]
+    pub seccomp: SeccompMode,
     /// Remove the box when it stops. Cannot be combined with `detach`: a detached box may
     /// stop when no process of ours is there to remove it.
     pub auto_remove: bool,
@@ -152,6 +156,55 @@ impl UsernsMode {
 
     fn is_private(&self) -> bool {
         *self == UsernsMode::Private
+    }
+}
+
+/// Which seccomp filter a box's processes run under ([`BoxOptions::seccomp`]).
+// Deserialized through `parse`, so that a bad value's error names the option.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum SeccompMode {
+    /// Docker's dangerous set plus `io_uring_*`, new namespaces and the rest of
+    /// guest/src/seccomp.rs.
+    #[default]
+    Default,
+    /// No filter: what the capabilities and namespaces allow, the box may call.
+    Unconfined,
+}
+
+impl SeccompMode {
+    /// The name in options, the CLI and the bindings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeccompMode::Default => "default",
+            SeccompMode::Unconfined => "unconfined",
+        }
+    }
+
+    /// Parses [`SeccompMode::as_str`]'s names. A profile of one's own (OCI seccomp JSON) is
+    /// refused by name until it is supported, rather than read as something else.
+    pub fn parse(name: &str) -> Result<Self> {
+        [SeccompMode::Default, SeccompMode::Unconfined]
+            .into_iter()
+            .find(|mode| mode.as_str() == name)
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "invalid seccomp {name:?}: expected \"default\" or \"unconfined\" (a \
+                     seccomp profile of one's own is not supported yet)"
+                ))
+            })
+    }
+
+    fn is_default(&self) -> bool {
+        *self == SeccompMode::Default
+    }
+}
+
+impl TryFrom<String> for SeccompMode {
+    type Error = String;
+
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        SeccompMode::parse(&name).map_err(|e| e.to_string())
     }
 }
 
@@ -249,6 +302,13 @@ impl BoxOptions {
             said.push(
                 "userns \"host\": box root is host root (uid 0); a process that gets past the \
                  box's other walls acts as root on the host"
+                    .to_string(),
+            );
+        }
+        if self.seccomp == SeccompMode::Unconfined {
+            said.push(
+                "seccomp \"unconfined\": the box's processes may make every system call their \
+                 capabilities allow (keyrings, bpf, io_uring, new user namespaces, ...)"
                     .to_string(),
             );
         }
@@ -361,6 +421,20 @@ mod tests {
         assert!(err.to_string().contains("invalid userns \"nobody\""), "{err}");
         assert_eq!(UsernsMode::parse("private").unwrap(), UsernsMode::Private);
         assert_eq!(UsernsMode::parse("Host").unwrap_err().kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn seccomp_is_default_unless_asked_unconfined_and_profiles_are_refused() {
+        let old: BoxOptions = serde_json::from_str(r#"{"image": "alpine"}"#).unwrap();
+        assert_eq!(old.seccomp, SeccompMode::Default);
+        assert!(!serde_json::to_string(&old).unwrap().contains("seccomp"));
+        let off: BoxOptions =
+            serde_json::from_str(r#"{"image": "alpine", "seccomp": "unconfined"}"#).unwrap();
+        assert_eq!(off.seccomp, SeccompMode::Unconfined);
+        assert_eq!(off.warnings().len(), 1);
+        assert!(off.warnings()[0].starts_with("seccomp \"unconfined\""));
+        let err = SeccompMode::parse("/etc/profile.json").unwrap_err();
+        assert!(err.to_string().contains("not supported yet"), "{err}");
     }
 
     #[test]

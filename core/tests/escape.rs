@@ -15,7 +15,7 @@ use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use boxlite_core::{BoxOptions, Command, UsernsMode};
+use boxlite_core::{BoxOptions, Command, SeccompMode, UsernsMode};
 use common::{agent_of, output, sh, TestHome};
 
 /// What the box prints for an attack that the kernel refused.
@@ -111,9 +111,10 @@ async fn attacks_from_box_root(userns: UsernsMode) {
 
     let attacks: Vec<(&str, String)> = vec![
         // Mounts: the old API, a bind of the root, a remount, pivot_root.
-        ("mount tmpfs", "mount -t tmpfs none /mnt".into()),
+        // (Mount points made first: the image has no /mnt, and ENOENT would prove nothing.)
+        ("mount tmpfs", "mkdir -p /root/m && mount -t tmpfs none /root/m".into()),
         ("mount proc", "mkdir -p /root/p && mount -t proc proc /root/p".into()),
-        ("bind mount", "mount --bind / /mnt".into()),
+        ("bind mount", "mkdir -p /root/b && mount --bind / /root/b".into()),
         ("remount root", "mount -o remount,ro /".into()),
         ("pivot_root", "mkdir -p /root/n/o && pivot_root /root/n /root/n/o".into()),
         // Namespaces to regain capabilities, or to join another.
@@ -239,7 +240,32 @@ async fn with_cap_sys_admin_the_hostname_attack_works_inside_only() {
     b.start().await.unwrap();
     assert_eq!(verdict(&b, attempt("hostname evil")).await, "escaped");
     assert_eq!(verdict(&b, sh("hostname")).await, "evil");
-    assert_eq!(verdict(&b, attempt("mount -t tmpfs none /mnt")).await, DENIED);
+    let mount = "mkdir -p /root/m && mount -t tmpfs none /root/m";
+    assert_eq!(verdict(&b, attempt(mount)).await, DENIED);
     assert_eq!(host_hostname(), hostname);
+    b.stop(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Two-sided for the seccomp wall: in a throwaway box with seccomp "unconfined" (and
+/// CAP_SYS_ADMIN for the mount), the calls the filter denies go through, inside the box only:
+/// a new user namespace, and a tmpfs mounted in the box's own mount namespace. The host's
+/// mount table is as it was.
+#[tokio::test]
+async fn with_seccomp_unconfined_the_calls_it_denies_go_through_inside_only() {
+    let t = TestHome::new();
+    let host_mounts = || std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let before = host_mounts();
+    let opts = BoxOptions {
+        seccomp: SeccompMode::Unconfined,
+        cap_add: vec!["SYS_ADMIN".into()],
+        ..t.options()
+    };
+    let b = t.rt.create(opts, None).unwrap();
+    b.start().await.unwrap();
+    assert_eq!(verdict(&b, attempt("unshare -U -r true")).await, "escaped");
+    let mount = "mkdir -p /root/m && mount -t tmpfs none /root/m";
+    assert_eq!(verdict(&b, attempt(mount)).await, "escaped");
+    assert_eq!(verdict(&b, sh("grep -c ' /root/m ' /proc/self/mountinfo")).await, "1");
+    assert_eq!(host_mounts().lines().count(), before.lines().count(), "a mount reached the host");
     b.stop(Duration::from_secs(5)).await.unwrap();
 }

@@ -40,6 +40,9 @@ fn main() {
         report::fail(&err.to_string());
     }
     let launch = boot::take_launch().unwrap_or_else(|err| report::fail(&err.to_string()));
+    if let Err(err) = boot::confine(&launch.config) {
+        report::fail(&err.to_string());
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(MAX_BLOCKING_THREADS)

@@ -150,6 +150,10 @@ pub struct GuestConfig {
     /// [`crate::capabilities::DEFAULT_MASK`].
     #[serde(default)]
     pub capabilities: Option<u64>,
+    /// True: no seccomp filter on the agent and its processes (the box's `seccomp`
+    /// "unconfined"). Absent means false, so a config without it is filtered.
+    #[serde(default)]
+    pub seccomp_unconfined: bool,
 }
 
 /// The agent's last words to the shim, on [`fds::REPORT`].

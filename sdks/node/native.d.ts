@@ -162,6 +162,8 @@ export interface BoxInfo {
   limits: BoxLimits
   /** `'private'` or `'host'` (box root is host root). */
   userns: string
+  /** `'default'` or `'unconfined'` (no seccomp filter). */
+  seccomp: string
   /** The walls the box's options take down, one sentence each. */
   warnings: Array<string>
 }
@@ -241,6 +243,11 @@ export interface BoxOptions {
    * host root, reported in `BoxInfo.warnings`).
    */
   userns?: string
+  /**
+   * `'default'` (the seccomp deny-list) or `'unconfined'` (no filter, reported in
+   * `BoxInfo.warnings`).
+   */
+  seccomp?: string
   /** Remove the box when it stops (core's default: false; the JS layer defaults to true). */
   autoRemove?: boolean
   /** Keep the box running after the process that started it exits. */

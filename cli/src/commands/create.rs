@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use boxlite_core::{BoxOptions, Error, ErrorKind, Runtime, UsernsMode};
+use boxlite_core::{BoxOptions, Error, ErrorKind, Runtime, SeccompMode, UsernsMode};
 
 use super::args::ProcessArgs;
 
@@ -48,6 +48,10 @@ pub(crate) struct BoxArgs {
     /// host root, for images that need it) [default: private]
     #[arg(long = "userns", value_name = "MODE")]
     userns: Option<String>,
+    /// Security option, as Docker spells it: seccomp=unconfined (no seccomp filter) or
+    /// seccomp=default (repeatable; a later value wins)
+    #[arg(long = "security-opt", value_name = "seccomp=MODE")]
+    security_opts: Vec<String>,
     /// Override the image's entrypoint
     #[arg(long)]
     entrypoint: Option<String>,
@@ -69,6 +73,10 @@ impl BoxArgs {
             Some(&(soft, hard)) => (Some(soft), Some(hard)),
             None => (None, None),
         };
+        let mut seccomp = SeccompMode::default();
+        for opt in &self.security_opts {
+            seccomp = parse_security_opt(opt)?;
+        }
         let options = BoxOptions {
             env: self.process.env_pairs()?,
             working_dir: self.process.working_dir,
@@ -85,6 +93,7 @@ impl BoxArgs {
             cap_add: self.cap_add,
             cap_drop: self.cap_drop,
             userns: self.userns.as_deref().map(UsernsMode::parse).transpose()?.unwrap_or_default(),
+            seccomp,
             entrypoint: self.entrypoint.map(|e| vec![e]),
             cmd: (!self.cmd.is_empty()).then_some(self.cmd),
             auto_remove: self.auto_remove,
@@ -92,6 +101,18 @@ impl BoxArgs {
             ..BoxOptions::new(self.image)
         };
         Ok((options, self.name))
+    }
+}
+
+/// `seccomp=MODE`, the one `--security-opt` supported; others (apparmor, no-new-privileges,
+/// label) are refused by name rather than ignored.
+fn parse_security_opt(opt: &str) -> Result<SeccompMode, Error> {
+    match opt.split_once(['=', ':']) {
+        Some(("seccomp", mode)) => SeccompMode::parse(mode),
+        _ => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("invalid --security-opt {opt:?}: only seccomp=unconfined|default is supported"),
+        )),
     }
 }
 

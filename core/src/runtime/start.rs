@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::home::{BoxPaths, Home};
 use crate::images::ImageConfig;
 use crate::limits::BoxLimits;
-use crate::options::{BoxOptions, UsernsMode};
+use crate::options::{BoxOptions, SeccompMode, UsernsMode};
 use crate::status::BoxStatus;
 
 /// Grace between SIGTERM and SIGKILL when the box stops on its own (main command exited,
@@ -259,6 +259,7 @@ fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> Result<Gues
         stop_grace_ms: STOP_GRACE.as_millis() as u64,
         nofile: Some([limits.nofile_soft, limits.nofile_hard]),
         capabilities: Some(capabilities),
+        seccomp_unconfined: opts.seccomp == SeccompMode::Unconfined,
     })
 }
 

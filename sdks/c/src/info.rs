@@ -4,7 +4,7 @@
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
 
-use boxlite_core::{BoxInfo, BoxLimits, Error, ErrorKind, UsernsMode};
+use boxlite_core::{BoxInfo, BoxLimits, Error, ErrorKind};
 
 use crate::ffi::cstring_lossy;
 use crate::status;
@@ -22,7 +22,8 @@ pub struct BoxliteBoxInfo {
     exit_code: Option<i32>,
     pid: Option<u32>,
     limits: BoxLimits,
-    userns: &'static CStr,
+    userns: CString,
+    seccomp: CString,
     warnings: Vec<CString>,
 }
 
@@ -46,10 +47,8 @@ impl TryFrom<BoxInfo> for BoxliteBoxInfo {
             exit_code: info.exit_code,
             pid: info.pid,
             limits: info.limits,
-            userns: match info.userns {
-                UsernsMode::Private => c"private",
-                UsernsMode::Host => c"host",
-            },
+            userns: cstring_lossy(info.userns.as_str()),
+            seccomp: cstring_lossy(info.seccomp.as_str()),
             warnings: info.warnings.iter().map(|w| cstring_lossy(w)).collect(),
         })
     }
@@ -135,14 +134,26 @@ pub unsafe extern "C" fn boxlite_box_info_error_reason(
 }
 
 /// Whose user namespace the box runs in: "private" (box root is an unprivileged host uid) or
-/// "host" (box root is host root). A static string; NULL if `info` is NULL.
+/// "host" (box root is host root). Borrowed from `info`: valid until `info` is freed. NULL if
+/// `info` is NULL.
 ///
 /// # Safety
 /// `info` is NULL or a live info object.
 #[no_mangle]
 pub unsafe extern "C" fn boxlite_box_info_userns(info: *const BoxliteBoxInfo) -> *const c_char {
     // SAFETY: forwarded caller contract.
-    unsafe { field(info, |i| Some(i.userns)) }
+    unsafe { field(info, |i| Some(&i.userns)) }
+}
+
+/// The seccomp filter of the box's processes: "default" or "unconfined" (none). Borrowed from
+/// `info`: valid until `info` is freed. NULL if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_seccomp(info: *const BoxliteBoxInfo) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| Some(&i.seccomp)) }
 }
 
 /// How many warnings the info holds: one sentence per wall the box's options take down

@@ -121,6 +121,8 @@ export interface BoxOptions {
    * root, for images that need it; reported in `BoxInfo.warnings`).
    */
   userns?: 'private' | 'host' | null;
+  /** `'default'` (the seccomp deny-list) or `'unconfined'` (no filter; in `BoxInfo.warnings`). */
+  seccomp?: 'default' | 'unconfined' | null;
   /** Absolute working directory of the main command and default of exec. */
   workingDir?: string | null;
   /** Environment; a later entry wins. */

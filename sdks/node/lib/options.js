@@ -45,6 +45,7 @@ const BOX_KEYS = new Set([
   'capAdd',
   'capDrop',
   'userns',
+  'seccomp',
 ]);
 
 /** Unset, as upstream's optional fields are: `undefined` or `null`. */
@@ -120,7 +121,7 @@ function toNativeBoxOptions(options) {
   refuseUnknown(options, BOX_KEYS, 'box options');
   const native = { image: imageReference(options), autoRemove: options.autoRemove ?? true };
   const passed = [...BOUND_KEYS, 'workingDir', 'detach', 'entrypoint', 'cmd', 'user'];
-  for (const key of [...passed, 'capAdd', 'capDrop', 'userns']) {
+  for (const key of [...passed, 'capAdd', 'capDrop', 'userns', 'seccomp']) {
     if (!isUnset(options[key])) native[key] = options[key];
   }
   const env = envPairs(options.env, 'box options');

@@ -35,6 +35,8 @@ pub struct JsBoxInfo {
     pub limits: JsBoxLimits,
     /// `'private'` or `'host'` (box root is host root).
     pub userns: String,
+    /// `'default'` or `'unconfined'` (no seccomp filter).
+    pub seccomp: String,
     /// The walls the box's options take down, one sentence each.
     pub warnings: Vec<String>,
 }
@@ -122,6 +124,7 @@ impl From<BoxInfo> for JsBoxInfo {
             memory_mib: info.options.memory_mib.map(js_u32),
             limits: info.limits.into(),
             userns: info.userns.as_str().to_owned(),
+            seccomp: info.seccomp.as_str().to_owned(),
             warnings: info.warnings,
         }
     }

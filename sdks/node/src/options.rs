@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use boxlite_core::{BoxOptions, Command, Error, ImageRegistry, RuntimeOptions, UsernsMode};
+use boxlite_core::{
+    BoxOptions, Command, Error, ImageRegistry, RuntimeOptions, SeccompMode, UsernsMode,
+};
 use napi_derive::napi;
 
 use crate::error::invalid_argument;
@@ -81,6 +83,9 @@ pub struct JsBoxOptions {
     /// `'private'` (default: box root is an unprivileged host uid) or `'host'` (box root is
     /// host root, reported in `BoxInfo.warnings`).
     pub userns: Option<String>,
+    /// `'default'` (the seccomp deny-list) or `'unconfined'` (no filter, reported in
+    /// `BoxInfo.warnings`).
+    pub seccomp: Option<String>,
     /// Remove the box when it stops (core's default: false; the JS layer defaults to true).
     pub auto_remove: Option<bool>,
     /// Keep the box running after the process that started it exits.
@@ -112,6 +117,12 @@ impl TryFrom<JsBoxOptions> for BoxOptions {
             cap_add: opts.cap_add.unwrap_or_default(),
             cap_drop: opts.cap_drop.unwrap_or_default(),
             userns: opts.userns.as_deref().map(UsernsMode::parse).transpose()?.unwrap_or_default(),
+            seccomp: opts
+                .seccomp
+                .as_deref()
+                .map(SeccompMode::parse)
+                .transpose()?
+                .unwrap_or_default(),
             auto_remove: opts.auto_remove.unwrap_or_default(),
             detach: opts.detach.unwrap_or_default(),
             ..BoxOptions::default()

@@ -25,6 +25,8 @@ pub(crate) struct PyBoxInfo {
     limits: Py<PyBoxLimits>,
     /// `"private"` or `"host"` (box root is host root).
     userns: &'static str,
+    /// `"default"` or `"unconfined"` (no seccomp filter).
+    seccomp: &'static str,
     /// The walls the box's options take down, one sentence each.
     warnings: Vec<String>,
 }
@@ -138,6 +140,7 @@ impl PyBoxInfo {
             state,
             limits,
             userns: info.userns.as_str(),
+            seccomp: info.seccomp.as_str(),
             warnings: info.warnings,
         })
     }

@@ -2,7 +2,7 @@
 //! users' code constructs options unchanged; the fields this version does not implement are
 //! accepted as names but refused when set, never silently ignored.
 
-use boxlite_core::{BoxOptions, Error, ErrorKind, UsernsMode};
+use boxlite_core::{BoxOptions, Error, ErrorKind, SeccompMode, UsernsMode};
 use pyo3::prelude::*;
 
 use crate::error::to_py_err;
@@ -78,6 +78,10 @@ pub(crate) struct PyBoxOptions {
     /// host root, reported in `BoxInfo.warnings`).
     #[pyo3(get, set)]
     userns: Option<String>,
+    /// `"default"` (the seccomp deny-list) or `"unconfined"` (no filter, reported in
+    /// `BoxInfo.warnings`).
+    #[pyo3(get, set)]
+    seccomp: Option<String>,
 }
 
 /// Upstream fields without an implementation here yet, and what they would have needed.
@@ -162,6 +166,10 @@ impl PyBoxOptions {
                 Some(name) => UsernsMode::parse(name).map_err(to_py_err)?,
                 None => UsernsMode::default(),
             },
+            seccomp: match &self.seccomp {
+                Some(name) => SeccompMode::parse(name).map_err(to_py_err)?,
+                None => SeccompMode::default(),
+            },
             auto_remove: self.auto_remove.unwrap_or(true),
             detach: self.detach.unwrap_or(false),
             ..BoxOptions::default()
@@ -199,7 +207,7 @@ impl PyBoxOptions {
                         entrypoint=None, cmd=None, user=None, advanced=None, secrets=None,
                         pids_max=None, nofile_soft=None, nofile_hard=None, tmp_size_mib=None,
                         log_max_size_mib=None, log_max_files=None, cap_add=Vec::new(),
-                        cap_drop=Vec::new(), userns=None))]
+                        cap_drop=Vec::new(), userns=None, seccomp=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -229,6 +237,7 @@ impl PyBoxOptions {
         cap_add: Vec<String>,
         cap_drop: Vec<String>,
         userns: Option<String>,
+        seccomp: Option<String>,
     ) -> PyResult<Self> {
         let opts = PyBoxOptions {
             image,
@@ -257,6 +266,7 @@ impl PyBoxOptions {
             cap_add,
             cap_drop,
             userns,
+            seccomp,
         };
         // Refuse now, where the mistake is made; the values are checked at create, so fields may
         // still be assigned one by one.

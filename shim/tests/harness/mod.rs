@@ -107,6 +107,7 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
             stop_grace_ms: 2000,
             nofile: Some([1024, 4096]),
             capabilities: None,
+            seccomp_unconfined: false,
         },
     }
 }

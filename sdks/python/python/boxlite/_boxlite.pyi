@@ -51,6 +51,7 @@ class BoxOptions:
     cap_add: list[str]
     cap_drop: list[str]
     userns: Optional[str]
+    seccomp: Optional[str]
     def __new__(
         cls,
         image: Optional[str] = None,
@@ -79,6 +80,7 @@ class BoxOptions:
         cap_add: list[str] = ...,
         cap_drop: list[str] = ...,
         userns: Optional[str] = None,
+        seccomp: Optional[str] = None,
     ) -> BoxOptions: ...
 
 @final
@@ -143,6 +145,8 @@ class BoxInfo:
     def limits(self) -> BoxLimits: ...
     @property
     def userns(self) -> str: ...
+    @property
+    def seccomp(self) -> str: ...
     @property
     def warnings(self) -> list[str]: ...
     def __await__(self) -> Generator[Any, Any, BoxInfo]: ...
