@@ -100,6 +100,9 @@ pub struct ExitRecords {
     _home: Scratch,
 }
 
+/// How often [`ExitRecords`] waits for a box's lock and reads the box again.
+const SETTLE_TRIES: usize = 100;
+
 impl ExitRecords {
     /// A runtime on a fresh home in the temporary directory, removed on drop.
     pub fn new() -> Result<Self> {
@@ -134,7 +137,18 @@ impl ExitRecords {
         self.runtime.store().update_state(id, &state)?;
         let path = self.runtime.home().box_paths(id).exit_record;
         fs::write(&path, record).map_err(|e| Error::io(format!("write {}", path.display()), e))?;
-        let info = self.runtime.get_info(id)?;
+        // A read reconciles the box only when its lock is free, and another test of this
+        // process may have spawned a child while `create` held it: the child's copy of the
+        // descriptor keeps the lock until its exec. So wait for the lock (an event, not a
+        // delay), then read; a bounded number of times.
+        let mut info = None;
+        for _ in 0..SETTLE_TRIES {
+            drop(crate::lock::FileLock::for_box(self.runtime.home(), id)?);
+            info = self.runtime.get_info(id)?;
+            if !info.as_ref().is_some_and(|i| i.status.is_active()) {
+                break;
+            }
+        }
         Ok(info.unwrap_or_else(|| panic!("box {id} vanished while it was settled")))
     }
 }
