@@ -124,12 +124,10 @@ async fn cap_add_and_cap_drop_change_the_set_a_box_runs_with() {
     assert_eq!(String::from_utf8_lossy(&out), "CapEff:\t0000000000000000\n");
     b.stop(Duration::from_secs(5)).await.unwrap();
 
-    for (add, why) in [("CAP_NOPE", "is not a Linux capability"), ("mknod", "device cgroup")] {
-        let opts = BoxOptions { cap_add: vec![add.into()], ..t.options() };
-        let Err(err) = t.rt.create(opts, None) else { panic!("cap_add {add} was accepted") };
-        assert_eq!(err.code(), "invalid_argument");
-        assert!(err.to_string().contains(why), "{err}");
-    }
+    let opts = BoxOptions { cap_add: vec!["CAP_NOPE".into()], ..t.options() };
+    let Err(err) = t.rt.create(opts, None) else { panic!("cap_add CAP_NOPE was accepted") };
+    assert_eq!(err.code(), "invalid_argument");
+    assert!(err.to_string().contains("is not a Linux capability"), "{err}");
 }
 
 #[tokio::test]

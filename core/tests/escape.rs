@@ -269,3 +269,67 @@ async fn with_seccomp_unconfined_the_calls_it_denies_go_through_inside_only() {
     assert_eq!(host_mounts().lines().count(), before.lines().count(), "a mount reached the host");
     b.stop(Duration::from_secs(5)).await.unwrap();
 }
+
+/// A host block device only this test uses: a loop device over a file holding [`SECRET`],
+/// detached when dropped.
+struct HostDisk {
+    device: String,
+    _file: tempfile::NamedTempFile,
+}
+
+const SECRET: &str = "host disk secret";
+
+impl HostDisk {
+    fn attach() -> Self {
+        use std::io::Write;
+        let mut file = tempfile::NamedTempFile::new().expect("disk file");
+        let mut block = SECRET.as_bytes().to_vec();
+        block.resize(4096, 0);
+        file.write_all(&block).expect("write disk file");
+        let out = std::process::Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(file.path())
+            .output()
+            .expect("losetup (util-linux) is needed");
+        assert!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
+        let device = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        HostDisk { device, _file: file }
+    }
+
+    fn numbers(&self) -> (u64, u64) {
+        use std::os::unix::fs::MetadataExt;
+        let rdev = std::fs::metadata(&self.device).expect("stat loop device").rdev();
+        (libc::major(rdev) as u64, libc::minor(rdev) as u64)
+    }
+}
+
+impl Drop for HostDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup").args(["-d", &self.device]).status();
+    }
+}
+
+/// The device filter, the wall behind `CAP_MKNOD`: box root given it, as host root
+/// (`userns: "host"`), makes a node for a host disk on its `/dev` tmpfs (a loop device this
+/// test attached, whose first bytes the host reads fine), and the kernel refuses to open it.
+/// (Two-sided: without the filter, the box read the disk's secret.)
+#[tokio::test]
+async fn a_node_for_a_host_disk_made_with_cap_mknod_cannot_be_opened() {
+    let disk = HostDisk::attach();
+    let host_read = std::fs::read(&disk.device).expect("the host reads its disk");
+    assert!(host_read.starts_with(SECRET.as_bytes()));
+    let (major, minor) = disk.numbers();
+    let t = TestHome::new();
+    let opts =
+        BoxOptions { userns: UsernsMode::Host, cap_add: vec!["MKNOD".into()], ..t.options() };
+    let b = t.rt.create(opts, None).unwrap();
+    b.start().await.unwrap();
+    let script =
+        format!("mknod /dev/hostdisk b {major} {minor} && echo made; head -c 16 /dev/hostdisk");
+    let (out, err, res) = output(b.exec(sh(&script)).await.expect("exec")).await;
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!(String::from_utf8_lossy(&out), "made\n", "{err}");
+    assert_ne!(res.exit_code, Some(0), "the host's disk was read");
+    assert!(err.contains("Operation not permitted"), "{err}");
+    b.stop(Duration::from_secs(5)).await.unwrap();
+}

@@ -50,8 +50,9 @@ pub const ALL: [&str; 41] = [
 ];
 
 /// The capabilities a root process in a box keeps unless its options say otherwise: Docker's
-/// default set minus CAP_MKNOD, because boxes have no device cgroup that would stop a device
-/// node from reaching the host's disks.
+/// default set minus CAP_MKNOD. `cap_add` may grant it: the box's device filter (the shim's
+/// device cgroup) keeps a node it makes from being opened unless it is one of the box's own
+/// devices; but few programs need it, and in a box with a user namespace it does nothing.
 pub const DEFAULT: [u32; 13] = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 29, 31];
 
 /// [`DEFAULT`] as a bit mask (bit n: capability n).
@@ -64,9 +65,6 @@ pub const DEFAULT_MASK: u64 = {
     }
     mask
 };
-
-/// CAP_MKNOD: refused in `cap_add` (see [`DEFAULT`]).
-const CAP_MKNOD: u32 = 27;
 
 /// The number of a capability named as Docker accepts it: `CAP_NET_ADMIN`, `NET_ADMIN` or
 /// `net_admin`.
@@ -111,13 +109,6 @@ pub fn resolve(add: &[String], drop: &[String]) -> Result<u64, String> {
     };
     // Docker: a named drop wins over an add; a drop of ALL only clears the starting set.
     let dropped = mask_of("cap_drop", &drop.iter().filter(|n| !is_all(n)).collect::<Vec<_>>())?;
-    if added & (1 << CAP_MKNOD) != 0 {
-        return Err(format!(
-            "cap_add: {} would grant CAP_MKNOD, which boxes cannot have yet: without a device \
-             cgroup a device node made in a box would reach the host's disks",
-            if add_all { "ALL" } else { "CAP_MKNOD" }
-        ));
-    }
     let base = if drop.iter().any(|n| is_all(&n)) { 0 } else { DEFAULT_MASK };
     Ok((base | added) & !dropped)
 }
@@ -160,14 +151,16 @@ mod tests {
     }
 
     #[test]
-    fn unknown_names_and_mknod_are_refused_with_the_option_named() {
+    fn unknown_names_are_refused_with_the_option_named() {
         let err = resolve(&strings(&["CAP_NOPE"]), &[]).unwrap_err();
         assert!(err.starts_with("cap_add: \"CAP_NOPE\" is not a Linux capability"), "{err}");
         let err = resolve(&[], &strings(&["bogus"])).unwrap_err();
         assert!(err.starts_with("cap_drop: \"bogus\""), "{err}");
-        let err = resolve(&strings(&["MKNOD"]), &[]).unwrap_err();
-        assert!(err.contains("CAP_MKNOD") && err.contains("device cgroup"), "{err}");
-        let err = resolve(&strings(&["ALL"]), &[]).unwrap_err();
-        assert!(err.starts_with("cap_add: ALL would grant CAP_MKNOD"), "{err}");
+    }
+
+    #[test]
+    fn mknod_and_all_can_be_added() {
+        assert_eq!(resolve(&strings(&["MKNOD"]), &[]), Ok(DEFAULT_MASK | (1 << 27)));
+        assert_eq!(resolve(&strings(&["ALL"]), &[]), Ok((1 << ALL.len()) - 1));
     }
 }

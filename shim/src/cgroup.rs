@@ -4,7 +4,8 @@
 //! unified hierarchy, most machines) and v1 (one hierarchy per controller, found in
 //! /proc/self/mountinfo; also the "hybrid" layout, whose v2 part carries none of our
 //! controllers and is ignored). A [`Cgroup`] is the box's directory in each hierarchy that
-//! carries one of the memory, pids and cpu controllers: one directory on v2, up to three on v1.
+//! carries one of the memory, pids, cpu and (v1) devices controllers: one directory on v2, up
+//! to four on v1. The device filter (device_filter.rs) is part of it.
 //!
 //! Placement: the shim creates the directories but never joins them, so a workload at the
 //! box's memory or pids limit cannot take the shim down with it (the OOM killer only picks
@@ -25,6 +26,7 @@ use boxlite_protocol::launch::Limits;
 use boxlite_protocol::oom_counter;
 use nix::sched::{unshare, CloneFlags};
 
+use crate::device_filter::{self, Rule};
 use crate::error::{io_cause, Step, StepError};
 use crate::log;
 
@@ -38,27 +40,34 @@ const CPU_PERIOD_US: u64 = 100_000;
 /// The kernel's smallest CFS quota (1 ms).
 const CPU_MIN_QUOTA_US: u64 = 1_000;
 
-/// The controllers a box's limits use.
+/// The controllers a box's limits use, and v1's `devices` (device_filter.rs), which v2
+/// replaces with an eBPF program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Controller {
     Memory,
     Pids,
     Cpu,
+    Devices,
 }
 
 impl Controller {
+    /// The controllers of limits, on either layout.
     const ALL: [Controller; 3] = [Controller::Memory, Controller::Pids, Controller::Cpu];
+    /// The v1 hierarchies a box gets a cgroup in.
+    const V1: [Controller; 4] =
+        [Controller::Memory, Controller::Pids, Controller::Cpu, Controller::Devices];
 
     fn name(self) -> &'static str {
         match self {
             Controller::Memory => "memory",
             Controller::Pids => "pids",
             Controller::Cpu => "cpu",
+            Controller::Devices => "devices",
         }
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.name() == name)
+        Self::V1.into_iter().find(|c| c.name() == name)
     }
 }
 
@@ -86,10 +95,16 @@ struct Values {
     memory_bytes: Option<u64>,
     cpu_quota_us: Option<u64>,
     pids_max: Option<u64>,
+    /// The device filter, applied wherever it can be.
+    devices: Vec<Rule>,
+    /// Whether a box the filter cannot be applied to must not start: when box root is host
+    /// root. In a user namespace of its own the box cannot make or use device nodes anyway
+    /// (`CAP_MKNOD` counts in the host's namespace only, and its mounts are `nodev`).
+    devices_required: bool,
 }
 
 impl Values {
-    fn new(limits: &Limits) -> Result<Self, StepError> {
+    fn new(limits: &Limits, devices: Vec<Rule>, devices_required: bool) -> Result<Self, StepError> {
         let memory_bytes = match limits.memory_mib {
             None => None,
             Some(mib) => {
@@ -112,7 +127,22 @@ impl Values {
                 Some(quota as u64)
             }
         };
-        Ok(Self { memory_bytes, cpu_quota_us, pids_max: limits.pids_max })
+        Ok(Self {
+            memory_bytes,
+            cpu_quota_us,
+            pids_max: limits.pids_max,
+            devices,
+            devices_required,
+        })
+    }
+
+    /// The device filter cannot be applied: an error when it is required, else logged.
+    fn filter_missing(&self, box_id: &str, err: StepError) -> Result<(), StepError> {
+        if self.devices_required {
+            return Err(err);
+        }
+        log::line(box_id, format!("{err}; the box's user namespace keeps it from device nodes"));
+        Ok(())
     }
 
     /// Whether this controller's limit was asked for.
@@ -121,6 +151,7 @@ impl Values {
             Controller::Memory => self.memory_bytes.is_some(),
             Controller::Pids => self.pids_max.is_some(),
             Controller::Cpu => self.cpu_quota_us.is_some(),
+            Controller::Devices => self.devices_required,
         }
     }
 }
@@ -135,23 +166,30 @@ pub struct Cgroup {
 }
 
 impl Cgroup {
-    /// Creates the box's cgroups with `limits` applied.
+    /// Creates the box's cgroups with `limits` and the device filter applied; `disk` is the
+    /// block device of the box's disk, which the filter lets the box's PID 1 mount, and
+    /// `user_namespace` whether the box gets one (see [`Values::devices_required`]).
     ///
     /// `Ok(None)` means the box runs without a cgroup: cgroups cannot be used here (none
     /// mounted, no permission) and the spec asked for no limit at all; that is logged. A
     /// limit that cannot be applied, the pids limit the host always sets included, is an
     /// error: the box must not run without it (a fork bomb would have the host's pid table).
-    pub fn create(box_id: &str, limits: &Limits) -> Result<Option<Cgroup>, StepError> {
+    pub fn create(
+        box_id: &str,
+        limits: &Limits,
+        disk: Option<&Path>,
+        user_namespace: bool,
+    ) -> Result<Option<Cgroup>, StepError> {
         if box_id.is_empty() || box_id.contains('/') || box_id == "." || box_id == ".." {
             return Err(StepError::new("cgroup", format!("box id {box_id:?} is not a file name")));
         }
-        let values = Values::new(limits)?;
+        let values = Values::new(limits, device_filter::rules(disk)?, !user_namespace)?;
         let mut cgroup = Cgroup { dirs: Vec::new(), oom_counter: None };
         match detect().and_then(|layout| cgroup.build(&layout, box_id, &values)) {
             Ok(()) => Ok(Some(cgroup)),
             Err(err) => {
                 cgroup.remove(box_id);
-                if Controller::ALL.into_iter().any(|c| values.limits(c)) {
+                if Controller::V1.into_iter().any(|c| values.limits(c)) {
                     return Err(err);
                 }
                 log::line(box_id, format!("{err}; the box runs without a cgroup"));
@@ -173,6 +211,14 @@ impl Cgroup {
                     format!("cgroup: {} limit", controller.name()),
                     format!("no cgroup hierarchy offers the {} controller", controller.name()),
                 ));
+            }
+        }
+        if let Layout::V1(hierarchies) = layout {
+            if !hierarchies.iter().any(|h| h.controllers.contains(&Controller::Devices)) {
+                values.filter_missing(
+                    box_id,
+                    StepError::new("cgroup: device filter", "no v1 devices hierarchy is mounted"),
+                )?;
             }
         }
         for hierarchy in hierarchies {
@@ -199,6 +245,11 @@ impl Cgroup {
                 match layout {
                     Layout::V2(_) => write_v2(&dir, controller, values)?,
                     Layout::V1(_) => write_v1(&dir, controller, values)?,
+                }
+            }
+            if let Layout::V2(_) = layout {
+                if let Err(err) = device_filter::attach_v2(&dir, &values.devices) {
+                    values.filter_missing(box_id, err)?;
                 }
             }
         }
@@ -289,6 +340,7 @@ fn write_v1(dir: &Path, controller: Controller, values: &Values) -> Result<(), S
             set(dir, "cpu.cfs_quota_us", &quota, values.cpu_quota_us)?;
         }
         Controller::Pids => write(dir, "pids.max", &max_or(values.pids_max))?,
+        Controller::Devices => device_filter::write_v1(dir, &values.devices)?,
     }
     Ok(())
 }
@@ -307,6 +359,8 @@ fn write_v2(dir: &Path, controller: Controller, values: &Values) -> Result<(), S
             set(dir, "cpu.max", &format!("{quota} {CPU_PERIOD_US}"), values.cpu_quota_us)?;
         }
         Controller::Pids => write(dir, "pids.max", &max_or(values.pids_max))?,
+        // No such controller on v2: the eBPF filter, attached by the caller.
+        Controller::Devices => {}
     }
     Ok(())
 }
@@ -394,9 +448,10 @@ fn detect() -> Result<Layout, StepError> {
         Layout::V1(hierarchies)
     };
     match &layout {
-        Layout::V1(hierarchies) if hierarchies.is_empty() => {
-            Err(StepError::new("cgroup", "no memory, pids or cpu cgroup hierarchy is mounted"))
-        }
+        Layout::V1(hierarchies) if hierarchies.is_empty() => Err(StepError::new(
+            "cgroup",
+            "no memory, pids, cpu or devices cgroup hierarchy is mounted",
+        )),
         _ => Ok(layout),
     }
 }
@@ -479,6 +534,7 @@ fn v1_conventional(root: &Path) -> Vec<Hierarchy> {
         ("pids", Controller::Pids),
         ("cpu", Controller::Cpu),
         ("cpu,cpuacct", Controller::Cpu),
+        ("devices", Controller::Devices),
     ] {
         let mount = root.join(dir);
         if found.iter().any(|h| h.controllers.contains(&controller))
@@ -500,6 +556,7 @@ mod tests {
 32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct
 34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+37 31 0:34 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
 39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
@@ -512,6 +569,7 @@ mod tests {
         let expected = [
             ("/sys/fs/cgroup/cpu,cpuacct", Controller::Cpu),
             ("/sys/fs/cgroup/memory", Controller::Memory),
+            ("/sys/fs/cgroup/devices", Controller::Devices),
             ("/sys/fs/cgroup/pids", Controller::Pids),
         ];
         assert_eq!(found.len(), expected.len(), "{found:?}");
@@ -553,18 +611,24 @@ mod tests {
     #[test]
     fn limits_become_file_values() {
         let limits = Limits { memory_mib: Some(32), cpus: Some(0.5), pids_max: Some(16) };
-        let values = Values::new(&limits).expect("values");
+        let values = Values::new(&limits, Vec::new(), true).expect("values");
         assert_eq!(
             values,
-            Values { memory_bytes: Some(32 << 20), cpu_quota_us: Some(50_000), pids_max: Some(16) }
+            Values {
+                memory_bytes: Some(32 << 20),
+                cpu_quota_us: Some(50_000),
+                pids_max: Some(16),
+                devices: Vec::new(),
+                devices_required: true,
+            }
         );
         for cpus in [0.0, -1.0, 0.001, f64::NAN, f64::INFINITY] {
             let limits = Limits { cpus: Some(cpus), ..Limits::default() };
-            assert!(Values::new(&limits).is_err(), "{cpus} accepted");
+            assert!(Values::new(&limits, Vec::new(), true).is_err(), "{cpus} accepted");
         }
         for mib in [0, u64::MAX] {
             let limits = Limits { memory_mib: Some(mib), ..Limits::default() };
-            assert!(Values::new(&limits).is_err(), "{mib} MiB accepted");
+            assert!(Values::new(&limits, Vec::new(), true).is_err(), "{mib} MiB accepted");
         }
     }
 }

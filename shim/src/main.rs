@@ -24,6 +24,7 @@ mod child;
 mod clone;
 mod console;
 mod descriptors;
+mod device_filter;
 mod devices;
 mod disk;
 mod error;
@@ -177,7 +178,8 @@ fn launch(
     let namespace = range.as_ref().map(userns::Range::namespace).transpose()?;
 
     // The box's PID 1 joins these itself (child.rs); the shim stays outside.
-    *cgroup = Cgroup::create(&spec.box_id, &spec.limits)?;
+    let disk_device = disk.as_ref().map(|(attached, _)| attached.device.as_path());
+    *cgroup = Cgroup::create(&spec.box_id, &spec.limits, disk_device, spec.user_namespace)?;
     let oom_counter = cgroup.as_ref().and_then(|c| c.open_oom_counter(&spec.box_id));
     let plan = ChildPlan {
         box_id: spec.box_id.clone(),

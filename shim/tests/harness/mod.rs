@@ -381,6 +381,8 @@ pub struct BoxCgroups {
     pub memory: PathBuf,
     pub pids: PathBuf,
     pub cpu: PathBuf,
+    /// v1's `devices` directory (v2 filters devices with an eBPF program instead).
+    pub devices: Option<PathBuf>,
 }
 
 impl BoxCgroups {
@@ -388,7 +390,13 @@ impl BoxCgroups {
         let root = Path::new("/sys/fs/cgroup");
         if root.join("cgroup.controllers").exists() {
             let dir = root.join("boxlite").join(box_id);
-            return Self { v2: true, memory: dir.clone(), pids: dir.clone(), cpu: dir };
+            return Self {
+                v2: true,
+                memory: dir.clone(),
+                pids: dir.clone(),
+                cpu: dir,
+                devices: None,
+            };
         }
         let mountinfo = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
         let mount_of = |controller: &str| {
@@ -404,12 +412,19 @@ impl BoxCgroups {
                 .join("boxlite")
                 .join(box_id)
         };
-        Self { v2: false, memory: mount_of("memory"), pids: mount_of("pids"), cpu: mount_of("cpu") }
+        Self {
+            v2: false,
+            memory: mount_of("memory"),
+            pids: mount_of("pids"),
+            cpu: mount_of("cpu"),
+            devices: Some(mount_of("devices")),
+        }
     }
 
     /// The distinct directories (one on v2).
     pub fn dirs(&self) -> Vec<PathBuf> {
         let mut dirs = vec![self.memory.clone(), self.pids.clone(), self.cpu.clone()];
+        dirs.extend(self.devices.clone());
         dirs.sort();
         dirs.dedup();
         dirs
