@@ -36,9 +36,11 @@ mod logs;
 mod options;
 mod procfs;
 mod registries;
+mod rootless;
 mod runtime;
 mod shim;
 mod status;
+mod tree;
 
 #[doc(hidden)]
 pub mod fuzzing;

@@ -285,6 +285,7 @@ impl BoxOptions {
             }
         }
         self.capabilities()?;
+        crate::rootless::check(self)?;
         crate::limits::validate(self)
     }
 
@@ -311,6 +312,10 @@ impl BoxOptions {
                  capabilities allow (keyrings, bpf, io_uring, new user namespaces, ...)"
                     .to_string(),
             );
+        }
+        // Not an option, but a wall this box runs without all the same.
+        if crate::rootless::active() {
+            said.push(crate::rootless::warning(self));
         }
         said
     }

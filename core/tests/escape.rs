@@ -93,7 +93,37 @@ async fn attacks_from_box_root_are_denied_with_userns_host_too() {
     attacks_from_box_root(UsernsMode::Host).await;
 }
 
+/// The same attacks in a rootless box: this test, run as root (as the suite is), runs itself
+/// again as an unprivileged uid through `setpriv` (util-linux); run so, it is the attacker's
+/// test, and its box is rootless because its runtime is not root.
+#[tokio::test]
+async fn attacks_from_box_root_are_denied_in_a_rootless_box() {
+    const TEST: &str = "attacks_from_box_root_are_denied_in_a_rootless_box";
+    if rootless() {
+        attacks_from_box_root(UsernsMode::Private).await;
+        return;
+    }
+    let uid = "61010";
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid", uid, "--regid", uid, "--clear-groups", "--"])
+        .arg(std::env::current_exe().expect("test binary"))
+        .args(["--exact", TEST, "--nocapture", "--test-threads", "1"])
+        .output()
+        .expect("setpriv (util-linux) is needed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "as uid {uid}:\n{stdout}\n{stderr}");
+    // The run as the user must have run the test, not filtered it out.
+    assert!(stdout.contains("test result: ok. 1 passed"), "as uid {uid}:\n{stdout}");
+}
+
+fn rootless() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() != 0 }
+}
+
 async fn attacks_from_box_root(userns: UsernsMode) {
+    let rootless = rootless();
     let t = TestHome::new();
     let b = t.rt.create(BoxOptions { userns, ..t.options() }, None).unwrap();
     b.start().await.unwrap();
@@ -102,7 +132,14 @@ async fn attacks_from_box_root(userns: UsernsMode) {
     // service on the host's loopback.
     let bait = tempfile::tempdir().expect("bait dir");
     let marker = bait.path().join("marker");
-    let mut sleeper = std::process::Command::new("sleep").arg("300").spawn().expect("sleep");
+    // Its output goes nowhere: inherited, it would hold the pipes of a test that runs this
+    // one as another user (below) open for its whole life.
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("300")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sleep");
     let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
     listener.set_nonblocking(true).expect("nonblocking");
     let port = listener.local_addr().expect("addr").port();
@@ -160,12 +197,15 @@ async fn attacks_from_box_root(userns: UsernsMode) {
     // No host descriptor leaks into an exec: stdin, stdout, stderr and ls's own directory.
     assert_eq!(verdict(&b, sh("ls /proc/self/fd | tr '\\n' ' '")).await, "0 1 2 3");
     // A setuid-root copy of busybox (as its `id` applet), run as nobody, stays nobody
-    // (no_new_privs, and a nosuid rootfs).
+    // (no_new_privs, and a nosuid rootfs). A rootless box maps box root alone: it has no
+    // nobody to run it as.
     let setuid = "cp /bin/busybox /id && chmod 4755 /id && echo made";
     assert_eq!(verdict(&b, sh(setuid)).await, "made");
-    let mut as_nobody = Command::new(["/id", "-u"]);
-    as_nobody.user = Some("65534".into());
-    assert_eq!(verdict(&b, as_nobody).await, "65534");
+    if !rootless {
+        let mut as_nobody = Command::new(["/id", "-u"]);
+        as_nobody.user = Some("65534".into());
+        assert_eq!(verdict(&b, as_nobody).await, "65534");
+    }
     // A working directory through the agent's descriptors (runc's CVE-2024-21626) is refused.
     for fd in 3..=9 {
         let mut cmd = Command::new(["pwd"]);
@@ -181,15 +221,26 @@ async fn attacks_from_box_root(userns: UsernsMode) {
     // The box still answers: no attack took it down.
     assert_eq!(verdict(&b, sh("echo alive")).await, "alive");
 
-    // Who the box's processes are on the host: box root and box uid 1000, with a process of
-    // each running, and the agent.
-    let root_sleep = running_sleep(&b, "0").await;
-    let user_sleep = running_sleep(&b, "1000").await;
+    // Who the box's processes are on the host: box root and box uid 1000 (box root alone in a
+    // rootless box), with a process of each running, and the agent.
+    let mut sleeps = vec![running_sleep(&b, "0").await];
+    if !rootless {
+        sleeps.push(running_sleep(&b, "1000").await);
+    }
     let shim = b.info().expect("info").pid.expect("shim pid");
     let seen = host_uids_of_box(shim);
-    assert!(seen.len() >= 3, "the agent and two sleeps: {seen:?}");
+    assert!(seen.len() > sleeps.len(), "the agent and the sleeps: {seen:?}");
     let (root, size) = box_root_host_uid(shim);
     match userns {
+        // Box root is the user who runs the runtime, and every process of the box too.
+        UsernsMode::Private if rootless => {
+            // SAFETY: geteuid has no preconditions.
+            let me = u64::from(unsafe { libc::geteuid() });
+            assert_eq!((root, size), (me, 1));
+            for (pid, uids) in &seen {
+                assert!(uids.iter().all(|&u| u == me), "pid {pid} runs as host uids {uids:?}");
+            }
+        }
         UsernsMode::Private => {
             assert!(root > 0 && size == 65536, "box root is host uid {root} (+{size})");
             for (pid, uids) in &seen {
@@ -208,7 +259,7 @@ async fn attacks_from_box_root(userns: UsernsMode) {
             assert!(seen.iter().any(|(_, u)| u.iter().all(|&u| u == 0)), "{seen:?}");
         }
     }
-    for exec in [root_sleep, user_sleep] {
+    for exec in sleeps {
         exec.kill().await.expect("kill sleep");
         exec.wait().await.expect("wait sleep");
     }

@@ -68,8 +68,18 @@ pub fn harden() -> Result<(), BootError> {
 /// exists, and every process it starts inherits it. Installing it per spawn made the kernel
 /// JIT-compile it on every exec (measured here: +100-140 us per fork, most of an exec's
 /// overhead over a host fork+exec). The agent needs none of the denied calls. A box created
-/// with `seccomp` "unconfined" gets none, as it asked (and its info says so).
+/// with `seccomp` "unconfined" gets none, as it asked (and its info says so). The pids limit
+/// of a box without a pids cgroup is set here too, for the same inheritance.
 pub fn confine(config: &GuestConfig) -> Result<(), BootError> {
+    if let Some(max) = config.nproc_max {
+        // Soft and hard alike: raising the hard limit needs CAP_SYS_RESOURCE in the host's
+        // user namespace, which no process of the box has.
+        let limit = libc::rlimit { rlim_cur: max, rlim_max: max };
+        // SAFETY: setrlimit reads a properly initialised rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &limit) } != 0 {
+            return Err(sys("setrlimit(RLIMIT_NPROC)"));
+        }
+    }
     if config.seccomp_unconfined {
         return Ok(());
     }

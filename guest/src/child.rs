@@ -68,6 +68,8 @@ pub struct RawCredentials {
     pub gid: gid_t,
     pub groups: *const gid_t,
     pub groups_len: usize,
+    /// False where the user namespace denies setgroups: the groups are left as they are.
+    pub set_groups: bool,
 }
 
 /// Everything the child needs, as pointers into data the parent keeps alive across the fork.
@@ -148,7 +150,7 @@ pub unsafe fn exec(spec: &ChildSpec) -> ! {
     // across). So: groups and gid, bounding set, uid, then the final sets, all before chdir so
     // the working directory is entered with the process's own credentials.
     if let Some(creds) = &spec.credentials {
-        if libc::setgroups(creds.groups_len, creds.groups) != 0 {
+        if creds.set_groups && libc::setgroups(creds.groups_len, creds.groups) != 0 {
             fail(spec.errors, Stage::Groups);
         }
         if libc::setgid(creds.gid) != 0 {

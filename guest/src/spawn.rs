@@ -113,6 +113,7 @@ fn fork(reaper: &Reaper, plan: &Plan) -> Result<(Process, OwnedFd), SpawnError> 
             gid: c.gid,
             groups: c.groups.as_ptr(),
             groups_len: c.groups.len(),
+            set_groups: !setgroups_denied(),
         }),
         stdio: child_stdio,
         terminal: plan.tty.is_some(),
@@ -223,4 +224,19 @@ fn null_stdin() -> io::Result<OwnedFd> {
         Ok(fd) => Ok(fd),
         Err(_) => Ok(crate::sys::pipe()?.0),
     }
+}
+
+/// Whether the box's user namespace denies `setgroups` (a rootless box: the kernel requires it
+/// of a gid map written by a non-root user). Its processes then keep the agent's groups, as
+/// they must; read once, the answer never changes for the namespace.
+fn setgroups_denied() -> bool {
+    static DENIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DENIED.get_or_init(|| {
+        use std::io::Read;
+        let mut text = String::new();
+        // A kernel file of one word ("allow" or "deny"), read bounded all the same.
+        let read = std::fs::File::open("/proc/self/setgroups")
+            .and_then(|f| f.take(16).read_to_string(&mut text));
+        read.is_ok() && text.trim() == "deny"
+    })
 }

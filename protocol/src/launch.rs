@@ -76,6 +76,12 @@ pub struct ShimSpec {
     /// (box root is host root).
     #[serde(default)]
     pub user_namespace: bool,
+    /// Whether the shim runs as a non-root user (core runs as one): the box's user namespace
+    /// then maps box root to that user alone, the shim joins it before it clones the box, and
+    /// nothing needing host root is done (no cgroup, no disk, no idmapped mount). Requires
+    /// `user_namespace`, no `disk` and no `limits`.
+    #[serde(default)]
+    pub rootless: bool,
     /// Handed to the agent on [`fds::CONFIG`].
     pub guest: GuestConfig,
 }
@@ -154,6 +160,11 @@ pub struct GuestConfig {
     /// "unconfined"). Absent means false, so a config without it is filtered.
     #[serde(default)]
     pub seccomp_unconfined: bool,
+    /// `RLIMIT_NPROC` (soft and hard) the agent sets on itself, so that every process of the
+    /// box inherits it: the box's pids limit where it has no pids cgroup (a rootless box).
+    /// Counted per uid of the box's user namespace; `None` keeps the agent's own.
+    #[serde(default)]
+    pub nproc_max: Option<u64>,
 }
 
 /// The agent's last words to the shim, on [`fds::REPORT`].

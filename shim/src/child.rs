@@ -60,6 +60,9 @@ pub struct UsernsPlan {
     pub fd: RawFd,
     /// Host uid and gid of box root.
     pub base: u32,
+    /// The shim is not root and has joined the namespace already (userns.rs, "Rootless"):
+    /// the child is box root from its first instruction and takes no host-root step.
+    pub rootless: bool,
 }
 
 /// Body of the child; never returns.
@@ -100,7 +103,8 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
         disk::mount(&disk.device, &disk.spec, &plan.rootfs.upper, &plan.rootfs.work)?;
     }
     let tmp_in_image = mounts::image_has_tmp(&plan.rootfs)?;
-    if let Some(userns) = &plan.userns {
+    let host_root = plan.userns.as_ref().filter(|userns| !userns.rootless);
+    if let Some(userns) = host_root {
         userns::idmap_in_place(&plan.rootfs.lower, userns.fd)?;
         userns::idmap_in_place(mounts::writable_root(&plan.rootfs)?, userns.fd)?;
         // Box root cannot lower its own score: done while host root. Best effort, as in the
@@ -114,9 +118,10 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
     // walk the host path that leads to it.
     let merged = Path::new(".");
     chdir(&plan.rootfs.merged).step(|| format!("chdir {}", plan.rootfs.merged.display()))?;
-    // Before the user namespace: the box's pid namespace is the host user namespace's.
+    // Before the user namespace: the box's pid namespace is the host user namespace's (but
+    // the box's own in a rootless box).
     mounts::mount_proc(merged)?;
-    if let Some(userns) = &plan.userns {
+    if let Some(userns) = host_root {
         userns::enter(userns.fd)?;
         // A change of credentials clears the parent-death signal: set it again, and check
         // again that the shim did not die while it was cleared.

@@ -1,5 +1,5 @@
 //! Creating the box: one `clone(2)` into new mount, pid, uts, ipc and net namespaces (only
-//! mount and pid when the box has a user namespace: see `userns.rs`). The
+//! mount and pid when the box has a user namespace the child joins itself: see `userns.rs`). The
 //! cgroup namespace is not among them: the child unshares it itself once it has moved into
 //! the box's cgroups (see `cgroup::enter`), since a cgroup namespace is rooted wherever its
 //! creator is at that moment and the shim never enters the box's cgroups.
@@ -29,8 +29,8 @@ pub fn spawn(plan: &ChildPlan) -> Result<Pid, StepError> {
     let mut stack = vec![0u8; STACK_SIZE];
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
     // With a user namespace the child unshares these once it has joined it, so that they
-    // belong to it (userns.rs).
-    if plan.userns.is_none() {
+    // belong to it (userns.rs); a rootless shim has joined it already.
+    if plan.userns.as_ref().is_none_or(|userns| userns.rootless) {
         flags |= CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNET;
     }
     let body: Box<dyn FnMut() -> isize + '_> = Box::new(|| child::run(plan));

@@ -44,7 +44,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::time::Duration;
 
-use boxlite_protocol::launch::{ExitRecord, ShimSpec};
+use boxlite_protocol::launch::{ExitRecord, Limits, ShimSpec};
 use nix::sys::signal::SigSet;
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{dup2_stdout, getpid, getsid, setsid};
@@ -147,6 +147,7 @@ fn launch(
     socket_file: &mut Option<SocketFile>,
     cgroup: &mut Option<Cgroup>,
 ) -> Result<ExitRecord, StepError> {
+    check_rootless(spec)?;
     create_dir(&spec.merged_dir)?;
     // With a disk, the upper and work dirs live on it and the child makes them once mounted.
     match &spec.disk {
@@ -171,15 +172,24 @@ fn launch(
         .map_err(|err| StepError::new("encode guest config", err.to_string()))?;
 
     // Held until the shim exits: the range is the box's for as long as any of it runs.
-    let range = match spec.user_namespace {
-        true => Some(userns::Range::allocate(&spec.box_id)?),
-        false => None,
+    let range = match (spec.user_namespace, spec.rootless) {
+        (true, false) => Some(userns::Range::allocate(&spec.box_id)?),
+        (true, true) => Some(userns::Range::own()),
+        (false, _) => None,
     };
     let namespace = range.as_ref().map(userns::Range::namespace).transpose()?;
 
     // The box's PID 1 joins these itself (child.rs); the shim stays outside.
     let disk_device = disk.as_ref().map(|(attached, _)| attached.device.as_path());
-    *cgroup = Cgroup::create(&spec.box_id, &spec.limits, disk_device, spec.user_namespace)?;
+    *cgroup = match spec.rootless {
+        // A non-root user has no cgroup of its own to divide here; core reports the limits
+        // this leaves unenforced (core/src/rootless.rs).
+        true => {
+            log::line(&spec.box_id, "rootless: the box runs without a cgroup");
+            None
+        }
+        false => Cgroup::create(&spec.box_id, &spec.limits, disk_device, spec.user_namespace)?,
+    };
     let oom_counter = cgroup.as_ref().and_then(|c| c.open_oom_counter(&spec.box_id));
     let plan = ChildPlan {
         box_id: spec.box_id.clone(),
@@ -192,6 +202,7 @@ fn launch(
             work: spec.work_dir.clone(),
             merged: spec.merged_dir.clone(),
             tmp_size_mib: spec.tmp_size_mib,
+            userxattr: spec.rootless,
             disk: disk.as_ref().map(|(attached, spec_disk)| mounts::DiskPlan {
                 device: attached.device.clone(),
                 spec: (*spec_disk).clone(),
@@ -205,15 +216,19 @@ fn launch(
             report_write: channels.report_write.as_raw_fd(),
             oom_counter: oom_counter.as_ref().map(AsRawFd::as_raw_fd),
         },
-        userns: range
-            .as_ref()
-            .zip(namespace.as_ref())
-            .map(|(range, ns)| child::UsernsPlan { fd: ns.as_raw_fd(), base: range.base }),
+        userns: range.as_ref().zip(namespace.as_ref()).map(|(range, ns)| child::UsernsPlan {
+            fd: ns.as_raw_fd(),
+            base: range.base,
+            rootless: spec.rootless,
+        }),
         shim_ends: [channels.config_write.as_raw_fd(), channels.report_read.as_raw_fd()],
     };
     // Nothing after this may fail with `Err`: from here on the agent runs, and its end is
     // what the record reports.
     log::route_clones_to(console.write.as_raw_fd());
+    if let (true, Some(ns)) = (spec.rootless, &namespace) {
+        userns::join(ns.as_fd())?;
+    }
     let agent = clone::spawn(&plan)?;
 
     // The agent has its copies now. The shim keeps none of them: the socket is the agent's to
@@ -251,6 +266,29 @@ fn launch(
         oom_kills: cgroup.as_ref().and_then(|c| c.oom_kills(&spec.box_id)),
     };
     Ok(exit_record::decide(&ended.end, &ended.report, ended.forced_kill, memory))
+}
+
+/// A rootless spec asks for nothing that needs host root; a shim that is not root must be
+/// given one.
+fn check_rootless(spec: &ShimSpec) -> Result<(), StepError> {
+    let step = "rootless box";
+    if !spec.rootless {
+        let euid = nix::unistd::geteuid();
+        if !euid.is_root() {
+            let cause = format!("the shim runs as uid {euid}, and the spec is not rootless");
+            return Err(StepError::new(step, cause));
+        }
+        return Ok(());
+    }
+    let refused = [
+        (!spec.user_namespace, "it needs a user namespace"),
+        (spec.disk.is_some(), "a disk needs a loop device"),
+        (spec.limits != Limits::default(), "limits need a cgroup"),
+    ];
+    match refused.into_iter().find(|(refused, _)| *refused) {
+        Some((_, why)) => Err(StepError::new(step, why)),
+        None => Ok(()),
+    }
 }
 
 fn create_dir(dir: &Path) -> Result<(), StepError> {

@@ -28,6 +28,9 @@ pub struct RootfsPlan {
     pub merged: PathBuf,
     /// Size of the `/tmp` tmpfs, when the image has no `/tmp`.
     pub tmp_size_mib: u64,
+    /// Overlay keeps its metadata in `user.overlay.*` xattrs rather than `trusted.*`: a
+    /// rootless box mounts it inside its user namespace, where `trusted.*` is not writable.
+    pub userxattr: bool,
     /// The box's disk, holding `upper` and `work`; `None`: they are host directories.
     pub disk: Option<DiskPlan>,
 }
@@ -61,6 +64,9 @@ pub fn mount_overlay(plan: &RootfsPlan) -> Result<(), StepError> {
     push_escaped(&mut data, &plan.upper);
     data.extend_from_slice(b",workdir=");
     push_escaped(&mut data, &plan.work);
+    if plan.userxattr {
+        data.extend_from_slice(b",userxattr");
+    }
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     mount(Some("overlay"), &plan.merged, Some("overlay"), flags, Some(data.as_slice()))
         .step(|| format!("mount overlay on {}", plan.merged.display()))

@@ -28,6 +28,13 @@
 //!
 //! The namespace is made by a short-lived helper process rather than taken from the child
 //! itself, because the idmapped mounts need it before the child may leave host root.
+//!
+//! **Rootless.** A shim run by a non-root user has no host uids to give but its own: box root
+//! is that user ([`Range::own`], a range of one uid and one gid; other box uids are unmapped).
+//! None of the host-root steps can be taken, and the box's pid namespace must belong to the
+//! user namespace for box root to mount its `/proc`, so the shim itself joins the namespace
+//! ([`join`]) before it clones the box, whose namespaces are then all owned by it. The image's
+//! files, unpacked by that user, are all owned by it, hence by box root.
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
@@ -56,10 +63,15 @@ const SLOTS: u32 = 4096;
 /// A box's host uid range, held for the life of the shim.
 #[derive(Debug)]
 pub struct Range {
-    /// Host uid (and gid) of box uid 0.
+    /// Host uid of box uid 0.
     pub base: u32,
-    /// The slot's lock; dropping it (or the shim's death) frees the range.
-    _lock: File,
+    /// Host gid of box gid 0.
+    gid_base: u32,
+    /// Uids (and gids) mapped.
+    size: u32,
+    /// The slot's lock; dropping it (or the shim's death) frees the range. `None` for a
+    /// rootless box's range of one, the user's own.
+    lock: Option<File>,
 }
 
 impl Range {
@@ -84,7 +96,8 @@ impl Range {
                 .step(|| format!("open {}", path.display()))?;
             // SAFETY: flock on a descriptor we own; LOCK_NB never blocks.
             if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                return Ok(Range { base: FIRST_BASE + slot * RANGE_SIZE, _lock: lock });
+                let base = FIRST_BASE + slot * RANGE_SIZE;
+                return Ok(Range { base, gid_base: base, size: RANGE_SIZE, lock: Some(lock) });
             }
             let err = io::Error::last_os_error();
             if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
@@ -94,7 +107,14 @@ impl Range {
         Err(StepError::new(step(), format!("all {SLOTS} ranges are in use by running boxes")))
     }
 
-    /// A user namespace mapping box ids `0..RANGE_SIZE` to this range, as a descriptor.
+    /// The range of a rootless box: box root is the shim's own uid and gid, the only ones a
+    /// non-root user may map without a setuid helper.
+    pub fn own() -> Range {
+        let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+        Range { base: uid.as_raw(), gid_base: gid.as_raw(), size: 1, lock: None }
+    }
+
+    /// A user namespace mapping box ids `0..size` to this range, as a descriptor.
     pub fn namespace(&self) -> Result<OwnedFd, StepError> {
         let step = || "create the box's user namespace".to_string();
         let (hold_read, hold_write) = pipe().step(step)?;
@@ -120,13 +140,19 @@ impl Range {
         drop(hold_read);
         let opened = (|| {
             let proc_dir = Path::new("/proc").join(helper.as_raw().to_string());
-            let map = format!("0 {} {RANGE_SIZE}\n", self.base);
-            for file in ["uid_map", "gid_map"] {
+            let uid_map = format!("0 {} {}\n", self.base, self.size);
+            let gid_map = format!("0 {} {}\n", self.gid_base, self.size);
+            // An unprivileged writer of gid_map must first give up setgroups in the namespace
+            // (else a process could drop a group that denies it access); root need not.
+            let rootless = self.lock.is_none();
+            let setgroups = rootless.then_some(("setgroups", "deny"));
+            let writes = [("uid_map", uid_map.as_str()), ("gid_map", gid_map.as_str())];
+            for (file, text) in setgroups.into_iter().chain(writes) {
                 let path = proc_dir.join(file);
                 OpenOptions::new()
                     .write(true)
                     .open(&path)
-                    .and_then(|mut f| f.write_all(map.as_bytes()))
+                    .and_then(|mut f| f.write_all(text.as_bytes()))
                     .step(|| format!("write {}", path.display()))?;
             }
             let ns = proc_dir.join("ns/user");
@@ -211,6 +237,13 @@ struct CapData {
     effective: u32,
     permitted: u32,
     inheritable: u32,
+}
+
+/// In a rootless shim, before it clones the box: joins the box's user namespace, so that the
+/// namespaces of the clone belong to it. The shim, as the namespace's owner, has every
+/// capability in it, and keeps its host uid for everything it does on the host.
+pub fn join(userns: BorrowedFd<'_>) -> Result<(), StepError> {
+    setns(userns, CloneFlags::CLONE_NEWUSER).step(|| "join the box's user namespace".to_string())
 }
 
 /// In the child: joins the box's user namespace and unshares the namespaces it must own, then

@@ -143,15 +143,17 @@ pub(crate) struct Args {
 
 pub(crate) fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let (options, name) = args.spec.into_options(false)?;
-    warn(&options);
+    let warnings = options.warnings();
     let created = rt.create(options, name.as_deref())?;
+    warn(&warnings);
     println!("{}", created.id());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Says on stderr which walls the options take down, before the box exists.
-pub(crate) fn warn(options: &BoxOptions) {
-    for warning in options.warnings() {
+/// Says on stderr which walls the box's options take down ([`BoxOptions::warnings`]), once
+/// the box exists (a refused create warns of nothing).
+pub(crate) fn warn(warnings: &[String]) {
+    for warning in warnings {
         eprintln!("warning: {warning}");
     }
 }

@@ -34,7 +34,7 @@ pub(crate) async fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let (mut options, name) = args.spec.into_options(args.detach)?;
-    super::create::warn(&options);
+    let warnings = options.warnings();
     if args.tty {
         // The command becomes a terminal exec in a box without a main command, since a main
         // command runs on pipes; the box stops when it exits, as a foreground run does.
@@ -49,11 +49,13 @@ pub(crate) async fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("run: -t needs a command (IMAGE CMD…)");
         }
         let b = rt.create(options, name.as_deref())?;
+        super::create::warn(&warnings);
         b.start().await?;
         return run_on_terminal(rt, &b, argv, args.interactive).await;
     }
     let has_main = options.cmd.is_some() || options.entrypoint.is_some();
     let b = rt.create(options, name.as_deref())?;
+    super::create::warn(&warnings);
     if args.detach {
         b.start_detached().await?;
         println!("{}", b.id());
@@ -68,7 +70,13 @@ pub(crate) async fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     };
     match ended {
         Ended::Finished(result) => {
-            b.wait().await.ok();
+            // The command's code stands; what went wrong after it (recording the box's
+            // exit, removing it with --rm) is said, not swallowed. A box --rm removed is
+            // gone as asked.
+            match b.wait().await {
+                Err(e) if e.kind() != boxlite_core::ErrorKind::NotFound => crate::report(&e.into()),
+                _ => {}
+            }
             Ok(super::exit_code(result.code()))
         }
         Ended::Interrupted(signal) => {

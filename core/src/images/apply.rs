@@ -53,8 +53,7 @@ pub(crate) fn apply_layer(
     let mut layer = Layer {
         root,
         what,
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        chown: unsafe { libc::geteuid() } == 0,
+        chown: !crate::rootless::active(),
         written: HashSet::new(),
         dir_times: Vec::new(),
         max_file_bytes: limits.max_bytes,
@@ -120,7 +119,8 @@ impl<R: Read> Read for Budget<R> {
 struct Layer<'a> {
     root: &'a Root,
     what: &'a str,
-    /// Ownership is applied only when running as root (rootless use keeps the caller's ids).
+    /// Ownership is applied only when running as root: a rootless box's files are all its
+    /// user's, which is box root (core/src/rootless.rs).
     chown: bool,
     /// Paths this layer wrote, with all their ancestors: what an opaque marker keeps.
     written: HashSet<PathBuf>,

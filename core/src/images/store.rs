@@ -233,7 +233,7 @@ impl ImageStore {
             STAGING_SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         match fs::rename(&rootfs, &doomed) {
-            Ok(()) => fs::remove_dir_all(&doomed)
+            Ok(()) => crate::tree::remove_all(&doomed)
                 .map_err(|e| Error::io(format!("remove {}", doomed.display()), e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(format!("remove {}", rootfs.display()), e)),
@@ -382,7 +382,7 @@ impl ImageStore {
             let path = entry.path();
             // remove_dir_all does not follow symlinks (and a staged rootfs is full of them).
             let removed = match entry.file_type() {
-                Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+                Ok(t) if t.is_dir() => crate::tree::remove_all(&path),
                 _ => fs::remove_file(&path),
             };
             removed

@@ -48,7 +48,7 @@ impl Runtime {
         // Files first: if that fails the record stays, so nothing is lost without a trace.
         for path in [&paths.dir, &paths.socket] {
             let result = if path.is_dir() {
-                std::fs::remove_dir_all(path)
+                crate::tree::remove_all(path)
             } else {
                 std::fs::remove_file(path)
             };

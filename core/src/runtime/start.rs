@@ -87,7 +87,11 @@ impl Runtime {
 
         let paths = self.home().box_paths(&id);
         let limits = BoxLimits::of(&rec.config);
-        let layer = WritableLayer::of(self.home(), &paths, limits.disk_size_gb);
+        let rootless = crate::rootless::active();
+        // Checked at create; checked again because the stored options are a file on disk.
+        crate::rootless::check(&rec.config)
+            .map_err(|e| Error::invalid_argument(format!("box {id}: {e}")))?;
+        let layer = WritableLayer::of(self.home(), &paths, limits.disk_size_gb, rootless);
         for dir in [&paths.merged, &paths.disk_mount] {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("box {id}: create {}", dir.display()), e))?;
@@ -119,10 +123,15 @@ impl Runtime {
             exit_record_path: paths.exit_record.clone(),
             detach,
             stop_grace_ms: STOP_GRACE.as_millis() as u64,
-            limits: Limits {
-                memory_mib: Some(limits.memory_mib),
-                cpus: limits.cpus,
-                pids_max: Some(limits.pids_max),
+            // A rootless box has no cgroup: its pids limit is the agent's RLIMIT_NPROC, set
+            // from the guest config, and the rest is reported as not enforced.
+            limits: match rootless {
+                true => Limits::default(),
+                false => Limits {
+                    memory_mib: Some(limits.memory_mib),
+                    cpus: limits.cpus,
+                    pids_max: Some(limits.pids_max),
+                },
             },
             tmp_size_mib: limits.tmp_size_mib,
             log: LogLimits {
@@ -132,7 +141,11 @@ impl Runtime {
             },
             disk: layer.disk,
             user_namespace: rec.config.userns == UsernsMode::Private,
-            guest: guest_config(&id, &rec.config, &image.config)?,
+            rootless,
+            guest: GuestConfig {
+                nproc_max: rootless.then_some(limits.pids_max),
+                ..guest_config(&id, &rec.config, &image.config)?
+            },
         };
         let request =
             LaunchRequest { spec, spec_path: paths.spec.clone(), log_path: paths.log.clone() };
@@ -200,11 +213,12 @@ struct WritableLayer {
 impl WritableLayer {
     /// On the box's disk (docs/architecture.md, "Box disk"), unless the box was made by a
     /// boxlite without disks: its changes are in a host directory then, which stays its upper
-    /// dir (unbounded) rather than being hidden behind a new, empty disk.
-    fn of(home: &Home, paths: &BoxPaths, disk_size_gb: u64) -> Self {
+    /// dir (unbounded) rather than being hidden behind a new, empty disk. A rootless box has
+    /// no disk either: it would need a loop device (core/src/rootless.rs).
+    fn of(home: &Home, paths: &BoxPaths, disk_size_gb: u64, rootless: bool) -> Self {
         let legacy = std::fs::symlink_metadata(&paths.legacy_upper).is_ok()
             && std::fs::symlink_metadata(&paths.disk_image).is_err();
-        if legacy {
+        if legacy || rootless {
             return WritableLayer {
                 upper: paths.legacy_upper.clone(),
                 work: paths.legacy_work.clone(),
@@ -260,6 +274,7 @@ fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> Result<Gues
         nofile: Some([limits.nofile_soft, limits.nofile_hard]),
         capabilities: Some(capabilities),
         seccomp_unconfined: opts.seccomp == SeccompMode::Unconfined,
+        nproc_max: None,
     })
 }
 

@@ -98,6 +98,7 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
         log: LogLimits { path: dir.join("box.log"), max_bytes: 16 << 20, files: 2 },
         disk: None,
         user_namespace: true,
+        rootless: false,
         guest: GuestConfig {
             box_id,
             env: vec![("GREETING".to_string(), "hello".to_string())],
@@ -108,6 +109,7 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
             nofile: Some([1024, 4096]),
             capabilities: None,
             seccomp_unconfined: false,
+            nproc_max: None,
         },
     }
 }

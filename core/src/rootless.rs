@@ -1,0 +1,45 @@
+//! Boxes of a non-root user ("rootless"): the same API, with the walls that need host root
+//! replaced or named as missing.
+//!
+//! A non-root user has no cgroup subtree to divide (none is delegated here), no loop device
+//! and no host uids but its own. Its boxes therefore run in a user namespace that maps box
+//! root to that user alone (shim/src/userns.rs, "Rootless"), with their writable layer a plain
+//! directory of the home, and their pids limit as box root's `RLIMIT_NPROC` (counted per uid
+//! of the box's user namespace, which only this box uses). The memory and cpu limits and the
+//! disk size are not enforced: every such box says so in `BoxInfo.warnings`, and the CLI on
+//! create and run. A box there cannot make or use device nodes (its mounts are `nodev` by the
+//! kernel's rule for user namespaces), so it needs no device filter.
+
+use crate::error::{Error, Result};
+use crate::limits::BoxLimits;
+use crate::options::{BoxOptions, UsernsMode};
+
+/// Whether this process runs boxes rootless.
+pub(crate) fn active() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() != 0 }
+}
+
+/// Refuses the options a rootless box cannot have.
+pub(crate) fn check(opts: &BoxOptions) -> Result<()> {
+    if active() && opts.userns == UsernsMode::Host {
+        return Err(Error::invalid_argument(
+            "userns \"host\" needs root: the boxes of a non-root user always run in a user \
+             namespace of their own",
+        ));
+    }
+    Ok(())
+}
+
+/// What a rootless box runs without, for its warnings.
+pub(crate) fn warning(opts: &BoxOptions) -> String {
+    let limits = BoxLimits::of(opts);
+    let cpus = limits.cpus.map_or(String::new(), |cpus| format!(", the cpu limit ({cpus})"));
+    format!(
+        "rootless: not enforced for a non-root user here: the memory limit ({} MiB){cpus} and \
+         the disk size ({} GiB), which need a delegated cgroup and a loop device; the pids \
+         limit ({}) holds as box root's RLIMIT_NPROC; only box root is mapped, so box users \
+         other than root cannot run",
+        limits.memory_mib, limits.disk_size_gb, limits.pids_max
+    )
+}
