@@ -223,3 +223,48 @@ fn home_from_environment() {
     assert!(out.status.success());
     assert!(ok(home.path(), &["ls", "-a"]).contains("envbox"));
 }
+
+/// Whether this host mounts a cgroup hierarchy with `controller`, looked up directly: the v2
+/// root's controller list, else a v1 mount named after it.
+fn host_offers(controller: &str) -> bool {
+    match std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers") {
+        Ok(list) => list.split_whitespace().any(|c| c == controller),
+        Err(_) => std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.split(',').any(|c| c == controller) && e.path().join("cgroup.procs").exists()
+        }),
+    }
+}
+
+#[test]
+fn info_says_which_walls_this_host_gives_boxes() {
+    let home = tempfile::tempdir().unwrap();
+    let report: Value =
+        serde_json::from_str(&ok(home.path(), &["info", "--format", "json"])).unwrap();
+    assert_eq!(report["rootless"], false, "the suite runs as root: {report}");
+    assert_eq!(report["uid"], 0);
+    let walls = report["walls"].as_array().expect("walls");
+    let names: Vec<&str> = walls.iter().map(|w| w["name"].as_str().unwrap()).collect();
+    let expected = [
+        "user namespace",
+        "memory limit",
+        "cpu limit",
+        "pids limit",
+        "device filter",
+        "disk size",
+        "seccomp filter",
+    ];
+    assert_eq!(names, expected);
+    let enforced =
+        |name: &str| walls.iter().find(|w| w["name"] == name).unwrap()["enforced"].clone();
+    let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap();
+    assert_eq!(enforced("user namespace"), userns.trim() != "0");
+    for (wall, controller) in
+        [("memory limit", "memory"), ("cpu limit", "cpu"), ("pids limit", "pids")]
+    {
+        assert_eq!(enforced(wall), host_offers(controller), "{wall}: {report}");
+    }
+    assert_eq!(enforced("disk size"), Path::new("/dev/loop-control").exists());
+    let table = ok(home.path(), &["info"]);
+    assert!(table.lines().nth(1).unwrap().starts_with("WALL"), "{table}");
+}

@@ -180,6 +180,22 @@ fn a_rootless_box_keeps_its_pids_limit() {
 }
 
 #[test]
+fn info_names_what_a_non_root_user_runs_without() {
+    let user = User::new(61_004);
+    let report: Value = serde_json::from_str(&user.ok(&["info", "--format", "json"]).0).unwrap();
+    assert_eq!((&report["rootless"], &report["uid"]), (&true.into(), &user.uid.into()));
+    let wall = |name: &str| {
+        report["walls"].as_array().unwrap().iter().find(|w| w["name"] == name).unwrap().clone()
+    };
+    for name in ["memory limit", "cpu limit", "disk size"] {
+        assert_eq!(wall(name)["enforced"], false, "{name}: {report}");
+    }
+    assert_eq!(wall("pids limit")["enforced"], true);
+    assert!(wall("pids limit")["how"].as_str().unwrap().contains("RLIMIT_NPROC"));
+    assert!(wall("user namespace")["how"].as_str().unwrap().contains(&user.uid.to_string()));
+}
+
+#[test]
 fn userns_host_is_refused_to_a_non_root_user() {
     let user = User::new(61_003);
     let out = user.boxlite(&["create", "--userns", "host", &image()]);

@@ -14,21 +14,44 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// kill shows up in the next round (and the box's pid namespace dies with its PID 1 anyway).
 const KILL_ROUNDS: usize = 16;
 
-/// The box's cgroup directories that exist now.
-fn box_dirs(id: &str) -> Vec<PathBuf> {
+/// A cgroup hierarchy mounted here (a line of /proc/self/mountinfo).
+pub(crate) struct Hierarchy {
+    pub point: PathBuf,
+    /// `cgroup2` is the unified hierarchy.
+    pub v2: bool,
+    /// The mount's super options: v1 names its controllers there.
+    pub options: Vec<String>,
+}
+
+/// Every cgroup hierarchy this process sees mounted.
+pub(crate) fn hierarchies() -> Vec<Hierarchy> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = mountinfo
+    mountinfo
         .lines()
         .filter_map(|line| {
             // Fields: ... mount_point(5th) ... " - " fstype source options
             let (before, after) = line.split_once(" - ")?;
-            let fstype = after.split_whitespace().next()?;
+            let mut after = after.split_whitespace();
+            let fstype = after.next()?;
             if fstype != "cgroup" && fstype != "cgroup2" {
                 return None;
             }
+            let options = after.nth(1).unwrap_or_default().split(',').map(str::to_owned).collect();
             let mount_point = before.split_whitespace().nth(4)?;
-            Some(PathBuf::from(mount_point.replace("\\040", " ")).join("boxlite").join(id))
+            Some(Hierarchy {
+                point: PathBuf::from(mount_point.replace("\\040", " ")),
+                v2: fstype == "cgroup2",
+                options,
+            })
         })
+        .collect()
+}
+
+/// The box's cgroup directories that exist now.
+fn box_dirs(id: &str) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = hierarchies()
+        .into_iter()
+        .map(|h| h.point.join("boxlite").join(id))
         .filter(|dir| dir.is_dir())
         .collect();
     dirs.sort();

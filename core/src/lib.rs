@@ -26,6 +26,7 @@ mod engine;
 mod error;
 mod exec;
 mod home;
+mod host;
 mod id;
 mod images;
 mod info;
@@ -49,6 +50,7 @@ pub mod testing;
 
 pub use error::{Error, ErrorKind, Result};
 pub use exec::{Command, ExecControl, ExecResult, ExecStdin, Execution};
+pub use host::{host_report, HostReport, HostWall};
 pub use images::{ProgressFn, PullProgress};
 pub use info::BoxInfo;
 pub use limits::{

@@ -2,6 +2,7 @@ mod args;
 mod create;
 mod exec;
 mod images;
+mod info;
 mod inspect;
 mod logs;
 mod ls;
@@ -36,6 +37,8 @@ pub(crate) enum Command {
     Ls(ls::Args),
     /// Show one box as JSON
     Inspect(inspect::Args),
+    /// Say which walls this host gives boxes (user namespace, limits, filters) and how
+    Info(info::Args),
     /// Remove boxes and their files
     Rm(rm::Args),
     /// Pull an image from a registry (or load a local oci:, oci-archive:, docker-archive:)
@@ -60,6 +63,7 @@ impl Command {
             Command::Logs(args) => logs::run(rt, args).await,
             Command::Ls(args) => ls::run(rt, args),
             Command::Inspect(args) => inspect::run(rt, args),
+            Command::Info(args) => info::run(rt, args),
             Command::Rm(args) => rm::run(rt, args),
             Command::Pull(args) => pull::run(rt, args).await,
             Command::Images(args) => images::list(rt, args),
