@@ -311,9 +311,15 @@ impl Cgroup {
 /// execs: everything of the box is born inside, under the box's pids limit from its first
 /// fork. `0` names the writer itself, whatever pid namespace it is in (its own pid, 1, would
 /// name nothing in the host's).
+///
+/// On v1 hierarchies it writes `tasks`, which moves the writing thread only: the kernel then
+/// skips the write lock of every thread group on the host, whose wait for an RCU grace
+/// period was 12–16 ms of each start here (docs/architecture.md, "Processes"). The
+/// writer is a fresh `clone` child with one thread, so the thread is the whole process.
 pub fn enter(dirs: &[PathBuf]) -> Result<(), StepError> {
     for dir in dirs {
-        write(dir, "cgroup.procs", "0")?;
+        let v1 = dir.join("tasks").exists();
+        write(dir, if v1 { "tasks" } else { "cgroup.procs" }, "0")?;
     }
     unshare(CloneFlags::CLONE_NEWCGROUP).step(|| "unshare the cgroup namespace".to_string())
 }
