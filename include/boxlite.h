@@ -676,7 +676,8 @@ const char *boxlite_box_info_error_reason(const BoxliteBoxInfo *info);
 // `info` is NULL or a live info object.
 const char *boxlite_box_info_userns(const BoxliteBoxInfo *info);
 
-// The seccomp filter of the box's processes: "default" or "unconfined" (none). Borrowed from
+// The seccomp filter of the box's processes: "default", "unconfined" (none) or "profile" (the
+// box's own, given as the options JSON's `seccomp` object). Borrowed from
 // `info`: valid until `info` is freed. NULL if `info` is NULL.
 //
 // # Safety

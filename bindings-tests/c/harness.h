@@ -123,6 +123,7 @@ int capability_unknown_refused(struct ctx *c);
 int userns_private_by_default(struct ctx *c);
 int userns_host_is_loud(struct ctx *c);
 int seccomp_unconfined_is_loud(struct ctx *c);
+int seccomp_profile_replaces_default(struct ctx *c);
 
 /* Image scenarios (spec_images.c): each runs its own registry, no box. */
 int image_pull_list_remove(struct ctx *c);

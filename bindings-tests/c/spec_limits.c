@@ -436,9 +436,10 @@ int userns_host_is_loud(struct ctx *c) {
     return failed;
 }
 
-static int expect_unconfined(struct ctx *c, BoxliteBox *box) {
-    const char *seccomp, *warning;
-    if (param(c, "seccomp", &seccomp) || param(c, "warning", &warning)) {
+/* The box's info says `seccomp` and holds one warning, which contains the `warning` param. */
+static int expect_seccomp(struct ctx *c, BoxliteBox *box, const char *seccomp) {
+    const char *warning;
+    if (param(c, "warning", &warning)) {
         return 1;
     }
     BoxliteBoxInfo *info = NULL;
@@ -458,6 +459,11 @@ static int expect_unconfined(struct ctx *c, BoxliteBox *box) {
     }
     boxlite_box_info_free(info);
     return failed;
+}
+
+static int expect_unconfined(struct ctx *c, BoxliteBox *box) {
+    const char *seccomp;
+    return param(c, "seccomp", &seccomp) || expect_seccomp(c, box, seccomp);
 }
 
 int seccomp_unconfined_is_loud(struct ctx *c) {
@@ -484,6 +490,45 @@ int seccomp_unconfined_is_loud(struct ctx *c) {
         snprintf(json, sizeof json, "{\"image\": \"%s\", \"seccomp\": \"%s\"}", c->spec->image,
                  profile);
         const char *const needles[] = {"seccomp", profile, NULL};
+        BoxliteRuntime *rt = NULL;
+        failed = open_runtime(c, &rt) || create_refused(c, rt, json, code, needles) ||
+                 expect_no_boxes(c, rt);
+        boxlite_runtime_free(rt);
+    }
+    return failed;
+}
+
+static int expect_profile(struct ctx *c, BoxliteBox *box) {
+    return expect_seccomp(c, box, "profile");
+}
+
+int seccomp_profile_replaces_default(struct ctx *c) {
+    const char *image, *profile, *said, *notify, *code;
+    if (run_image(c, &image) || param(c, "profile", &profile) || param(c, "said", &said) ||
+        param(c, "notify", &notify) || param(c, "code", &code)) {
+        return 1;
+    }
+    /* The profile goes into the options JSON as the object it is. */
+    char options[2048];
+    snprintf(options, sizeof options, "{\"image\": \"%s\", \"seccomp\": %s}", image, profile);
+    /* Exits 0 only when mkdir fails and the filter is on. */
+    const char *const argv[] = {"sh", "-c", "mkdir /tmp/d || grep Seccomp: /proc/self/status",
+                                NULL};
+    struct capture cap;
+    capture_init(&cap);
+    BoxliteExecResult result;
+    int failed = run_in_new_box(c, options, expect_profile, argv, &cap, &result);
+    if (!failed && (result.exit_code != 0 || cap.out == NULL ||
+                    strcmp(cap.out, "Seccomp:\t2\n") != 0 || cap.err == NULL ||
+                    strstr(cap.err, said) == NULL)) {
+        failed = fail(c, "the box printed \"%s\" / \"%s\" (exit %d), want \"Seccomp:\\t2\" and \"%s\"",
+                      cap.out ? cap.out : "", cap.err ? cap.err : "", result.exit_code, said);
+    }
+    capture_free(&cap);
+    if (!failed) {
+        char json[1024];
+        snprintf(json, sizeof json, "{\"image\": \"%s\", \"seccomp\": %s}", c->spec->image, notify);
+        const char *const needles[] = {"SCMP_ACT_NOTIFY", NULL};
         BoxliteRuntime *rt = NULL;
         failed = open_runtime(c, &rt) || create_refused(c, rt, json, code, needles) ||
                  expect_no_boxes(c, rt);

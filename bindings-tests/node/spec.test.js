@@ -482,6 +482,28 @@ const scenarios = {
     });
   },
 
+  async seccomp_profile_replaces_default({ profile, warning, said, notify, code }) {
+    await withRuntime(async (rt) => {
+      // An object here: the TypeScript layer sends it as the profile's JSON text.
+      const box = await runBox(rt, { seccomp: JSON.parse(profile) });
+      await box.start();
+      const info = await box.info();
+      assert.equal(info.seccomp, 'profile');
+      assert.ok(info.warnings.length === 1 && info.warnings[0].includes(warning), info.warnings);
+      const made = await run(box, 'mkdir', ['/tmp/d']);
+      assert.ok(made.exitCode !== 0 && made.stderr.includes(said), JSON.stringify(made));
+      const got = await run(box, 'grep', ['Seccomp:', '/proc/self/status']);
+      assert.equal(got.exitCode, 0, got.stderr);
+      assert.deepEqual(got.stdout.trim().split(/\s+/), ['Seccomp:', '2']);
+      await box.stop();
+    });
+    await withRuntime(async (rt) => {
+      const err = await rejectsWithCode(rt.create({ image: IMAGE, seccomp: notify }), code);
+      assert.ok(err.message.includes('SCMP_ACT_NOTIFY'), err.message);
+      assert.deepEqual(await rt.listInfo(), []);
+    });
+  },
+
   async image_pull_list_remove({ repo, tag }) {
     const dest = `${repo}:${tag}`;
     await withRegistry([dest], (reg) =>

@@ -547,6 +547,22 @@ async def test_seccomp_unconfined_is_loud(home, run_image):
     await assert_create_refused(home, p["code"], "seccomp", p["profile"], seccomp=p["profile"])
 
 
+@scenario
+async def test_seccomp_profile_replaces_default(home, run_image):
+    p = params("seccomp_profile_replaces_default")
+    box = await started(runtime(home), run_image, seccomp=p["profile"])
+    info = await box.info()
+    assert info.seccomp == "profile"
+    assert len(info.warnings) == 1 and p["warning"] in info.warnings[0], info.warnings
+    _, err, result = await run(box, "mkdir", "/tmp/d")
+    assert result.exit_code != 0 and p["said"] in err, (result.exit_code, err)
+    out, err, result = await run(box, "grep", "Seccomp:", "/proc/self/status")
+    assert result.exit_code == 0, err
+    assert out.split() == ["Seccomp:", "2"]
+    await bounded(box.stop())
+    await assert_create_refused(home, p["code"], "SCMP_ACT_NOTIFY", seccomp=p["notify"])
+
+
 @contextlib.contextmanager
 def registry(run_image: str, *pushes: str, auth: str = "none") -> Iterator[dict[str, Any]]:
     """A registry on 127.0.0.1 with the run image pushed as each DEST; yields the fixture's

@@ -159,7 +159,21 @@ fn userns_host_is_stored_reported_and_warned_about() {
         (&"unconfined".into(), &"unconfined".into())
     );
     assert!(info["warnings"][0].as_str().unwrap().starts_with("seccomp \"unconfined\""));
-    fails(h, &["create", "--security-opt", "seccomp=/p.json", "busybox"], "not supported yet");
+    fails(
+        h,
+        &["create", "--security-opt", "seccomp=/nowhere/p.json", "busybox"],
+        "seccomp profile /nowhere/p.json: No such file or directory",
+    );
+    let profile = h.join("profile.json");
+    std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}"#).unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    ok(h, &["create", "--name", "own", "--security-opt", &opt, "busybox"]);
+    let info: Value = serde_json::from_str(&ok(h, &["inspect", "own"])).unwrap();
+    assert_eq!(info["seccomp"], "profile");
+    assert_eq!(info["options"]["seccomp"]["syscalls"][0]["names"][0], "mkdir");
+    assert!(info["warnings"][0].as_str().unwrap().starts_with("seccomp profile of the box's own"));
+    std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#).unwrap();
+    fails(h, &["create", "--security-opt", &opt, "busybox"], "SCMP_ACT_NOTIFY is not supported");
     fails(h, &["create", "--security-opt", "apparmor=x", "busybox"], "only seccomp=");
 }
 

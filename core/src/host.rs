@@ -128,3 +128,17 @@ impl Layout {
         self.controllers.iter().any(|c| c == controller)
     }
 }
+
+/// The running kernel's (major, minor), for the conditions of seccomp profiles.
+pub(crate) fn kernel_version() -> crate::Result<(u32, u32)> {
+    const RELEASE: &str = "/proc/sys/kernel/osrelease";
+    let release = std::fs::read_to_string(RELEASE).map_err(|e| {
+        crate::Error::new(crate::ErrorKind::Internal, format!("read {RELEASE}: {e}"))
+    })?;
+    boxlite_protocol::seccomp::kernel_version(release.trim()).ok_or_else(|| {
+        crate::Error::new(
+            crate::ErrorKind::Internal,
+            format!("{RELEASE}: unexpected release {:?}", release.trim()),
+        )
+    })
+}

@@ -37,7 +37,9 @@ pub struct BoxInfo {
     pub limits: BoxLimits,
     /// Whose user namespace the box runs in (its own unless created with `userns` "host").
     pub userns: UsernsMode,
-    /// The seccomp filter of the box's processes ("default" unless created "unconfined").
+    /// The seccomp filter of the box's processes: "default", "unconfined" or "profile" (the
+    /// profile itself is in `options.seccomp`).
+    #[serde(serialize_with = "seccomp_name")]
     pub seccomp: SeccompMode,
     /// The walls this box's options take down, one sentence each; empty for a box with every
     /// default wall (docs/threat-model.md).
@@ -57,13 +59,20 @@ impl From<BoxRecord> for BoxInfo {
             error_reason: rec.state.error_reason().map(str::to_owned),
             limits: BoxLimits::of(&rec.config),
             userns: rec.config.userns,
-            seccomp: rec.config.seccomp,
+            seccomp: rec.config.seccomp.clone(),
             warnings: rec.config.warnings(),
             options: rec.config,
             id: rec.id,
             name: rec.name,
         }
     }
+}
+
+fn seccomp_name<S: serde::Serializer>(
+    mode: &SeccompMode,
+    out: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    out.serialize_str(mode.as_str())
 }
 
 /// A stored time (milliseconds since the Unix epoch) as RFC 3339 UTC with milliseconds.

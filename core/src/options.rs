@@ -104,8 +104,9 @@ pub struct BoxOptions {
     /// host uid); [`UsernsMode::Host`] makes box root host root, for images that need it.
     #[serde(skip_serializing_if = "UsernsMode::is_private")]
     pub userns: UsernsMode,
-    /// The seccomp filter of the box's processes: the default deny-list, or none at all
-    /// ([`SeccompMode::Unconfined`], reported in `BoxInfo::warnings`).
+    /// The seccomp filter of the box's processes: the default deny-list, none at all
+    /// ([`SeccompMode::Unconfined`]) or a profile of the box's own ([`SeccompMode::Profile`]);
+    /// the last two are reported in `BoxInfo::warnings`.
     #[serde(skip_serializing_if = "SeccompMode::is_default")]
     pub seccomp: SeccompMode,
     /// Remove the box when it stops. Cannot be combined with `detach`: a detached box may
@@ -159,10 +160,9 @@ impl UsernsMode {
     }
 }
 
-/// Which seccomp filter a box's processes run under ([`BoxOptions::seccomp`]).
-// Deserialized through `parse`, so that a bad value's error names the option.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", try_from = "String")]
+/// Which seccomp filter a box's processes run under ([`BoxOptions::seccomp`]). Stored and
+/// serialized as its name, or as the profile's JSON object for [`SeccompMode::Profile`].
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum SeccompMode {
     /// Docker's dangerous set plus `io_uring_*`, new namespaces and the rest of
     /// guest/src/seccomp.rs.
@@ -170,29 +170,50 @@ pub enum SeccompMode {
     Default,
     /// No filter: what the capabilities and namespaces allow, the box may call.
     Unconfined,
+    /// An OCI seccomp profile of the box's own (Docker's profile files load as they are), in
+    /// place of the default filter; what it allows, the box may call
+    /// (docs/threat-model.md, "Seccomp profiles of one's own").
+    Profile(serde_json::Value),
 }
 
+/// The longest profile text accepted; Docker's default profile is about 20 KiB.
+const MAX_PROFILE_BYTES: usize = 1 << 20;
+
 impl SeccompMode {
-    /// The name in options, the CLI and the bindings.
-    pub fn as_str(self) -> &'static str {
+    /// The name in options, the CLI, the bindings and `BoxInfo::seccomp`.
+    pub fn as_str(&self) -> &'static str {
         match self {
             SeccompMode::Default => "default",
             SeccompMode::Unconfined => "unconfined",
+            SeccompMode::Profile(_) => "profile",
         }
     }
 
-    /// Parses [`SeccompMode::as_str`]'s names. A profile of one's own (OCI seccomp JSON) is
-    /// refused by name until it is supported, rather than read as something else.
-    pub fn parse(name: &str) -> Result<Self> {
-        [SeccompMode::Default, SeccompMode::Unconfined]
-            .into_iter()
-            .find(|mode| mode.as_str() == name)
-            .ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "invalid seccomp {name:?}: expected \"default\" or \"unconfined\" (a \
-                     seccomp profile of one's own is not supported yet)"
-                ))
-            })
+    /// Parses "default", "unconfined" or a profile's JSON text (an object). The profile is
+    /// checked in full when the box is created ([`BoxOptions::validate`]), where the box's
+    /// capabilities that Docker's conditions refer to are known.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "default" => return Ok(SeccompMode::Default),
+            "unconfined" => return Ok(SeccompMode::Unconfined),
+            _ => {}
+        }
+        if !text.trim_start().starts_with('{') {
+            let shown: String = text.chars().take(60).collect();
+            return Err(Error::invalid_argument(format!(
+                "invalid seccomp {shown:?}: expected \"default\", \"unconfined\" or an OCI \
+                 seccomp profile (a JSON object)"
+            )));
+        }
+        if text.len() > MAX_PROFILE_BYTES {
+            return Err(Error::invalid_argument(format!(
+                "invalid seccomp profile: {} bytes, more than {MAX_PROFILE_BYTES}",
+                text.len()
+            )));
+        }
+        let profile = serde_json::from_str(text)
+            .map_err(|e| Error::invalid_argument(format!("invalid seccomp profile: {e}")))?;
+        Ok(SeccompMode::Profile(profile))
     }
 
     fn is_default(&self) -> bool {
@@ -200,11 +221,26 @@ impl SeccompMode {
     }
 }
 
-impl TryFrom<String> for SeccompMode {
-    type Error = String;
+impl Serialize for SeccompMode {
+    fn serialize<S: serde::Serializer>(&self, out: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            SeccompMode::Profile(profile) => profile.serialize(out),
+            mode => out.serialize_str(mode.as_str()),
+        }
+    }
+}
 
-    fn try_from(name: String) -> std::result::Result<Self, String> {
-        SeccompMode::parse(&name).map_err(|e| e.to_string())
+impl<'de> Deserialize<'de> for SeccompMode {
+    fn deserialize<D: serde::Deserializer<'de>>(input: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match serde_json::Value::deserialize(input)? {
+            serde_json::Value::String(name) => SeccompMode::parse(&name).map_err(D::Error::custom),
+            profile @ serde_json::Value::Object(_) => Ok(SeccompMode::Profile(profile)),
+            other => Err(D::Error::custom(format!(
+                "invalid seccomp {other}: expected \"default\", \"unconfined\" or an OCI \
+                 seccomp profile (a JSON object)"
+            ))),
+        }
     }
 }
 
@@ -284,7 +320,7 @@ impl BoxOptions {
                 )));
             }
         }
-        self.capabilities()?;
+        self.seccomp_program()?;
         crate::rootless::check(self)?;
         crate::limits::validate(self)
     }
@@ -296,6 +332,20 @@ impl BoxOptions {
             .map_err(Error::invalid_argument)
     }
 
+    /// The box's own seccomp profile compiled for the agent, when it has one; checks the
+    /// capabilities too, which the profile's conditions may name.
+    pub(crate) fn seccomp_program(&self) -> Result<Option<Vec<boxlite_protocol::seccomp::Insn>>> {
+        let capabilities = self.capabilities()?;
+        let SeccompMode::Profile(profile) = &self.seccomp else { return Ok(None) };
+        let context = boxlite_protocol::seccomp::Context {
+            capabilities,
+            kernel: crate::host::kernel_version()?,
+        };
+        boxlite_protocol::seccomp::compile(profile, &context)
+            .map(Some)
+            .map_err(Error::invalid_argument)
+    }
+
     /// The walls these options take down, one sentence each ([`crate::BoxInfo::warnings`]).
     pub fn warnings(&self) -> Vec<String> {
         let mut said = Vec::new();
@@ -303,6 +353,13 @@ impl BoxOptions {
             said.push(
                 "userns \"host\": box root is host root (uid 0); a process that gets past the \
                  box's other walls acts as root on the host"
+                    .to_string(),
+            );
+        }
+        if matches!(self.seccomp, SeccompMode::Profile(_)) {
+            said.push(
+                "seccomp profile of the box's own: it replaces the default filter, so the box's \
+                 processes may make every system call it allows; the agent runs unfiltered"
                     .to_string(),
             );
         }
@@ -429,7 +486,7 @@ mod tests {
     }
 
     #[test]
-    fn seccomp_is_default_unless_asked_unconfined_and_profiles_are_refused() {
+    fn seccomp_is_default_unless_asked_unconfined_or_given_a_profile() {
         let old: BoxOptions = serde_json::from_str(r#"{"image": "alpine"}"#).unwrap();
         assert_eq!(old.seccomp, SeccompMode::Default);
         assert!(!serde_json::to_string(&old).unwrap().contains("seccomp"));
@@ -438,8 +495,34 @@ mod tests {
         assert_eq!(off.seccomp, SeccompMode::Unconfined);
         assert_eq!(off.warnings().len(), 1);
         assert!(off.warnings()[0].starts_with("seccomp \"unconfined\""));
+
+        let text = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+                       "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}"#;
+        let own = BoxOptions { seccomp: SeccompMode::parse(text).unwrap(), ..BoxOptions::new("a") };
+        assert_eq!(own.seccomp.as_str(), "profile");
+        own.validate().unwrap();
+        assert!(own.seccomp_program().unwrap().is_some_and(|p| !p.is_empty()));
+        assert!(own.warnings()[0].starts_with("seccomp profile of the box's own"));
+        // Stored as the profile's object, and read back as the same profile.
+        let stored = serde_json::to_string(&own).unwrap();
+        assert!(stored.contains(r#""seccomp":{"defaultAction""#), "{stored}");
+        let back: BoxOptions = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back.seccomp, own.seccomp);
+
         let err = SeccompMode::parse("/etc/profile.json").unwrap_err();
-        assert!(err.to_string().contains("not supported yet"), "{err}");
+        assert!(err.to_string().contains("or an OCI seccomp profile (a JSON object)"), "{err}");
+        let err = SeccompMode::parse("{not json").unwrap_err();
+        assert!(err.to_string().starts_with("invalid seccomp profile: "), "{err}");
+        let bad = BoxOptions {
+            seccomp: SeccompMode::parse(r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#).unwrap(),
+            ..BoxOptions::new("a")
+        };
+        let err = bad.validate().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err.to_string().contains("SCMP_ACT_NOTIFY is not supported"), "{err}");
+        let err =
+            serde_json::from_str::<BoxOptions>(r#"{"image": "a", "seccomp": 3}"#).unwrap_err();
+        assert!(err.to_string().contains("invalid seccomp 3"), "{err}");
     }
 
     #[test]

@@ -321,6 +321,76 @@ async fn with_seccomp_unconfined_the_calls_it_denies_go_through_inside_only() {
     b.stop(Duration::from_secs(5)).await.unwrap();
 }
 
+/// A profile of the box's own replaces the default filter: with "allow by default" the calls
+/// the default filter denies go through (a new user namespace), while the profile's own rules
+/// hold — `mkdir` fails with the errno it names, `chmod` only for mode 0777 (an argument
+/// check). Two-sided: the same commands in a default box give the opposite answers.
+#[tokio::test]
+async fn a_profile_of_the_box_s_own_replaces_the_default_filter() {
+    let t = TestHome::new();
+    let profile = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EROFS},
+            {"names": ["chmod"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 1, "value": 0o777, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 2, "value": 0o777, "op": "SCMP_CMP_EQ"}]}
+        ]
+    });
+    let commands = [
+        ("mkdir /tmp/d 2>&1", "mkdir: can't create directory '/tmp/d': Read-only file system"),
+        ("touch /tmp/f && chmod 755 /tmp/f && stat -c %a /tmp/f", "755"),
+        ("chmod 777 /tmp/f 2>&1", "chmod: /tmp/f: Operation not permitted"),
+        ("unshare -U -r true && echo unshared", "unshared"),
+    ];
+    let own =
+        t.rt.create(
+            BoxOptions {
+                seccomp: SeccompMode::parse(&profile.to_string()).unwrap(),
+                ..t.options()
+            },
+            None,
+        )
+        .unwrap();
+    assert_eq!(own.info().unwrap().seccomp.as_str(), "profile");
+    own.start().await.unwrap();
+    for (command, said) in commands {
+        assert_eq!(verdict(&own, sh(&format!("{command}; true"))).await, said, "{command}");
+    }
+    assert_eq!(verdict(&own, sh("grep Seccomp: /proc/self/status")).await, "Seccomp:\t2");
+    own.stop(Duration::from_secs(5)).await.unwrap();
+
+    let default = t.rt.create(t.options(), None).unwrap();
+    default.start().await.unwrap();
+    // mkdir and chmod 777 succeed silently; unshare is denied (nothing echoed).
+    let opposite = ["", "755", "", ""];
+    for ((command, _), said) in commands.iter().zip(opposite) {
+        assert_eq!(verdict(&default, sh(&format!("{command}; true"))).await, said, "{command}");
+    }
+    default.stop(Duration::from_secs(5)).await.unwrap();
+}
+
+/// The profile filters the box's commands, not its agent: a profile that denies `execve`
+/// makes every exec fail with a clear error, while the agent keeps answering and the box
+/// stops cleanly.
+#[tokio::test]
+async fn a_profile_that_denies_execve_breaks_commands_not_the_agent() {
+    let t = TestHome::new();
+    let profile = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+                      "syscalls": [{"names": ["execve", "execveat"], "action": "SCMP_ACT_ERRNO"}]}"#;
+    let opts = BoxOptions { seccomp: SeccompMode::parse(profile).unwrap(), ..t.options() };
+    let b = t.rt.create(opts, None).unwrap();
+    b.start().await.unwrap();
+    for _ in 0..2 {
+        let Err(err) = b.exec(Command::new(["true"])).await else { panic!("exec must fail") };
+        assert!(err.to_string().contains("permission denied: true"), "{err}");
+    }
+    assert_eq!(b.info().unwrap().status.as_str(), "running");
+    b.stop(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(b.info().unwrap().status.as_str(), "stopped");
+}
+
 /// A host block device only this test uses: a loop device over a file holding [`SECRET`],
 /// detached when dropped.
 struct HostDisk {

@@ -23,6 +23,8 @@ pub enum BootError {
     ParseConfig(serde_json::Error),
     #[error("descriptor 3 is not a listening unix socket: {0}")]
     Listener(io::Error),
+    #[error("the box's {0}")]
+    Profile(String),
 }
 
 /// What the launch handed over, ready to use.
@@ -79,6 +81,10 @@ pub fn confine(config: &GuestConfig) -> Result<(), BootError> {
         if unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &limit) } != 0 {
             return Err(sys("setrlimit(RLIMIT_NPROC)"));
         }
+    }
+    if let Some(profile) = &config.seccomp_profile {
+        // Installed per spawn instead (see GuestConfig::seccomp_profile).
+        return crate::seccomp::set_profile(profile).map_err(BootError::Profile);
     }
     if config.seccomp_unconfined {
         return Ok(());

@@ -33,6 +33,8 @@ pub enum Stage {
     Terminal = 11,
     /// setrlimit(RLIMIT_NOFILE) to the box's open-file limit.
     Nofile = 12,
+    /// PR_SET_SECCOMP with the box's own profile.
+    Seccomp = 13,
 }
 
 impl Stage {
@@ -50,6 +52,7 @@ impl Stage {
             10 => Self::OomScore,
             11 => Self::Terminal,
             12 => Self::Nofile,
+            13 => Self::Seccomp,
             _ => return None,
         })
     }
@@ -94,6 +97,9 @@ pub struct ChildSpec {
     pub raise_oom_score: bool,
     /// The box's `RLIMIT_NOFILE`; `None` keeps the agent's.
     pub nofile: Option<libc::rlimit>,
+    /// The box's own seccomp profile ([`crate::seccomp::profile`]); `None` leaves the process
+    /// under the agent's filter, if any.
+    pub seccomp: Option<libc::sock_fprog>,
 }
 
 /// Sets the child up and execs. Never returns.
@@ -171,6 +177,14 @@ pub unsafe fn exec(spec: &ChildSpec) -> ! {
     // the process undo it: the flag is inherited and cannot be cleared).
     if prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0) != 0 {
         fail(spec.errors, Stage::NoNewPrivs);
+    }
+    // Last, so that the profile filters the command and nothing of the setup above; the
+    // profile must allow `execve` itself, or the exec fails with the profile's answer.
+    if let Some(fprog) = &spec.seccomp {
+        let fprog: *const libc::sock_fprog = fprog;
+        if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, fprog) != 0 {
+            fail(spec.errors, Stage::Seccomp);
+        }
     }
     libc::execve(spec.program, spec.argv, spec.envp);
     fail(spec.errors, Stage::Exec)

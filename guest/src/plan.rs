@@ -246,6 +246,9 @@ pub fn spawn_status(err: SpawnError, plan: &Plan, argv0: &str) -> Status {
                         |[soft, hard]| format!("{soft} (soft) / {hard} (hard)")
                     )
                 )),
+                (Stage::Seccomp, _) => Status::internal(format!(
+                    "installing the box's seccomp profile for {argv0}: {reason}"
+                )),
                 (Stage::Terminal, _) => Status::internal(format!(
                     "making the terminal the controlling terminal of {argv0}: {reason}"
                 )),

@@ -5,9 +5,10 @@
 //! the only one for what needs no capability at all: user namespaces (which hand their creator
 //! every capability inside them), keyrings, bpf, perf, userfaultfd, io_uring, ptrace.
 //!
-//! The program is built once, in the agent, and installed by the child right after
-//! `no_new_privs` and right before `execve` (see [`crate::child`]), so the agent's own setup
-//! calls are never filtered, and the agent itself runs without a filter.
+//! The program is built once, in the agent, and installed on the agent itself at boot
+//! ([`crate::boot::confine`]), so every process it starts inherits it. A box's own profile
+//! ([`set_profile`], compiled by the host) replaces it: installed by each child right before
+//! `execve` (see [`crate::child`]), and not on the agent, which the profile was not written for.
 //!
 //! Policy, in the order the program checks it:
 //! 1. Any architecture other than x86_64 (the i386 and x32 entry points): kill the process.
@@ -116,6 +117,30 @@ pub const DENIED: [(libc::c_long, &str); 48] = [
     (libc::SYS_process_vm_writev, "writes another process's memory"),
     (libc::SYS_kcmp, "compares kernel objects of other processes (layout leaks)"),
 ];
+
+/// The box's own profile, compiled by the host ([`boxlite_protocol::seccomp`]); set once at
+/// boot, before any thread, and read by every spawn.
+static PROFILE: OnceLock<Vec<sock_filter>> = OnceLock::new();
+
+/// Keeps the box's profile for [`profile`]. The host compiled it; the agent only checks what
+/// the kernel would refuse anyway (an empty or over-long program), to say so at boot.
+pub fn set_profile(insns: &[boxlite_protocol::seccomp::Insn]) -> Result<(), String> {
+    if insns.is_empty() || insns.len() > boxlite_protocol::seccomp::MAX_INSNS {
+        return Err(format!("seccomp profile of {} instructions", insns.len()));
+    }
+    let program =
+        insns.iter().map(|i| sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect();
+    PROFILE.set(program).map_err(|_| "seccomp profile set twice".to_string())
+}
+
+/// What a spawn installs right before `execve`: the box's profile, when it has one.
+pub fn profile() -> Option<sock_fprog> {
+    PROFILE.get().map(|program| sock_fprog {
+        // At most MAX_INSNS (4096), checked in `set_profile`.
+        len: program.len() as libc::c_ushort,
+        filter: program.as_ptr().cast_mut(),
+    })
+}
 
 fn denied() -> impl Iterator<Item = libc::c_long> {
     DENIED.iter().map(|(nr, _)| *nr)

@@ -125,6 +125,7 @@ fn fork(reaper: &Reaper, plan: &Plan) -> Result<(Process, OwnedFd), SpawnError> 
         // and such an agent runs no cgroup-limited box anyway.
         raise_oom_score: unsafe { libc::geteuid() } == 0,
         nofile: plan.nofile.map(|[soft, hard]| libc::rlimit { rlim_cur: soft, rlim_max: hard }),
+        seccomp: crate::seccomp::profile(),
     };
     let (pid, exit) = reaper.register_fork(|| fork_child(&spec))?;
     if plan.tty.is_none() {

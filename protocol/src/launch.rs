@@ -160,6 +160,12 @@ pub struct GuestConfig {
     /// "unconfined"). Absent means false, so a config without it is filtered.
     #[serde(default)]
     pub seccomp_unconfined: bool,
+    /// The box's own seccomp profile, compiled ([`crate::seccomp::compile`]): installed on
+    /// every process the agent starts, right before its `execve`, in place of the default
+    /// filter; the agent itself then runs without one, so that a profile which denies what
+    /// the agent needs breaks the box's commands, never the agent that reports on them.
+    #[serde(default)]
+    pub seccomp_profile: Option<Vec<crate::seccomp::Insn>>,
     /// `RLIMIT_NPROC` (soft and hard) the agent sets on itself, so that every process of the
     /// box inherits it: the box's pids limit where it has no pids cgroup (a rootless box).
     /// Counted per uid of the box's user namespace; `None` keeps the agent's own.

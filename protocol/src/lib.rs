@@ -4,7 +4,8 @@
 //!   guest ([`launch::GuestConfig`] and the descriptors in [`launch::fds`]), and what comes
 //!   back ([`launch::GuestReport`], [`launch::ExitRecord`]);
 //! - [`oom_counter`]: the format of the box's OOM-kill counter, read by the shim and the agent;
-//! - [`capabilities`]: capability names, the default set and how `cap_add`/`cap_drop` change it.
+//! - [`capabilities`]: capability names, the default set and how `cap_add`/`cap_drop` change it;
+//! - [`seccomp`]: OCI seccomp profiles compiled into the BPF program the agent installs.
 
 /// Generated gRPC types and the `Agent` client and server.
 #[allow(missing_docs, clippy::all)]
@@ -15,6 +16,7 @@ pub mod pb {
 pub mod capabilities;
 pub mod launch;
 pub mod oom_counter;
+pub mod seccomp;
 
 /// Version string the agent reports in `Ping`; the host refuses an agent of another version.
 pub const PROTOCOL_VERSION: &str = concat!("boxlite-agent/", env!("CARGO_PKG_VERSION"));

@@ -162,7 +162,10 @@ export interface BoxInfo {
   limits: BoxLimits
   /** `'private'` or `'host'` (box root is host root). */
   userns: string
-  /** `'default'` or `'unconfined'` (no seccomp filter). */
+  /**
+   * `'default'`, `'unconfined'` (no seccomp filter) or `'profile'` (the box's own; the
+   * profile is in `options.seccomp`).
+   */
   seccomp: string
   /** The walls the box's options take down, one sentence each. */
   warnings: Array<string>
@@ -244,8 +247,9 @@ export interface BoxOptions {
    */
   userns?: string
   /**
-   * `'default'` (the seccomp deny-list) or `'unconfined'` (no filter, reported in
-   * `BoxInfo.warnings`).
+   * `'default'` (the seccomp deny-list), `'unconfined'` (no filter) or an OCI seccomp
+   * profile's JSON text (in place of the default filter); the last two are reported in
+   * `BoxInfo.warnings`.
    */
   seccomp?: string
   /** Remove the box when it stops (core's default: false; the JS layer defaults to true). */

@@ -48,9 +48,10 @@ pub(crate) struct BoxArgs {
     /// host root, for images that need it) [default: private]
     #[arg(long = "userns", value_name = "MODE")]
     userns: Option<String>,
-    /// Security option, as Docker spells it: seccomp=unconfined (no seccomp filter) or
-    /// seccomp=default (repeatable; a later value wins)
-    #[arg(long = "security-opt", value_name = "seccomp=MODE")]
+    /// Security option, as Docker spells it: seccomp=unconfined (no seccomp filter),
+    /// seccomp=default, or seccomp=PROFILE.json (an OCI seccomp profile file in place of the
+    /// default filter) (repeatable; a later value wins)
+    #[arg(long = "security-opt", value_name = "seccomp=MODE|PROFILE.json")]
     security_opts: Vec<String>,
     /// Override the image's entrypoint
     #[arg(long)]
@@ -104,16 +105,40 @@ impl BoxArgs {
     }
 }
 
-/// `seccomp=MODE`, the one `--security-opt` supported; others (apparmor, no-new-privileges,
-/// label) are refused by name rather than ignored.
+/// `seccomp=unconfined|default|PROFILE.json`, the one `--security-opt` supported (a path, as
+/// Docker takes it: the file's JSON is the box's profile); others (apparmor,
+/// no-new-privileges, label) are refused by name rather than ignored.
 fn parse_security_opt(opt: &str) -> Result<SeccompMode, Error> {
     match opt.split_once(['=', ':']) {
-        Some(("seccomp", mode)) => SeccompMode::parse(mode),
+        Some(("seccomp", mode @ ("unconfined" | "default"))) => SeccompMode::parse(mode),
+        Some(("seccomp", path)) => SeccompMode::parse(&read_profile(path)?),
         _ => Err(Error::new(
             ErrorKind::InvalidArgument,
-            format!("invalid --security-opt {opt:?}: only seccomp=unconfined|default is supported"),
+            format!(
+                "invalid --security-opt {opt:?}: only seccomp=unconfined|default|PROFILE.json \
+                 is supported"
+            ),
         )),
     }
+}
+
+/// A profile file's text, bounded: a profile is tens of KiB, the limit 1 MiB.
+fn read_profile(path: &str) -> Result<String, Error> {
+    use std::io::Read;
+    const MAX_BYTES: u64 = 1 << 20;
+    let what = |e: std::io::Error| {
+        Error::new(ErrorKind::InvalidArgument, format!("seccomp profile {path}: {e}"))
+    };
+    let file = std::fs::File::open(path).map_err(what)?;
+    let mut text = String::new();
+    file.take(MAX_BYTES + 1).read_to_string(&mut text).map_err(what)?;
+    if text.len() as u64 > MAX_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("seccomp profile {path}: larger than {MAX_BYTES} bytes"),
+        ));
+    }
+    Ok(text)
 }
 
 /// `nofile=SOFT[:HARD]`, as Docker spells it (one number sets both) → (soft, hard). Other

@@ -260,6 +260,8 @@ fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> Result<Gues
     // Checked at create; checked again because the stored options are a file on disk.
     let capabilities =
         opts.capabilities().map_err(|e| Error::invalid_argument(format!("box {id}: {e}")))?;
+    let seccomp_profile =
+        opts.seccomp_program().map_err(|e| Error::invalid_argument(format!("box {id}: {e}")))?;
     Ok(GuestConfig {
         box_id: id.to_string(),
         env,
@@ -274,6 +276,7 @@ fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> Result<Gues
         nofile: Some([limits.nofile_soft, limits.nofile_hard]),
         capabilities: Some(capabilities),
         seccomp_unconfined: opts.seccomp == SeccompMode::Unconfined,
+        seccomp_profile,
         nproc_max: None,
     })
 }

@@ -145,7 +145,8 @@ pub unsafe extern "C" fn boxlite_box_info_userns(info: *const BoxliteBoxInfo) ->
     unsafe { field(info, |i| Some(&i.userns)) }
 }
 
-/// The seccomp filter of the box's processes: "default" or "unconfined" (none). Borrowed from
+/// The seccomp filter of the box's processes: "default", "unconfined" (none) or "profile" (the
+/// box's own, given as the options JSON's `seccomp` object). Borrowed from
 /// `info`: valid until `info` is freed. NULL if `info` is NULL.
 ///
 /// # Safety

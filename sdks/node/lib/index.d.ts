@@ -121,8 +121,12 @@ export interface BoxOptions {
    * root, for images that need it; reported in `BoxInfo.warnings`).
    */
   userns?: 'private' | 'host' | null;
-  /** `'default'` (the seccomp deny-list) or `'unconfined'` (no filter; in `BoxInfo.warnings`). */
-  seccomp?: 'default' | 'unconfined' | null;
+  /**
+   * `'default'` (the seccomp deny-list), `'unconfined'` (no filter) or an OCI seccomp profile
+   * of the box's own, as an object or its JSON text, in place of the default filter (Docker's
+   * profile files load as they are). The last two are reported in `BoxInfo.warnings`.
+   */
+  seccomp?: 'default' | 'unconfined' | string | Record<string, unknown> | null;
   /** Absolute working directory of the main command and default of exec. */
   workingDir?: string | null;
   /** Environment; a later entry wins. */

@@ -124,6 +124,8 @@ function toNativeBoxOptions(options) {
   for (const key of [...passed, 'capAdd', 'capDrop', 'userns', 'seccomp']) {
     if (!isUnset(options[key])) native[key] = options[key];
   }
+  // A seccomp profile may be given as the object it is; the native layer takes its JSON text.
+  if (isPlainObject(options.seccomp)) native.seccomp = JSON.stringify(options.seccomp);
   const env = envPairs(options.env, 'box options');
   if (env !== undefined) native.env = env;
   return native;

@@ -35,7 +35,8 @@ pub struct JsBoxInfo {
     pub limits: JsBoxLimits,
     /// `'private'` or `'host'` (box root is host root).
     pub userns: String,
-    /// `'default'` or `'unconfined'` (no seccomp filter).
+    /// `'default'`, `'unconfined'` (no seccomp filter) or `'profile'` (the box's own; the
+    /// profile is in `options.seccomp`).
     pub seccomp: String,
     /// The walls the box's options take down, one sentence each.
     pub warnings: Vec<String>,

@@ -83,8 +83,9 @@ pub struct JsBoxOptions {
     /// `'private'` (default: box root is an unprivileged host uid) or `'host'` (box root is
     /// host root, reported in `BoxInfo.warnings`).
     pub userns: Option<String>,
-    /// `'default'` (the seccomp deny-list) or `'unconfined'` (no filter, reported in
-    /// `BoxInfo.warnings`).
+    /// `'default'` (the seccomp deny-list), `'unconfined'` (no filter) or an OCI seccomp
+    /// profile's JSON text (in place of the default filter); the last two are reported in
+    /// `BoxInfo.warnings`.
     pub seccomp: Option<String>,
     /// Remove the box when it stops (core's default: false; the JS layer defaults to true).
     pub auto_remove: Option<bool>,

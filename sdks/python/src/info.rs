@@ -25,7 +25,7 @@ pub(crate) struct PyBoxInfo {
     limits: Py<PyBoxLimits>,
     /// `"private"` or `"host"` (box root is host root).
     userns: &'static str,
-    /// `"default"` or `"unconfined"` (no seccomp filter).
+    /// `"default"`, `"unconfined"` (no seccomp filter) or `"profile"` (the box's own).
     seccomp: &'static str,
     /// The walls the box's options take down, one sentence each.
     warnings: Vec<String>,

@@ -78,8 +78,9 @@ pub(crate) struct PyBoxOptions {
     /// host root, reported in `BoxInfo.warnings`).
     #[pyo3(get, set)]
     userns: Option<String>,
-    /// `"default"` (the seccomp deny-list) or `"unconfined"` (no filter, reported in
-    /// `BoxInfo.warnings`).
+    /// `"default"` (the seccomp deny-list), `"unconfined"` (no filter) or an OCI seccomp
+    /// profile's JSON text (`json.dumps(profile)`, in place of the default filter); the last
+    /// two are reported in `BoxInfo.warnings`.
     #[pyo3(get, set)]
     seccomp: Option<String>,
 }

@@ -109,6 +109,7 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
             nofile: Some([1024, 4096]),
             capabilities: None,
             seccomp_unconfined: false,
+            seccomp_profile: None,
             nproc_max: None,
         },
     }
