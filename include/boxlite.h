@@ -698,6 +698,21 @@ size_t boxlite_box_info_warning_count(const BoxliteBoxInfo *info);
 // `info` is NULL or a live info object.
 const char *boxlite_box_info_warning(const BoxliteBoxInfo *info, size_t index);
 
+// How many of the info's limits this host does not enforce (a rootless box: its memory
+// limit, cpu limit when set, and disk size); 0 when every limit holds, or `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+size_t boxlite_box_info_not_enforced_count(const BoxliteBoxInfo *info);
+
+// The name of not-enforced limit `index` (from 0), as the options JSON spells it
+// (`"memory_mib"`, `"cpus"`, `"disk_size_gb"`), or NULL when `info` is NULL or `index` is out
+// of range. Borrowed from `info`: valid until `info` is freed.
+//
+// # Safety
+// `info` is NULL or a live info object.
+const char *boxlite_box_info_not_enforced(const BoxliteBoxInfo *info, size_t index);
+
 // Whether the box's main command has exited with a code; if so, and `out` is not NULL,
 // writes the code to `*out`.
 //

@@ -26,6 +26,13 @@ static const struct {
 /* Checks that every parameter of the scenario is the limit the info reports; a scenario
  * without `cpus` wants no CPU limit. */
 static int expect_limits(struct ctx *c, const BoxliteBoxInfo *info) {
+    /* Run as root, every limit holds. */
+    if (boxlite_box_info_not_enforced_count(info) != 0 ||
+        boxlite_box_info_not_enforced(info, 0) != NULL) {
+        return fail(c, "%zu limits not enforced (first: %s), want none",
+                    boxlite_box_info_not_enforced_count(info),
+                    boxlite_box_info_not_enforced(info, 0));
+    }
     double cpus = 0;
     bool has_cpus = boxlite_box_info_cpus(info, &cpus);
     if (spec_param(c->sc, "cpus") == NULL && has_cpus) {

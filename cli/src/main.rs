@@ -2,6 +2,7 @@
 //! and only turns arguments into core calls.
 
 mod commands;
+mod out;
 mod stream;
 mod terminal;
 
@@ -52,6 +53,7 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(e) if e.downcast_ref::<out::StdoutClosed>().is_some() => ExitCode::from(141),
         Err(e) => {
             report(&e);
             ExitCode::from(EXIT_BOXLITE_ERROR)

@@ -79,7 +79,7 @@ fn bound_flags_are_stored_and_reported_with_the_defaults_filled_in() {
     let defaults = serde_json::json!({
         "memory_mib": 1024, "cpus": null, "pids_max": 4096, "nofile_soft": 1024,
         "nofile_hard": 4096, "tmp_size_mib": 512, "log_max_size_mib": 16, "log_max_files": 2,
-        "disk_size_gb": 10,
+        "disk_size_gb": 10, "not_enforced": [],
     });
     assert_eq!(plain["limits"], defaults);
     assert_eq!(plain["options"]["pids_max"], Value::Null, "a default is not an option");
@@ -118,7 +118,7 @@ fn bound_flags_are_stored_and_reported_with_the_defaults_filled_in() {
     let asked = serde_json::json!({
         "memory_mib": 256, "cpus": null, "pids_max": 64, "nofile_soft": 300,
         "nofile_hard": 600, "tmp_size_mib": 40, "log_max_size_mib": 3, "log_max_files": 4,
-        "disk_size_gb": 3,
+        "disk_size_gb": 3, "not_enforced": [],
     });
     assert_eq!(info["limits"], asked, "the later --ulimit wins, as Docker's");
     assert_eq!(
@@ -281,4 +281,29 @@ fn info_says_which_walls_this_host_gives_boxes() {
     assert_eq!(enforced("disk size"), Path::new("/dev/loop-control").exists());
     let table = ok(home.path(), &["info"]);
     assert!(table.lines().nth(1).unwrap().starts_with("WALL"), "{table}");
+}
+
+/// A reader that went away (`boxlite ls | head`) ends a command quietly with 141, the status
+/// of a tool that SIGPIPE ended, not with a panic. The pipe's read end is closed before the
+/// CLI starts, so its first write fails. (Two-sided: with `println!` back in `ls` and
+/// `inspect`, both exited 101 with a panic message on stderr.)
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(h, &["create", "--name", "quiet", "busybox"]);
+    for args in [&["inspect", "quiet"][..], &["ls"], &["info", "--format", "json"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_boxlite"))
+            .arg("--home")
+            .arg(h)
+            .args(args)
+            .env_remove("BOXLITE_HOME")
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!((out.status.code(), stderr.as_ref()), (Some(141), ""), "{args:?}");
+    }
 }

@@ -147,6 +147,12 @@ fn a_non_root_user_creates_runs_execs_stops_and_removes_boxes() {
     let warning = warnings[0].as_str().unwrap();
     assert!(warning.contains("the memory limit (1024 MiB)"), "{warning}");
     assert!(warning.contains("the pids limit (4096) holds"), "{warning}");
+    // The limits say which of them do not hold; a cpu limit only when one was asked for.
+    assert_eq!(info["limits"]["not_enforced"], serde_json::json!(["memory_mib", "disk_size_gb"]));
+    user.ok(&["create", "--name", "c", "--cpus", "0.5", &image]);
+    let limits = &inspect(&user, "c")["limits"];
+    assert_eq!(limits["not_enforced"], serde_json::json!(["memory_mib", "cpus", "disk_size_gb"]));
+    user.ok(&["rm", "c"]);
 
     // The writable layer is kept across a restart, in the user's home.
     user.ok(&["exec", "r", "sh", "-c", "echo kept > /root/file"]);

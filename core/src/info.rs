@@ -57,7 +57,7 @@ impl From<BoxRecord> for BoxInfo {
             pid: rec.state.pid(),
             exit_code: rec.state.exit_code(),
             error_reason: rec.state.error_reason().map(str::to_owned),
-            limits: BoxLimits::of(&rec.config),
+            limits: BoxLimits::in_force(&rec.config),
             userns: rec.config.userns,
             seccomp: rec.config.seccomp.clone(),
             warnings: rec.config.warnings(),

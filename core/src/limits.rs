@@ -54,9 +54,21 @@ pub struct BoxLimits {
     /// Size of the box's disk, which holds its writable layer, in GiB (2^30 bytes): what the
     /// box can write beyond its image; past it, writes fail with ENOSPC inside the box.
     pub disk_size_gb: u64,
+    /// The fields above that say what the box asked for but that this host does not enforce,
+    /// by name: for a rootless box `memory_mib`, `cpus` (when set) and `disk_size_gb`
+    /// (docs/threat-model.md, "Rootless"). Empty when every limit holds.
+    pub not_enforced: Vec<&'static str>,
 }
 
 impl BoxLimits {
+    /// The limits in force for a box of `opts` started by this process: what it asks for,
+    /// defaults filled in, and which of them this host does not enforce.
+    pub(crate) fn in_force(opts: &BoxOptions) -> Self {
+        let mut limits = BoxLimits::of(opts);
+        limits.not_enforced = crate::rootless::not_enforced(&limits);
+        limits
+    }
+
     /// The limits `opts` asks for, defaults filled in. Checked by [`validate`].
     pub(crate) fn of(opts: &BoxOptions) -> Self {
         let memory_mib = opts.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB);
@@ -73,6 +85,7 @@ impl BoxLimits {
             log_max_size_mib: opts.log_max_size_mib.unwrap_or(DEFAULT_LOG_MAX_SIZE_MIB),
             log_max_files: opts.log_max_files.unwrap_or(DEFAULT_LOG_MAX_FILES),
             disk_size_gb: opts.disk_size_gb.unwrap_or(DEFAULT_DISK_SIZE_GB),
+            not_enforced: Vec::new(),
         }
     }
 }

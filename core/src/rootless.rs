@@ -31,6 +31,15 @@ pub(crate) fn check(opts: &BoxOptions) -> Result<()> {
     Ok(())
 }
 
+/// The fields of `limits` a box started by this process asks for but runs without.
+pub(crate) fn not_enforced(limits: &BoxLimits) -> Vec<&'static str> {
+    if !active() {
+        return Vec::new();
+    }
+    let cpus = limits.cpus.is_some().then_some("cpus");
+    ["memory_mib"].into_iter().chain(cpus).chain(["disk_size_gb"]).collect()
+}
+
 /// What a rootless box runs without, for its warnings.
 pub(crate) fn warning(opts: &BoxOptions) -> String {
     let limits = BoxLimits::of(opts);

@@ -191,6 +191,11 @@ export interface BoxLimits {
   logMaxFiles: number
   /** Size of the box's disk (its writable layer's bound) in GiB. */
   diskSizeGb: number
+  /**
+   * The fields above this host does not enforce, by core's names (a rootless box:
+   * `memory_mib`, `cpus`, `disk_size_gb`); empty when every limit holds.
+   */
+  notEnforced: Array<string>
 }
 
 /** The configuration of a box (camelCase of the core's `BoxOptions`). */

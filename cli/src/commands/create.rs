@@ -171,7 +171,7 @@ pub(crate) fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let warnings = options.warnings();
     let created = rt.create(options, name.as_deref())?;
     warn(&warnings);
-    println!("{}", created.id());
+    crate::out::outln!("{}", created.id());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -62,13 +62,13 @@ pub(crate) async fn image(rt: &Runtime, command: ImageCommand) -> anyhow::Result
 pub(crate) fn list(rt: &Runtime, args: ListArgs) -> anyhow::Result<ExitCode> {
     let images = rt.images().list()?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&images)?),
-        Format::Table => print_table(&images),
+        Format::Json => crate::out::outln!("{}", serde_json::to_string_pretty(&images)?),
+        Format::Table => print_table(&images)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(images: &[ImageInfo]) {
+fn print_table(images: &[ImageInfo]) -> anyhow::Result<()> {
     let rows: Vec<[String; 5]> = images
         .iter()
         .map(|i| {
@@ -81,7 +81,7 @@ fn print_table(images: &[ImageInfo]) {
             ]
         })
         .collect();
-    super::table::print(["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "PULLED"], &rows);
+    super::table::print(["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "PULLED"], &rows)
 }
 
 /// `sha256:0123456789ab…` → `0123456789ab`, as `docker images` shows ids.
@@ -110,7 +110,7 @@ pub(crate) fn remove(rt: &Runtime, args: RemoveArgs) -> anyhow::Result<ExitCode>
     let mut failed = false;
     for reference in &args.references {
         match rt.images().remove(reference, args.force) {
-            Ok(()) => println!("{reference}"),
+            Ok(()) => crate::out::outln!("{reference}"),
             Err(e) => {
                 crate::report(&e.into());
                 failed = true;
@@ -125,13 +125,13 @@ fn inspect(rt: &Runtime, args: InspectArgs) -> anyhow::Result<ExitCode> {
         .images()
         .inspect(&args.reference)?
         .ok_or_else(|| anyhow::anyhow!("no such image: {}", args.reference))?;
-    println!("{}", serde_json::to_string_pretty(&info)?);
+    crate::out::outln!("{}", serde_json::to_string_pretty(&info)?);
     Ok(ExitCode::SUCCESS)
 }
 
 fn prune(rt: &Runtime) -> anyhow::Result<ExitCode> {
     let report = rt.images().prune()?;
-    println!(
+    crate::out::outln!(
         "removed {} blobs and {} unpacked images, {} freed",
         report.blobs_removed,
         report.rootfs_removed,

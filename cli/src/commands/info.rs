@@ -16,10 +16,10 @@ pub(crate) struct Args {
 pub(crate) fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let report = boxlite_core::host_report();
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Json => crate::out::outln!("{}", serde_json::to_string_pretty(&report)?),
         Format::Table => {
             let who = if report.rootless { "rootless" } else { "root" };
-            println!(
+            crate::out::outln!(
                 "home {}, uid {} ({who}), cgroups {}",
                 rt.home_dir().display(),
                 report.uid,
@@ -33,7 +33,7 @@ pub(crate) fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
                     [w.name.to_string(), enforced.to_string(), w.how.clone()]
                 })
                 .collect();
-            super::table::print(["WALL", "ENFORCED", "HOW"], &rows);
+            super::table::print(["WALL", "ENFORCED", "HOW"], &rows)?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -12,6 +12,6 @@ pub(crate) struct Args {
 
 pub(crate) fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let info = rt.get_info(&args.key)?.ok_or_else(|| anyhow!("no such box: {}", args.key))?;
-    println!("{}", serde_json::to_string_pretty(&info)?);
+    crate::out::outln!("{}", serde_json::to_string_pretty(&info)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -22,13 +22,13 @@ pub(crate) fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let boxes: Vec<BoxInfo> =
         rt.list_info()?.into_iter().filter(|b| args.all || b.status.is_active()).collect();
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&boxes)?),
-        Format::Table => print_table(&boxes),
+        Format::Json => crate::out::outln!("{}", serde_json::to_string_pretty(&boxes)?),
+        Format::Table => print_table(&boxes)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(boxes: &[BoxInfo]) {
+fn print_table(boxes: &[BoxInfo]) -> anyhow::Result<()> {
     let rows: Vec<[String; 5]> = boxes
         .iter()
         .map(|b| {
@@ -41,5 +41,5 @@ fn print_table(boxes: &[BoxInfo]) {
             ]
         })
         .collect();
-    super::table::print(["ID", "NAME", "STATUS", "IMAGE", "CREATED"], &rows);
+    super::table::print(["ID", "NAME", "STATUS", "IMAGE", "CREATED"], &rows)
 }

@@ -39,9 +39,9 @@ pub(crate) async fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     }
     let info = result?;
     if args.quiet {
-        println!("{}", info.id);
+        crate::out::outln!("{}", info.id);
     } else {
-        println!("{} {}", info.reference, info.id);
+        crate::out::outln!("{} {}", info.reference, info.id);
     }
     Ok(ExitCode::SUCCESS)
 }

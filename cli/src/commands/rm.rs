@@ -18,7 +18,7 @@ pub(crate) fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for key in &args.keys {
         match rt.remove(key, args.force) {
-            Ok(()) => println!("{key}"),
+            Ok(()) => crate::out::outln!("{key}"),
             Err(e) => {
                 crate::report(&e.into());
                 failed = true;

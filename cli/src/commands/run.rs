@@ -58,7 +58,7 @@ pub(crate) async fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     super::create::warn(&warnings);
     if args.detach {
         b.start_detached().await?;
-        println!("{}", b.id());
+        crate::out::outln!("{}", b.id());
         return Ok(ExitCode::SUCCESS);
     }
     b.start().await?;

@@ -12,6 +12,6 @@ pub(crate) struct Args {
 /// The box is started detached: a CLI command ends at once, the box must not end with it.
 pub(crate) async fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     super::find(rt, &args.key)?.start_detached().await?;
-    println!("{}", args.key);
+    crate::out::outln!("{}", args.key);
     Ok(ExitCode::SUCCESS)
 }

@@ -15,6 +15,6 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     super::find(rt, &args.key)?.stop(Duration::from_secs(args.timeout_secs)).await?;
-    println!("{}", args.key);
+    crate::out::outln!("{}", args.key);
     Ok(ExitCode::SUCCESS)
 }

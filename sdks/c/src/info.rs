@@ -25,6 +25,7 @@ pub struct BoxliteBoxInfo {
     userns: CString,
     seccomp: CString,
     warnings: Vec<CString>,
+    not_enforced: Vec<CString>,
 }
 
 impl TryFrom<BoxInfo> for BoxliteBoxInfo {
@@ -37,6 +38,7 @@ impl TryFrom<BoxInfo> for BoxliteBoxInfo {
                 format!("status {} missing from BoxStatus::ALL", info.status),
             )
         })?;
+        let not_enforced = info.limits.not_enforced.iter().map(|n| cstring_lossy(n)).collect();
         Ok(BoxliteBoxInfo {
             id: cstring_lossy(&info.id),
             name: info.name.as_deref().map(cstring_lossy),
@@ -50,6 +52,7 @@ impl TryFrom<BoxInfo> for BoxliteBoxInfo {
             userns: cstring_lossy(info.userns.as_str()),
             seccomp: cstring_lossy(info.seccomp.as_str()),
             warnings: info.warnings.iter().map(|w| cstring_lossy(w)).collect(),
+            not_enforced,
         })
     }
 }
@@ -180,6 +183,32 @@ pub unsafe extern "C" fn boxlite_box_info_warning(
 ) -> *const c_char {
     // SAFETY: forwarded caller contract.
     unsafe { field(info, |i| i.warnings.get(index).map(CString::as_c_str)) }
+}
+
+/// How many of the info's limits this host does not enforce (a rootless box: its memory
+/// limit, cpu limit when set, and disk size); 0 when every limit holds, or `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_not_enforced_count(info: *const BoxliteBoxInfo) -> usize {
+    // SAFETY: forwarded caller contract.
+    unsafe { info.as_ref() }.map_or(0, |i| i.not_enforced.len())
+}
+
+/// The name of not-enforced limit `index` (from 0), as the options JSON spells it
+/// (`"memory_mib"`, `"cpus"`, `"disk_size_gb"`), or NULL when `info` is NULL or `index` is out
+/// of range. Borrowed from `info`: valid until `info` is freed.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_not_enforced(
+    info: *const BoxliteBoxInfo,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| i.not_enforced.get(index).map(CString::as_c_str)) }
 }
 
 /// Whether the box's main command has exited with a code; if so, and `out` is not NULL,

@@ -63,6 +63,9 @@ pub struct JsBoxLimits {
     pub log_max_files: u32,
     /// Size of the box's disk (its writable layer's bound) in GiB.
     pub disk_size_gb: u32,
+    /// The fields above this host does not enforce, by core's names (a rootless box:
+    /// `memory_mib`, `cpus`, `disk_size_gb`); empty when every limit holds.
+    pub not_enforced: Vec<String>,
 }
 
 /// Core's bounds all fit a u32 (its largest, 16 TiB in MiB, is 2^24); saturate rather than
@@ -83,6 +86,7 @@ impl From<BoxLimits> for JsBoxLimits {
             log_max_size_mib: js_u32(l.log_max_size_mib),
             log_max_files: l.log_max_files,
             disk_size_gb: js_u32(l.disk_size_gb),
+            not_enforced: l.not_enforced.into_iter().map(str::to_owned).collect(),
         }
     }
 }

@@ -44,6 +44,9 @@ pub(crate) struct PyBoxLimits {
     log_max_size_mib: u64,
     log_max_files: u32,
     disk_size_gb: u64,
+    /// The fields above this host does not enforce (a rootless box: memory_mib, cpus,
+    /// disk_size_gb); empty when every limit holds.
+    not_enforced: Vec<&'static str>,
 }
 
 impl From<BoxLimits> for PyBoxLimits {
@@ -58,6 +61,7 @@ impl From<BoxLimits> for PyBoxLimits {
             log_max_size_mib: l.log_max_size_mib,
             log_max_files: l.log_max_files,
             disk_size_gb: l.disk_size_gb,
+            not_enforced: l.not_enforced,
         }
     }
 }
@@ -68,7 +72,8 @@ impl PyBoxLimits {
         let cpus = self.cpus.map_or("None".to_string(), |c| c.to_string());
         format!(
             "BoxLimits(memory_mib={}, cpus={cpus}, pids_max={}, nofile_soft={}, nofile_hard={}, \
-             tmp_size_mib={}, log_max_size_mib={}, log_max_files={}, disk_size_gb={})",
+             tmp_size_mib={}, log_max_size_mib={}, log_max_files={}, disk_size_gb={}, \
+             not_enforced={:?})",
             self.memory_mib,
             self.pids_max,
             self.nofile_soft,
@@ -76,7 +81,8 @@ impl PyBoxLimits {
             self.tmp_size_mib,
             self.log_max_size_mib,
             self.log_max_files,
-            self.disk_size_gb
+            self.disk_size_gb,
+            self.not_enforced
         )
     }
 }
