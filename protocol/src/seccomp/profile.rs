@@ -3,7 +3,17 @@
 //! profile files load unchanged. Fields this runtime cannot honour are refused by name, never
 //! skipped (docs/threat-model.md, "Seccomp profiles of one's own").
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+
+/// `null` read as the empty value: profiles written by Go tools (Docker's own included) spell
+/// an absent list or object as `null`.
+fn or_empty<'de, D, T>(input: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(input)?.unwrap_or_default())
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -12,17 +22,17 @@ pub(super) struct Profile {
     #[serde(default)]
     pub default_errno_ret: Option<u32>,
     /// Accepted and checked; the filter always covers x86_64 only (see [`super::compile`]).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_empty")]
     pub architectures: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_empty")]
     pub arch_map: Vec<ArchMap>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_empty")]
     pub flags: Vec<String>,
     #[serde(default)]
     pub listener_path: Option<String>,
     #[serde(default)]
     pub listener_metadata: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_empty")]
     pub syscalls: Vec<Rule>,
 }
 
@@ -30,14 +40,14 @@ pub(super) struct Profile {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct ArchMap {
     pub architecture: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_empty")]
     pub sub_architectures: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct Rule {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_empty")]
     pub names: Vec<String>,
     /// Docker's older single-name form.
     #[serde(default)]
@@ -45,14 +55,14 @@ pub(super) struct Rule {
     pub action: String,
     #[serde(default)]
     pub errno_ret: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_empty")]
     pub args: Vec<Arg>,
     #[serde(default)]
     #[allow(dead_code)] // read by serde only: a comment is allowed, and means nothing
     pub comment: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_empty")]
     pub includes: Condition,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_empty")]
     pub excludes: Condition,
 }
 
@@ -61,9 +71,9 @@ pub(super) struct Rule {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct Condition {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_empty")]
     pub caps: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_empty")]
     pub arches: Vec<String>,
     #[serde(default)]
     pub min_kernel: Option<String>,

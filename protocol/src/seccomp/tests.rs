@@ -291,3 +291,48 @@ fn kernel_versions_parse() {
     assert_eq!(kernel_version("5.10-rc1"), Some((5, 10)));
     assert_eq!(kernel_version("six"), None);
 }
+
+/// The shapes Docker's default profile and Go-written profiles use: `null` lists, empty
+/// condition objects, `subArchitectures: null`, an allow-list default of ERRNO, arch-guarded
+/// and capability-guarded rules, a masked `clone` check, `clone3` answering ENOSYS.
+#[test]
+fn dockers_profile_shapes_load() {
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "archMap": [
+            {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+            {"architecture": "SCMP_ARCH_RISCV64", "subArchitectures": null}
+        ],
+        "flags": null,
+        "syscalls": [
+            {"names": ["read", "write", "execve", "_llseek", "ugetrlimit"], "action": "SCMP_ACT_ALLOW",
+             "args": null, "comment": "", "includes": {}, "excludes": {}},
+            {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ"}],
+             "excludes": {"caps": ["CAP_SYS_ADMIN"], "arches": ["s390", "s390x"]}},
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38,
+             "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["bpf"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_BPF"]}},
+            {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.8"}}
+        ]
+    });
+    let program = compile(&profile, &CONTEXT).unwrap();
+    let deny = RET_ERRNO | EPERM;
+    assert_eq!(x86_64(&program, "read", [0; 6]), RET_ALLOW);
+    assert_eq!(x86_64(&program, "openat", [0; 6]), deny);
+    // AF_VSOCK (40) is the one socket family denied.
+    assert_eq!(x86_64(&program, "socket", [2, 0, 0, 0, 0, 0]), RET_ALLOW);
+    assert_eq!(x86_64(&program, "socket", [40, 0, 0, 0, 0, 0]), deny);
+    // A fork passes the mask (no namespace flag); CLONE_NEWUSER does not.
+    // CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD, and CLONE_NEWUSER | SIGCHLD.
+    let fork = 0x0100_0000 | 0x0020_0000 | 17;
+    assert_eq!(x86_64(&program, "clone", [fork, 0, 0, 0, 0, 0]), RET_ALLOW);
+    let newuser = 0x1000_0000 | 17;
+    assert_eq!(x86_64(&program, "clone", [newuser, 0, 0, 0, 0, 0]), deny);
+    assert_eq!(x86_64(&program, "clone3", [0; 6]), RET_ERRNO | 38);
+    assert_eq!(x86_64(&program, "bpf", [0; 6]), deny);
+    assert_eq!(x86_64(&program, "ptrace", [0; 6]), RET_ALLOW);
+}
