@@ -176,10 +176,14 @@ pub enum SeccompMode {
     Profile(serde_json::Value),
 }
 
-/// The longest profile text accepted; Docker's default profile is about 20 KiB.
-const MAX_PROFILE_BYTES: usize = 1 << 20;
+/// What a seccomp value must be, for the errors that refuse another.
+const SECCOMP_EXPECTED: &str =
+    "expected \"default\", \"unconfined\" or an OCI seccomp profile (a JSON object)";
 
 impl SeccompMode {
+    /// The longest profile text accepted; Docker's default profile is about 20 KiB.
+    pub const MAX_PROFILE_BYTES: usize = 1 << 20;
+
     /// The name in options, the CLI, the bindings and `BoxInfo::seccomp`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -201,14 +205,14 @@ impl SeccompMode {
         if !text.trim_start().starts_with('{') {
             let shown: String = text.chars().take(60).collect();
             return Err(Error::invalid_argument(format!(
-                "invalid seccomp {shown:?}: expected \"default\", \"unconfined\" or an OCI \
-                 seccomp profile (a JSON object)"
+                "invalid seccomp {shown:?}: {SECCOMP_EXPECTED}"
             )));
         }
-        if text.len() > MAX_PROFILE_BYTES {
+        if text.len() > Self::MAX_PROFILE_BYTES {
             return Err(Error::invalid_argument(format!(
-                "invalid seccomp profile: {} bytes, more than {MAX_PROFILE_BYTES}",
-                text.len()
+                "invalid seccomp profile: {} bytes, more than {}",
+                text.len(),
+                Self::MAX_PROFILE_BYTES
             )));
         }
         let profile = serde_json::from_str(text)
@@ -236,10 +240,7 @@ impl<'de> Deserialize<'de> for SeccompMode {
         match serde_json::Value::deserialize(input)? {
             serde_json::Value::String(name) => SeccompMode::parse(&name).map_err(D::Error::custom),
             profile @ serde_json::Value::Object(_) => Ok(SeccompMode::Profile(profile)),
-            other => Err(D::Error::custom(format!(
-                "invalid seccomp {other}: expected \"default\", \"unconfined\" or an OCI \
-                 seccomp profile (a JSON object)"
-            ))),
+            other => Err(D::Error::custom(format!("invalid seccomp {other}: {SECCOMP_EXPECTED}"))),
         }
     }
 }
@@ -320,7 +321,7 @@ impl BoxOptions {
                 )));
             }
         }
-        self.seccomp_program()?;
+        self.seccomp_program(self.capabilities()?)?;
         crate::rootless::check(self)?;
         crate::limits::validate(self)
     }
@@ -332,10 +333,12 @@ impl BoxOptions {
             .map_err(Error::invalid_argument)
     }
 
-    /// The box's own seccomp profile compiled for the agent, when it has one; checks the
-    /// capabilities too, which the profile's conditions may name.
-    pub(crate) fn seccomp_program(&self) -> Result<Option<Vec<boxlite_protocol::seccomp::Insn>>> {
-        let capabilities = self.capabilities()?;
+    /// The box's own seccomp profile compiled for the agent, when it has one; `capabilities`
+    /// are the box's ([`BoxOptions::capabilities`]), which the profile's conditions may name.
+    pub(crate) fn seccomp_program(
+        &self,
+        capabilities: u64,
+    ) -> Result<Option<Vec<boxlite_protocol::seccomp::Insn>>> {
         let SeccompMode::Profile(profile) = &self.seccomp else { return Ok(None) };
         let context = boxlite_protocol::seccomp::Context {
             capabilities,
@@ -501,7 +504,8 @@ mod tests {
         let own = BoxOptions { seccomp: SeccompMode::parse(text).unwrap(), ..BoxOptions::new("a") };
         assert_eq!(own.seccomp.as_str(), "profile");
         own.validate().unwrap();
-        assert!(own.seccomp_program().unwrap().is_some_and(|p| !p.is_empty()));
+        let program = own.seccomp_program(own.capabilities().unwrap()).unwrap();
+        assert!(program.is_some_and(|p| !p.is_empty()));
         assert!(own.warnings()[0].starts_with("seccomp profile of the box's own"));
         // Stored as the profile's object, and read back as the same profile.
         let stored = serde_json::to_string(&own).unwrap();

@@ -135,11 +135,8 @@ pub fn set_profile(insns: &[boxlite_protocol::seccomp::Insn]) -> Result<(), Stri
 
 /// What a spawn installs right before `execve`: the box's profile, when it has one.
 pub fn profile() -> Option<sock_fprog> {
-    PROFILE.get().map(|program| sock_fprog {
-        // At most MAX_INSNS (4096), checked in `set_profile`.
-        len: program.len() as libc::c_ushort,
-        filter: program.as_ptr().cast_mut(),
-    })
+    // At most MAX_INSNS (4096), checked in `set_profile`.
+    PROFILE.get().map(|program| fprog_of(program))
 }
 
 fn denied() -> impl Iterator<Item = libc::c_long> {
@@ -155,12 +152,14 @@ pub fn program() -> &'static [sock_filter] {
 /// What `prctl(PR_SET_SECCOMP)` takes: the program by pointer. It points into a `'static`
 /// vector, so it stays valid in the child after `fork`.
 pub fn fprog() -> sock_fprog {
-    let program = program();
-    sock_fprog {
-        // The program has well under 100 instructions (the kernel's limit is 4096).
-        len: program.len() as libc::c_ushort,
-        filter: program.as_ptr().cast_mut(),
-    }
+    // The program has well under 100 instructions (the kernel's limit is 4096).
+    fprog_of(program())
+}
+
+/// `program` as `PR_SET_SECCOMP` takes it; its length is at most
+/// [`boxlite_protocol::seccomp::MAX_INSNS`], which fits the kernel's `unsigned short`.
+fn fprog_of(program: &'static [sock_filter]) -> sock_fprog {
+    sock_fprog { len: program.len() as libc::c_ushort, filter: program.as_ptr().cast_mut() }
 }
 
 /// A jump destination: the next instruction, or a label resolved once the program is laid out.

@@ -122,10 +122,10 @@ fn parse_security_opt(opt: &str) -> Result<SeccompMode, Error> {
     }
 }
 
-/// A profile file's text, bounded: a profile is tens of KiB, the limit 1 MiB.
+/// A profile file's text, bounded by what core accepts (a profile is tens of KiB).
 fn read_profile(path: &str) -> Result<String, Error> {
     use std::io::Read;
-    const MAX_BYTES: u64 = 1 << 20;
+    const MAX_BYTES: u64 = SeccompMode::MAX_PROFILE_BYTES as u64;
     let what = |e: std::io::Error| {
         Error::new(ErrorKind::InvalidArgument, format!("seccomp profile {path}: {e}"))
     };

@@ -260,8 +260,10 @@ fn guest_config(id: &str, opts: &BoxOptions, image: &ImageConfig) -> Result<Gues
     // Checked at create; checked again because the stored options are a file on disk.
     let capabilities =
         opts.capabilities().map_err(|e| Error::invalid_argument(format!("box {id}: {e}")))?;
-    let seccomp_profile =
-        opts.seccomp_program().map_err(|e| Error::invalid_argument(format!("box {id}: {e}")))?;
+    // Keeps the kind: a profile refused is the caller's error, a host fact unreadable is not.
+    let seccomp_profile = opts
+        .seccomp_program(capabilities)
+        .map_err(|e| Error::new(e.kind(), format!("box {id}: {e}")))?;
     Ok(GuestConfig {
         box_id: id.to_string(),
         env,
