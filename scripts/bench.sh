@@ -12,6 +12,10 @@ export CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu
 ITERATIONS="${BENCH_ITERATIONS:-30}"
 LARGE_PULLS="${BENCH_LARGE_PULLS:-3}"
 eval "$(bash scripts/fixtures.sh 2>/dev/null)"
+# The helpers every package ships (release, static), not the fixtures' debug shim: the core's
+# numbers and the SDKs' (whose packages carry these) then measure the same binaries.
+helpers=$(bash scripts/build-helpers.sh)
+export BOXLITE_SHIM="$helpers/boxlite-shim" BOXLITE_GUEST="$helpers/boxlite-guest"
 large_image=$(bash scripts/make-python-image.sh | tail -n 1)
 large_layout=${large_image#oci:}
 large_layout=${large_layout%:latest}

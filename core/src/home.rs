@@ -83,7 +83,9 @@ impl Home {
     /// The formatted empty disk image new boxes of `size_gb` start from (made by the first
     /// shim that needs it).
     pub(crate) fn disk_template(&self, size_gb: u64) -> PathBuf {
-        self.root.join("disks").join(format!("ext4-{size_gb}g.img"))
+        // `-lean`: made without the resize inode (shim/src/disk.rs). A home's older template
+        // stays unused beside it.
+        self.root.join("disks").join(format!("ext4-{size_gb}g-lean.img"))
     }
 
     /// Held while a process opens and migrates the database.
