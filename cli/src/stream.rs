@@ -66,7 +66,19 @@ pub(crate) async fn follow(mut exec: Execution, attach: Attach) -> anyhow::Resul
         loop {
             tokio::select! {
                 chunk = recv(&mut out), if out.is_some() => match chunk {
-                    Some(data) => { stdout.write_all(&data).await?; stdout.flush().await?; }
+                    Some(data) => {
+                        let written = match stdout.write_all(&data).await {
+                            Ok(()) => stdout.flush().await,
+                            Err(e) => Err(e),
+                        };
+                        match written {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                                return Ok(Copied::ReaderGone);
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
                     None => out = None,
                 },
                 chunk = recv(&mut err), if err.is_some() => match chunk {
@@ -76,12 +88,15 @@ pub(crate) async fn follow(mut exec: Execution, attach: Attach) -> anyhow::Resul
                 else => break,
             }
         }
-        anyhow::Ok(())
+        anyhow::Ok(Copied::All)
     };
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let interrupted = tokio::select! {
-        copied = copy => { copied?; None }
+        copied = copy => match copied? {
+            Copied::All => None,
+            Copied::ReaderGone => Some(libc::SIGPIPE),
+        },
         () = resize => None,
         _ = sigint.recv() => Some(libc::SIGINT),
         _ = sigterm.recv() => Some(libc::SIGTERM),
@@ -89,11 +104,30 @@ pub(crate) async fn follow(mut exec: Execution, attach: Attach) -> anyhow::Resul
     if let Some(task) = stdin_task {
         task.abort();
     }
+    if interrupted == Some(libc::SIGPIPE) {
+        // Fails only if the command has ended already. Waited for (bounded: a command that
+        // handles SIGPIPE may run on), so the command is gone when we are.
+        let _ = exec.signal(libc::SIGPIPE).await;
+        let _ = tokio::time::timeout(SIGPIPE_WAIT, exec.wait()).await;
+        return Err(anyhow::Error::new(crate::out::StdoutClosed));
+    }
     Ok(match interrupted {
         Some(signal) => Ended::Interrupted(signal),
         None => Ended::Finished(exec.wait().await?),
     })
 }
+
+/// How the copy of the command's output ended.
+enum Copied {
+    All,
+    /// Our stdout's reader went away (`exec BOX yes | head -1`): the command gets the SIGPIPE
+    /// a local writer would, rather than run on blocked on output nobody reads, and we end as
+    /// a SIGPIPE'd tool does (141).
+    ReaderGone,
+}
+
+/// How long a command that got SIGPIPE is waited for before the CLI exits anyway.
+const SIGPIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Our stdin, chunk by chunk, until EOF. Read on a thread of its own, not tokio's stdin: a
 /// read from a terminal cannot be cancelled, and tokio's runtime would wait for it at exit

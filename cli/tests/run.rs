@@ -192,3 +192,44 @@ fn lifecycle_errors_are_one_line_with_status_125() {
     assert_eq!(out.status.code(), Some(125));
     assert!(text(&out.stderr).contains("/nonexistent/layout"), "{}", text(&out.stderr));
 }
+
+/// `exec BOX yes | head -1`: once the CLI's reader is gone, the command in the box gets the
+/// SIGPIPE a local writer would (it does not run on, blocked on output nobody reads) and the
+/// CLI ends quietly with 141, as a SIGPIPE'd tool. The pipe's read end is closed before the
+/// CLI starts. (Two-sided: without the signal the CLI exited 125 with "Broken pipe" and `yes`
+/// was still running in the box.)
+#[test]
+fn exec_into_a_closed_stdout_ends_the_command_with_sigpipe() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = boxlite(h, &["run", "-d", "--name", "pipe", &image()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let _remove = RemoveOnDrop(h, "pipe");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_boxlite"))
+        .arg("--home")
+        .arg(h)
+        .args(["exec", "pipe", "yes"])
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!((out.status.code(), text(&out.stderr).as_str()), (Some(141), ""));
+    // The box's processes, read from its own /proc: `yes` is gone (the CLI waited for it to
+    // end, and the agent had reaped it by then).
+    let out = boxlite(h, &["exec", "pipe", "ps", "-o", "pid,stat,comm"], None);
+    let procs = text(&out.stdout);
+    assert!(out.status.success() && !procs.contains("yes"), "{procs}{}", text(&out.stderr));
+}
+
+/// Removes a detached box when the test ends, also when it fails: the box outlives the CLI.
+struct RemoveOnDrop<'a>(&'a Path, &'a str);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let out = boxlite(self.0, &["rm", "-f", self.1], None);
+        assert!(out.status.success() || std::thread::panicking(), "{}", text(&out.stderr));
+    }
+}
