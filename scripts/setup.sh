@@ -23,6 +23,8 @@ command -v zstd >/dev/null || need+=(zstd)
 # mkfs.ext4 formats each home's box disk template (shim/src/disk.rs); boxes need it at run
 # time too (README, "Install").
 [ -x /sbin/mkfs.ext4 ] || [ -x /usr/sbin/mkfs.ext4 ] || need+=(e2fsprogs)
+# The network tests make their test hosts with `ip netns` and veth pairs (core/tests/network.rs).
+command -v ip >/dev/null || need+=(iproute2)
 # A baseline for the benchmark.
 command -v bwrap >/dev/null || need+=(bubblewrap)
 # The Python SDK's CodeBox image: a minimal Debian rootfs with python3 (make-python-image.sh).

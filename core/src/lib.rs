@@ -34,6 +34,7 @@ mod limits;
 mod litebox;
 mod lock;
 mod logs;
+mod network;
 mod options;
 mod procfs;
 mod registries;
@@ -59,6 +60,7 @@ pub use limits::{
 };
 pub use litebox::{LiteBox, DEFAULT_STOP_TIMEOUT};
 pub use logs::{LogOptions, LogStream, LOG_CHUNK_BYTES};
+pub use network::NetworkMode;
 pub use options::{
     parse_env_pair, validate_name, BoxOptions, RuntimeOptions, SeccompMode, UsernsMode,
     DEFAULT_GUEST_READY_TIMEOUT, GUEST_READY_TIMEOUT_ENV, MAX_CPUS, MAX_MEMORY_MIB, MAX_NAME_LEN,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::network::NetworkMode;
 
 /// How to open a [`crate::Runtime`]. Build it with `..Default::default()`: fields are added.
 #[derive(Clone, Debug, Default)]
@@ -109,6 +110,15 @@ pub struct BoxOptions {
     /// the last two are reported in `BoxInfo::warnings`.
     #[serde(skip_serializing_if = "SeccompMode::is_default")]
     pub seccomp: SeccompMode,
+    /// Loopback only ([`NetworkMode::Disabled`], the default for now) or egress through the
+    /// host's network, never to the host itself or to link-local addresses
+    /// (docs/networking.md).
+    #[serde(skip_serializing_if = "NetworkMode::is_disabled")]
+    pub network: NetworkMode,
+    /// The resolvers the box's DNS queries go to (IP addresses); empty: the host's, from its
+    /// /etc/resolv.conf. Only with a network.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
     /// Remove the box when it stops. Cannot be combined with `detach`: a detached box may
     /// stop when no process of ours is there to remove it.
     pub auto_remove: bool,
@@ -322,6 +332,7 @@ impl BoxOptions {
             }
         }
         self.seccomp_program(self.capabilities()?)?;
+        crate::network::validate(self)?;
         crate::rootless::check(self)?;
         crate::limits::validate(self)
     }

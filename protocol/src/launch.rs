@@ -82,8 +82,31 @@ pub struct ShimSpec {
     /// `user_namespace`, no `disk` and no `limits`.
     #[serde(default)]
     pub rootless: bool,
+    /// The box's network beyond loopback; `None`: loopback only.
+    #[serde(default)]
+    pub network: Option<NetworkSpec>,
     /// Handed to the agent on [`fds::CONFIG`].
     pub guest: GuestConfig,
+}
+
+/// A box with egress: an `eth0` whose packets the shim's own TCP/IP stack terminates, making
+/// each connection itself from the host (docs/networking.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Resolvers the shim forwards the box's DNS queries to (`ip:port`), in order.
+    pub dns_upstreams: Vec<String>,
+}
+
+/// Addresses of the box's network: the box, the shim's side of it (its gateway), the
+/// resolver the box's `/etc/resolv.conf` names. The shim answers for the last two itself.
+pub mod net {
+    pub const PREFIX_LEN: u8 = 24;
+    pub const BOX_ADDR: [u8; 4] = [10, 0, 2, 100];
+    pub const GATEWAY: [u8; 4] = [10, 0, 2, 2];
+    pub const DNS: [u8; 4] = [10, 0, 2, 3];
+    /// The box's interface.
+    pub const IFNAME: &str = "eth0";
 }
 
 /// Resource limits of a box; `None` means unlimited.

@@ -23,7 +23,7 @@ use crate::agent_binary::{self, HostBinary};
 use crate::descriptors::{self, Sources};
 use crate::error::{Step, StepError};
 use crate::mounts::{self, RootfsPlan};
-use crate::{cgroup, devices, disk, log, net, userns};
+use crate::{cgroup, devices, disk, log, net, netstack, userns};
 
 /// The agent's argv[0] and its whole initial environment.
 const AGENT_NAME: &std::ffi::CStr = c"boxlite-guest";
@@ -51,6 +51,8 @@ pub struct ChildPlan {
     /// The shim's ends of the two pipes: the child closes its copies first thing, so that the
     /// agent sees EOF on the config pipe and the shim-alive check below is exact.
     pub shim_ends: [RawFd; 2],
+    /// With a network: the child's end of the socket pair its `eth0` is handed over on.
+    pub net_handoff: Option<RawFd>,
 }
 
 /// The user namespace the child joins once the host-root steps are done.
@@ -127,6 +129,11 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
         // again that the shim did not die while it was cleared.
         tie_to_shim(plan.fds.report_write)?;
     }
+    // In the box's network namespace now (made at clone, or on entering the user namespace);
+    // the shim makes its eth0 while the host's /proc still shows it to us.
+    if let Some(handoff) = plan.net_handoff {
+        netstack::hand_over_netns(handoff)?;
+    }
     devices::populate(&mounts::mount_point(merged, "dev")?)?;
     mounts::mount_sys(merged)?;
     if !tmp_in_image {
@@ -139,6 +146,9 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
 
     sethostname(&plan.hostname).step(|| format!("set hostname {:?}", plan.hostname))?;
     net::loopback_up()?;
+    if plan.net_handoff.is_some() {
+        netstack::iface::write_resolv_conf()?;
+    }
     mounts::mask_kernel_paths()?;
 
     let agent = descriptors::install(&plan.fds, agent)?;

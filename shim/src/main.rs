@@ -33,6 +33,7 @@ mod log;
 mod mount_api;
 mod mounts;
 mod net;
+mod netstack;
 mod socket;
 mod spec;
 mod supervise;
@@ -167,6 +168,7 @@ fn launch(
     let agent = agent_binary::find(&spec.guest_path)?;
     let channels = channels::open()?;
     let console = console::open()?;
+    let net_handoff = spec.network.as_ref().map(|_| netstack::handoff()).transpose()?;
     let liveness = if spec.detach { None } else { Some(liveness_pipe()?) };
     let config = serde_json::to_vec(&spec.guest)
         .map_err(|err| StepError::new("encode guest config", err.to_string()))?;
@@ -222,6 +224,7 @@ fn launch(
             rootless: spec.rootless,
         }),
         shim_ends: [channels.config_write.as_raw_fd(), channels.report_read.as_raw_fd()],
+        net_handoff: net_handoff.as_ref().map(|h| h.child.as_raw_fd()),
     };
     // Nothing after this may fail with `Err`: from here on the agent runs, and its end is
     // what the record reports.
@@ -247,6 +250,11 @@ fn launch(
     ));
     if let Err(err) = release_stdout() {
         log::line(&spec.box_id, err);
+    }
+    if let (Some(network), Some(handoff)) = (&spec.network, net_handoff) {
+        // The child's end goes with this copy: EOF tells the stack the child ended first.
+        drop(handoff.child);
+        netstack::start(&spec.box_id, network, handoff.shim);
     }
 
     let ended = Supervisor {

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use boxlite_core::{BoxOptions, Error, ErrorKind, Runtime, SeccompMode, UsernsMode};
+use boxlite_core::{BoxOptions, Error, ErrorKind, NetworkMode, Runtime, SeccompMode, UsernsMode};
 
 use super::args::ProcessArgs;
 
@@ -48,6 +48,13 @@ pub(crate) struct BoxArgs {
     /// host root, for images that need it) [default: private]
     #[arg(long = "userns", value_name = "MODE")]
     userns: Option<String>,
+    /// Network: disabled (loopback only) or enabled (egress through the host, never to the
+    /// host itself or link-local addresses) [default: disabled]
+    #[arg(long = "network", value_name = "MODE")]
+    network: Option<String>,
+    /// A resolver for the box's DNS queries, in place of the host's (repeatable, up to 3)
+    #[arg(long = "dns", value_name = "IP")]
+    dns: Vec<String>,
     /// Security option, as Docker spells it: seccomp=unconfined (no seccomp filter),
     /// seccomp=default, or seccomp=PROFILE.json (an OCI seccomp profile file in place of the
     /// default filter) (repeatable; a later value wins)
@@ -95,6 +102,13 @@ impl BoxArgs {
             cap_drop: self.cap_drop,
             userns: self.userns.as_deref().map(UsernsMode::parse).transpose()?.unwrap_or_default(),
             seccomp,
+            network: self
+                .network
+                .as_deref()
+                .map(NetworkMode::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            dns: self.dns,
             entrypoint: self.entrypoint.map(|e| vec![e]),
             cmd: (!self.cmd.is_empty()).then_some(self.cmd),
             auto_remove: self.auto_remove,

@@ -142,6 +142,7 @@ impl Runtime {
             disk: layer.disk,
             user_namespace: rec.config.userns == UsernsMode::Private,
             rootless,
+            network: crate::network::spec(&rec.config),
             guest: GuestConfig {
                 nproc_max: rootless.then_some(limits.pids_max),
                 ..guest_config(&id, &rec.config, &image.config)?

@@ -99,6 +99,7 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
         disk: None,
         user_namespace: true,
         rootless: false,
+        network: None,
         guest: GuestConfig {
             box_id,
             env: vec![("GREETING".to_string(), "hello".to_string())],

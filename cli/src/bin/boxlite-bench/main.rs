@@ -16,7 +16,7 @@ use std::process::{Command as HostCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use boxlite_core::{BoxOptions, Command, Runtime, RuntimeOptions, UsernsMode};
+use boxlite_core::{BoxOptions, Command, NetworkMode, Runtime, RuntimeOptions, UsernsMode};
 
 mod pull;
 mod scale;
@@ -153,22 +153,27 @@ async fn bench_boxes(
     warm.start().await?;
     warm.stop(Duration::from_secs(5)).await?;
 
-    // Boxes with their own user namespace (the default) and boxes in the host's, alternated
-    // so that both see the same machine: the difference is what the user namespace costs.
+    // Boxes with their own user namespace (the default), boxes in the host's, and boxes with
+    // a network, alternated so that all see the same machine: the differences are what the
+    // user namespace and the network cost.
     let with_userns = |userns| BoxOptions { userns, ..BoxOptions::new(image.clone()) };
+    let with_network =
+        || BoxOptions { network: NetworkMode::Enabled, ..BoxOptions::new(image.clone()) };
     let (mut ready, mut ready_host_userns, mut stop) = (Vec::new(), Vec::new(), Vec::new());
+    let mut ready_network = Vec::new();
     for _ in 0..n {
-        for userns in [UsernsMode::Private, UsernsMode::Host] {
+        for variant in 0..3 {
             let t = Instant::now();
-            let b = rt.create(with_userns(userns), None)?;
+            let b = match variant {
+                0 => rt.create(with_userns(UsernsMode::Private), None)?,
+                1 => rt.create(with_userns(UsernsMode::Host), None)?,
+                _ => rt.create(with_network(), None)?,
+            };
             b.start().await?;
-            match userns {
-                UsernsMode::Private => ready.push(t.elapsed()),
-                UsernsMode::Host => ready_host_userns.push(t.elapsed()),
-            }
+            [&mut ready, &mut ready_host_userns, &mut ready_network][variant].push(t.elapsed());
             let t = Instant::now();
             b.stop(Duration::from_secs(5)).await?;
-            if userns == UsernsMode::Private {
+            if variant == 0 {
                 stop.push(t.elapsed());
             }
             rt.remove(b.id(), false)?;
@@ -233,6 +238,7 @@ async fn bench_boxes(
     println!("boxlite-bench: {n} iterations, image {image}");
     row("box ready (create+start, cached)", &Stats(ready.clone()));
     row("box ready, userns host (no user namespace)", &Stats(ready_host_userns.clone()));
+    row("box ready, network enabled", &Stats(ready_network.clone()));
     row("exec round trip of `true`", &Stats(exec.clone()));
     row("exec round trip, userns host", &Stats(exec_host_userns.clone()));
     row("stop", &Stats(stop));
@@ -266,6 +272,10 @@ async fn bench_boxes(
     println!(
         "ratio exec p50 / userns host p50         {:.2}x",
         ms(Stats(exec.clone()).p50()) / ms(Stats(exec_host_userns).p50())
+    );
+    println!(
+        "network enabled - disabled, ready p50    {:+.2} ms (target <= +3 ms)",
+        ms(Stats(ready_network).p50()) - ms(Stats(ready.clone()).p50())
     );
     println!("target ready p50 <= 10 ms: {:.2} ms", ms(Stats(ready.clone()).p50()));
     let mut doc = serde_json::Map::new();
