@@ -684,6 +684,14 @@ const char *boxlite_box_info_userns(const BoxliteBoxInfo *info);
 // `info` is NULL or a live info object.
 const char *boxlite_box_info_seccomp(const BoxliteBoxInfo *info);
 
+// The box's network: "disabled" (loopback only) or "enabled" (egress through the box's
+// shim, given as the options JSON's `network`). Borrowed from `info`: valid until `info` is
+// freed. NULL if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+const char *boxlite_box_info_network(const BoxliteBoxInfo *info);
+
 // How many warnings the info holds: one sentence per wall the box's options take down
 // (`userns` "host", say). 0 if `info` is NULL.
 //

@@ -125,6 +125,18 @@ int userns_host_is_loud(struct ctx *c);
 int seccomp_unconfined_is_loud(struct ctx *c);
 int seccomp_profile_replaces_default(struct ctx *c);
 
+/* Helpers of spec_limits.c that spec_network.c shares: start a box from an options JSON,
+ * check it and run one command; a create that must be refused; an empty home. */
+int run_in_new_box(struct ctx *c, const char *options,
+                   int (*check)(struct ctx *, BoxliteBox *), const char *const *argv,
+                   struct capture *cap, BoxliteExecResult *result);
+int create_refused(struct ctx *c, BoxliteRuntime *rt, const char *json, const char *want,
+                   const char *const *needles);
+int expect_no_boxes(struct ctx *c, BoxliteRuntime *rt);
+
+/* Network scenarios (spec_network.c). */
+int network_enabled_has_eth0(struct ctx *c);
+
 /* Image scenarios (spec_images.c): each runs its own registry, no box. */
 int image_pull_list_remove(struct ctx *c);
 int image_missing_not_found(struct ctx *c);

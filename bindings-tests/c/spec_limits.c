@@ -111,9 +111,9 @@ static int options_json(struct ctx *c, const char *image, char *out, size_t cap)
 
 /* Opens a runtime, starts a box from `options`, checks it with `check` (NULL: no check),
  * runs `argv` in it into `cap` and `result`, and takes the box down again. */
-static int run_in_new_box(struct ctx *c, const char *options,
-                          int (*check)(struct ctx *, BoxliteBox *), const char *const *argv,
-                          struct capture *cap, BoxliteExecResult *result) {
+int run_in_new_box(struct ctx *c, const char *options,
+                   int (*check)(struct ctx *, BoxliteBox *), const char *const *argv,
+                   struct capture *cap, BoxliteExecResult *result) {
     BoxliteRuntime *rt = NULL;
     BoxliteBox *box = NULL;
     BoxliteCommand *cmd = NULL;
@@ -211,8 +211,8 @@ int exec_oom_killed(struct ctx *c) {
 
 /* Creates from `json` and wants the code `want` with a message holding each of `needles`
  * (NULL-terminated). */
-static int create_refused(struct ctx *c, BoxliteRuntime *rt, const char *json, const char *want,
-                          const char *const *needles) {
+int create_refused(struct ctx *c, BoxliteRuntime *rt, const char *json, const char *want,
+                   const char *const *needles) {
     BoxliteBox *box = NULL;
     BoxliteError *err = NULL;
     BoxliteErrorCode code = boxlite_box_create_json(rt, json, NULL, &box, &err);
@@ -232,7 +232,7 @@ static int create_refused(struct ctx *c, BoxliteRuntime *rt, const char *json, c
 }
 
 /* Checks that the home has no box. */
-static int expect_no_boxes(struct ctx *c, BoxliteRuntime *rt) {
+int expect_no_boxes(struct ctx *c, BoxliteRuntime *rt) {
     BoxliteBoxList *list = NULL;
     BoxliteError *err = NULL;
     if (expect_ok(c, "boxlite_box_list", boxlite_box_list(rt, &list, &err), &err)) {

@@ -83,7 +83,6 @@ test('node: options upstream has and this version lacks are refused, each by nam
   await withRuntime(async (rt) => {
     const unimplemented = {
       volumes: [{ hostPath: '/tmp', guestPath: '/mnt' }],
-      network: { mode: 'disabled' },
       ports: [{ guestPort: 80 }],
       secrets: [{ name: 'k', value: 'v' }],
       security: { jailerEnabled: true },

@@ -504,6 +504,28 @@ const scenarios = {
     });
   },
 
+  async network_enabled_has_eth0({ network, ifaces, resolv, bogus, code }) {
+    await withRuntime(async (rt) => {
+      const box = await runBox(rt, { network });
+      await box.start();
+      assert.equal((await box.info()).network, network);
+      const got = await run(box, 'sh', ['-c', 'ls /sys/class/net; cat /etc/resolv.conf']);
+      assert.equal(got.exitCode, 0, got.stderr);
+      const want = ifaces.split(' ').map((name) => `${name}\n`).join('') + `${resolv}\n`;
+      assert.equal(got.stdout, want);
+      await box.stop();
+      const plain = await runBox(rt);
+      assert.equal((await plain.info()).network, 'disabled');
+    });
+    await withRuntime(async (rt) => {
+      const err = await rejectsWithCode(rt.create({ image: IMAGE, network: bogus }), code);
+      assert.ok(err.message.includes('network') && err.message.includes(bogus), err.message);
+      const alone = await rejectsWithCode(rt.create({ image: IMAGE, dns: ['10.0.0.1'] }), code);
+      assert.match(alone.message, /dns/);
+      assert.deepEqual(await rt.listInfo(), []);
+    });
+  },
+
   async image_pull_list_remove({ repo, tag }) {
     const dest = `${repo}:${tag}`;
     await withRegistry([dest], (reg) =>

@@ -583,6 +583,22 @@ def registry(run_image: str, *pushes: str, auth: str = "none") -> Iterator[dict[
         assert proc.wait(timeout=EVENT_TIMEOUT_S) == 0
 
 
+
+@scenario
+async def test_network_enabled_has_eth0(home, run_image):
+    p = params("network_enabled_has_eth0")
+    box = await started(runtime(home), run_image, network=p["network"])
+    assert (await box.info()).network == p["network"]
+    out, err, result = await run(box, "sh", "-c", "ls /sys/class/net; cat /etc/resolv.conf")
+    assert result.exit_code == 0, err
+    assert out == "".join(f"{name}\n" for name in p["ifaces"].split()) + p["resolv"] + "\n"
+    await bounded(box.stop())
+    plain = await started(runtime(home), run_image)
+    assert (await plain.info()).network == "disabled"
+    await bounded(plain.stop())
+    await assert_create_refused(home, p["code"], "network", p["bogus"], network=p["bogus"])
+    await assert_create_refused(home, p["code"], "dns", dns=["10.0.0.1"])
+
 @scenario
 async def test_image_pull_list_remove(home, run_image):
     p = params("image_pull_list_remove")

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::db::BoxRecord;
 use crate::limits::BoxLimits;
+use crate::network::NetworkMode;
 use crate::options::{BoxOptions, SeccompMode, UsernsMode};
 use crate::status::BoxStatus;
 
@@ -41,6 +42,8 @@ pub struct BoxInfo {
     /// profile itself is in `options.seccomp`).
     #[serde(serialize_with = "seccomp_name")]
     pub seccomp: SeccompMode,
+    /// The box's network: "disabled" (loopback only) or "enabled" (docs/networking.md).
+    pub network: NetworkMode,
     /// The walls this box's options take down, one sentence each; empty for a box with every
     /// default wall (docs/threat-model.md).
     pub warnings: Vec<String>,
@@ -60,6 +63,7 @@ impl From<BoxRecord> for BoxInfo {
             limits: BoxLimits::in_force(&rec.config),
             userns: rec.config.userns,
             seccomp: rec.config.seccomp.clone(),
+            network: rec.config.network,
             warnings: rec.config.warnings(),
             options: rec.config,
             id: rec.id,

@@ -167,6 +167,8 @@ export interface BoxInfo {
    * profile is in `options.seccomp`).
    */
   seccomp: string
+  /** `'disabled'` (loopback only) or `'enabled'`. */
+  network: string
   /** The walls the box's options take down, one sentence each. */
   warnings: Array<string>
 }
@@ -257,6 +259,13 @@ export interface BoxOptions {
    * `BoxInfo.warnings`.
    */
   seccomp?: string
+  /**
+   * `'disabled'` (loopback only; the default for now) or `'enabled'` (egress through the
+   * host, never to the host itself or to link-local addresses).
+   */
+  network?: string
+  /** Resolvers (IP addresses) for the box's DNS queries; empty: the host's. */
+  dns?: Array<string>
   /** Remove the box when it stops (core's default: false; the JS layer defaults to true). */
   autoRemove?: boolean
   /** Keep the box running after the process that started it exits. */

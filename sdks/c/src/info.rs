@@ -24,6 +24,7 @@ pub struct BoxliteBoxInfo {
     limits: BoxLimits,
     userns: CString,
     seccomp: CString,
+    network: CString,
     warnings: Vec<CString>,
     not_enforced: Vec<CString>,
 }
@@ -51,6 +52,7 @@ impl TryFrom<BoxInfo> for BoxliteBoxInfo {
             limits: info.limits,
             userns: cstring_lossy(info.userns.as_str()),
             seccomp: cstring_lossy(info.seccomp.as_str()),
+            network: cstring_lossy(info.network.as_str()),
             warnings: info.warnings.iter().map(|w| cstring_lossy(w)).collect(),
             not_enforced,
         })
@@ -158,6 +160,18 @@ pub unsafe extern "C" fn boxlite_box_info_userns(info: *const BoxliteBoxInfo) ->
 pub unsafe extern "C" fn boxlite_box_info_seccomp(info: *const BoxliteBoxInfo) -> *const c_char {
     // SAFETY: forwarded caller contract.
     unsafe { field(info, |i| Some(&i.seccomp)) }
+}
+
+/// The box's network: "disabled" (loopback only) or "enabled" (egress through the box's
+/// shim, given as the options JSON's `network`). Borrowed from `info`: valid until `info` is
+/// freed. NULL if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_network(info: *const BoxliteBoxInfo) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| Some(&i.network)) }
 }
 
 /// How many warnings the info holds: one sentence per wall the box's options take down

@@ -127,6 +127,14 @@ export interface BoxOptions {
    * profile files load as they are). The last two are reported in `BoxInfo.warnings`.
    */
   seccomp?: 'default' | 'unconfined' | string | Record<string, unknown> | null;
+  /**
+   * `'disabled'` (loopback only; the default for now) or `'enabled'`: an `eth0` whose
+   * connections the box's shim makes from the host, never to the host itself or to
+   * link-local addresses. `BoxInfo.network` says which.
+   */
+  network?: 'disabled' | 'enabled' | null;
+  /** Resolvers (IP addresses) for the box's DNS queries, in place of the host's. */
+  dns?: string[] | null;
   /** Absolute working directory of the main command and default of exec. */
   workingDir?: string | null;
   /** Environment; a later entry wins. */

@@ -10,7 +10,6 @@ const { invalidArgument } = require('./errors.js');
 /** Box options upstream has and this version does not implement yet. */
 const NOT_IMPLEMENTED = new Set([
   'volumes',
-  'network',
   'ports',
   'secrets',
   'security',
@@ -46,6 +45,8 @@ const BOX_KEYS = new Set([
   'capDrop',
   'userns',
   'seccomp',
+  'network',
+  'dns',
 ]);
 
 /** Unset, as upstream's optional fields are: `undefined` or `null`. */
@@ -121,7 +122,7 @@ function toNativeBoxOptions(options) {
   refuseUnknown(options, BOX_KEYS, 'box options');
   const native = { image: imageReference(options), autoRemove: options.autoRemove ?? true };
   const passed = [...BOUND_KEYS, 'workingDir', 'detach', 'entrypoint', 'cmd', 'user'];
-  for (const key of [...passed, 'capAdd', 'capDrop', 'userns', 'seccomp']) {
+  for (const key of [...passed, 'capAdd', 'capDrop', 'userns', 'seccomp', 'network', 'dns']) {
     if (!isUnset(options[key])) native[key] = options[key];
   }
   // A seccomp profile may be given as the object it is; the native layer takes its JSON text.

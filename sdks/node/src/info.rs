@@ -38,6 +38,8 @@ pub struct JsBoxInfo {
     /// `'default'`, `'unconfined'` (no seccomp filter) or `'profile'` (the box's own; the
     /// profile is in `options.seccomp`).
     pub seccomp: String,
+    /// `'disabled'` (loopback only) or `'enabled'`.
+    pub network: String,
     /// The walls the box's options take down, one sentence each.
     pub warnings: Vec<String>,
 }
@@ -128,6 +130,7 @@ impl From<BoxInfo> for JsBoxInfo {
             cpus: info.options.cpus,
             memory_mib: info.options.memory_mib.map(js_u32),
             limits: info.limits.into(),
+            network: info.network.as_str().to_owned(),
             userns: info.userns.as_str().to_owned(),
             seccomp: info.seccomp.as_str().to_owned(),
             warnings: info.warnings,

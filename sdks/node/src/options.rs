@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use boxlite_core::{
-    BoxOptions, Command, Error, ImageRegistry, RuntimeOptions, SeccompMode, UsernsMode,
+    BoxOptions, Command, Error, ImageRegistry, NetworkMode, RuntimeOptions, SeccompMode, UsernsMode,
 };
 use napi_derive::napi;
 
@@ -87,6 +87,11 @@ pub struct JsBoxOptions {
     /// profile's JSON text (in place of the default filter); the last two are reported in
     /// `BoxInfo.warnings`.
     pub seccomp: Option<String>,
+    /// `'disabled'` (loopback only; the default for now) or `'enabled'` (egress through the
+    /// host, never to the host itself or to link-local addresses).
+    pub network: Option<String>,
+    /// Resolvers (IP addresses) for the box's DNS queries; empty: the host's.
+    pub dns: Option<Vec<String>>,
     /// Remove the box when it stops (core's default: false; the JS layer defaults to true).
     pub auto_remove: Option<bool>,
     /// Keep the box running after the process that started it exits.
@@ -124,6 +129,13 @@ impl TryFrom<JsBoxOptions> for BoxOptions {
                 .map(SeccompMode::parse)
                 .transpose()?
                 .unwrap_or_default(),
+            network: opts
+                .network
+                .as_deref()
+                .map(NetworkMode::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            dns: opts.dns.unwrap_or_default(),
             auto_remove: opts.auto_remove.unwrap_or_default(),
             detach: opts.detach.unwrap_or_default(),
             ..BoxOptions::default()

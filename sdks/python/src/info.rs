@@ -27,6 +27,8 @@ pub(crate) struct PyBoxInfo {
     userns: &'static str,
     /// `"default"`, `"unconfined"` (no seccomp filter) or `"profile"` (the box's own).
     seccomp: &'static str,
+    /// `"disabled"` (loopback only) or `"enabled"`.
+    network: &'static str,
     /// The walls the box's options take down, one sentence each.
     warnings: Vec<String>,
 }
@@ -147,6 +149,7 @@ impl PyBoxInfo {
             limits,
             userns: info.userns.as_str(),
             seccomp: info.seccomp.as_str(),
+            network: info.network.as_str(),
             warnings: info.warnings,
         })
     }

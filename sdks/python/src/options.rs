@@ -2,7 +2,7 @@
 //! users' code constructs options unchanged; the fields this version does not implement are
 //! accepted as names but refused when set, never silently ignored.
 
-use boxlite_core::{BoxOptions, Error, ErrorKind, SeccompMode, UsernsMode};
+use boxlite_core::{BoxOptions, Error, ErrorKind, NetworkMode, SeccompMode, UsernsMode};
 use pyo3::prelude::*;
 
 use crate::error::to_py_err;
@@ -29,10 +29,15 @@ pub(crate) struct PyBoxOptions {
     env: Vec<(String, String)>,
     #[pyo3(get, set)]
     volumes: Option<Py<PyAny>>,
+    /// `"disabled"` (loopback only; the default for now) or `"enabled"` (egress through the
+    /// host, never to the host itself or to link-local addresses).
     #[pyo3(get, set)]
-    network: Option<Py<PyAny>>,
+    network: Option<String>,
     #[pyo3(get, set)]
     ports: Option<Py<PyAny>>,
+    /// Resolvers (IP addresses) for the box's DNS queries; empty: the host's. Needs a network.
+    #[pyo3(get, set)]
+    dns: Vec<String>,
     /// `None` means upstream's default, true: the box is removed when it stops.
     #[pyo3(get, set)]
     auto_remove: Option<bool>,
@@ -88,8 +93,7 @@ pub(crate) struct PyBoxOptions {
 /// Upstream fields without an implementation here yet, and what they would have needed.
 const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("volumes", "host directories cannot be mounted into boxes yet"),
-    ("network", "boxes have loopback networking only"),
-    ("ports", "boxes have loopback networking only, so no port can be published"),
+    ("ports", "ports cannot be published from boxes yet"),
     ("advanced", "security, health-check and mount options are fixed in this version"),
     ("secrets", "there is no outbound proxy to inject secrets"),
 ];
@@ -102,7 +106,6 @@ impl PyBoxOptions {
     fn unimplemented_field(&self, py: Python<'_>, name: &str) -> Option<&Py<PyAny>> {
         let value = match name {
             "volumes" => &self.volumes,
-            "network" => &self.network,
             "ports" => &self.ports,
             "advanced" => &self.advanced,
             "secrets" => &self.secrets,
@@ -171,6 +174,11 @@ impl PyBoxOptions {
                 Some(name) => SeccompMode::parse(name).map_err(to_py_err)?,
                 None => SeccompMode::default(),
             },
+            network: match &self.network {
+                Some(name) => NetworkMode::parse(name).map_err(to_py_err)?,
+                None => NetworkMode::default(),
+            },
+            dns: self.dns.clone(),
             auto_remove: self.auto_remove.unwrap_or(true),
             detach: self.detach.unwrap_or(false),
             ..BoxOptions::default()
@@ -208,7 +216,7 @@ impl PyBoxOptions {
                         entrypoint=None, cmd=None, user=None, advanced=None, secrets=None,
                         pids_max=None, nofile_soft=None, nofile_hard=None, tmp_size_mib=None,
                         log_max_size_mib=None, log_max_files=None, cap_add=Vec::new(),
-                        cap_drop=Vec::new(), userns=None, seccomp=None))]
+                        cap_drop=Vec::new(), userns=None, seccomp=None, dns=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -220,7 +228,7 @@ impl PyBoxOptions {
         working_dir: Option<String>,
         env: Vec<(String, String)>,
         volumes: Option<Py<PyAny>>,
-        network: Option<Py<PyAny>>,
+        network: Option<String>,
         ports: Option<Py<PyAny>>,
         auto_remove: Option<bool>,
         detach: Option<bool>,
@@ -239,6 +247,7 @@ impl PyBoxOptions {
         cap_drop: Vec<String>,
         userns: Option<String>,
         seccomp: Option<String>,
+        dns: Vec<String>,
     ) -> PyResult<Self> {
         let opts = PyBoxOptions {
             image,
@@ -268,6 +277,7 @@ impl PyBoxOptions {
             cap_drop,
             userns,
             seccomp,
+            dns,
         };
         // Refuse now, where the mistake is made; the values are checked at create, so fields may
         // still be assigned one by one.

@@ -97,7 +97,6 @@ async def test_bounds_set_one_by_one_reach_core(rt):
     "field,value",
     [
         ("volumes", [("/host", "/guest")]),
-        ("network", "enabled"),
         ("ports", [(8080, 80)]),
         ("advanced", object()),
         ("secrets", [object()]),

@@ -33,8 +33,9 @@ class BoxOptions:
     working_dir: Optional[str]
     env: list[tuple[str, str]]
     volumes: Optional[Any]
-    network: Optional[Any]
+    network: Optional[str]
     ports: Optional[Any]
+    dns: list[str]
     auto_remove: Optional[bool]
     detach: Optional[bool]
     entrypoint: Optional[list[str]]
@@ -62,7 +63,7 @@ class BoxOptions:
         working_dir: Optional[str] = None,
         env: list[tuple[str, str]] = ...,
         volumes: Optional[Any] = None,
-        network: Optional[Any] = None,
+        network: Optional[str] = None,
         ports: Optional[Any] = None,
         auto_remove: Optional[bool] = None,
         detach: Optional[bool] = None,
@@ -81,6 +82,7 @@ class BoxOptions:
         cap_drop: list[str] = ...,
         userns: Optional[str] = None,
         seccomp: Optional[str] = None,
+        dns: list[str] = ...,
     ) -> BoxOptions: ...
 
 @final
@@ -149,6 +151,8 @@ class BoxInfo:
     def userns(self) -> str: ...
     @property
     def seccomp(self) -> str: ...
+    @property
+    def network(self) -> str: ...
     @property
     def warnings(self) -> list[str]: ...
     def __await__(self) -> Generator[Any, Any, BoxInfo]: ...
