@@ -28,9 +28,10 @@ static int expect_disabled(struct ctx *c, BoxliteBox *box) {
 }
 
 int network_enabled_has_eth0(struct ctx *c) {
-    const char *image, *network, *ifaces, *resolv, *bogus, *code;
+    const char *image, *network, *ifaces, *resolv, *bogus, *bad_allow, *code;
     if (run_image(c, &image) || param(c, "network", &network) || param(c, "ifaces", &ifaces) ||
-        param(c, "resolv", &resolv) || param(c, "bogus", &bogus) || param(c, "code", &code)) {
+        param(c, "resolv", &resolv) || param(c, "bogus", &bogus) ||
+        param(c, "bad_allow", &bad_allow) || param(c, "code", &code)) {
         return 1;
     }
     char options[512];
@@ -64,13 +65,18 @@ int network_enabled_has_eth0(struct ctx *c) {
     }
     if (!failed) {
         BoxliteRuntime *rt = NULL;
-        char bad_mode[512], dns_alone[512];
+        char bad_mode[512], dns_alone[512], bad_list[512];
         snprintf(bad_mode, sizeof bad_mode, "{\"image\": \"%s\", \"network\": \"%s\"}", image, bogus);
         snprintf(dns_alone, sizeof dns_alone, "{\"image\": \"%s\", \"dns\": [\"10.0.0.1\"]}", image);
         const char *const names_network[] = {"network", bogus, NULL};
+        snprintf(bad_list, sizeof bad_list,
+                 "{\"image\": \"%s\", \"network\": \"enabled\", \"allow_net\": [\"%s\"]}", image,
+                 bad_allow);
         const char *const names_dns[] = {"dns", NULL};
+        const char *const names_allow[] = {"allow_net", bad_allow, NULL};
         failed = open_runtime(c, &rt) || create_refused(c, rt, bad_mode, code, names_network) ||
-                 create_refused(c, rt, dns_alone, code, names_dns) || expect_no_boxes(c, rt);
+                 create_refused(c, rt, dns_alone, code, names_dns) ||
+                 create_refused(c, rt, bad_list, code, names_allow) || expect_no_boxes(c, rt);
         boxlite_runtime_free(rt);
     }
     return failed;

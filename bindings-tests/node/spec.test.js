@@ -504,7 +504,7 @@ const scenarios = {
     });
   },
 
-  async network_enabled_has_eth0({ network, ifaces, resolv, bogus, code }) {
+  async network_enabled_has_eth0({ network, ifaces, resolv, bogus, bad_allow, code }) {
     await withRuntime(async (rt) => {
       const box = await runBox(rt, { network });
       await box.start();
@@ -522,6 +522,9 @@ const scenarios = {
       assert.ok(err.message.includes('network') && err.message.includes(bogus), err.message);
       const alone = await rejectsWithCode(rt.create({ image: IMAGE, dns: ['10.0.0.1'] }), code);
       assert.match(alone.message, /dns/);
+      const listed = { image: IMAGE, network: 'enabled', allowNet: [bad_allow] };
+      const bad = await rejectsWithCode(rt.create(listed), code);
+      assert.ok(bad.message.includes('allow_net') && bad.message.includes(bad_allow), bad.message);
       assert.deepEqual(await rt.listInfo(), []);
     });
   },

@@ -598,6 +598,8 @@ async def test_network_enabled_has_eth0(home, run_image):
     await bounded(plain.stop())
     await assert_create_refused(home, p["code"], "network", p["bogus"], network=p["bogus"])
     await assert_create_refused(home, p["code"], "dns", dns=["10.0.0.1"])
+    bad = p["bad_allow"]
+    await assert_create_refused(home, p["code"], "allow_net", bad, network="enabled", allow_net=[bad])
 
 @scenario
 async def test_image_pull_list_remove(home, run_image):

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use boxlite_protocol::allow::AllowEntry;
 use boxlite_protocol::launch::NetworkSpec;
 use serde::{Deserialize, Serialize};
 
@@ -58,10 +59,14 @@ impl TryFrom<String> for NetworkMode {
 
 /// At most this many resolvers in [`BoxOptions::dns`], as in a resolv.conf.
 const MAX_DNS: usize = 3;
+/// At most this many [`BoxOptions::allow_net`] entries: each connection and query is checked
+/// against every one.
+const MAX_ALLOW_NET: usize = 256;
 /// The host's resolv.conf is read up to this size.
 const RESOLV_CONF_MAX_BYTES: u64 = 64 * 1024;
 
-/// Checks [`BoxOptions::dns`]: IP addresses, at most [`MAX_DNS`], and only with a network.
+/// Checks [`BoxOptions::dns`] (IP addresses, at most [`MAX_DNS`]) and
+/// [`BoxOptions::allow_net`] (entries [`AllowEntry`] parses), both only with a network.
 pub(crate) fn validate(opts: &BoxOptions) -> Result<()> {
     if opts.dns.len() > MAX_DNS {
         return Err(Error::invalid_argument(format!(
@@ -76,11 +81,25 @@ pub(crate) fn validate(opts: &BoxOptions) -> Result<()> {
             )));
         }
     }
-    if !opts.dns.is_empty() && opts.network.is_disabled() {
-        return Err(Error::invalid_argument(
-            "invalid dns: the box has no network (network is \"disabled\"); set network to \
-             \"enabled\" or drop dns",
-        ));
+    for (option, set) in [("dns", !opts.dns.is_empty()), ("allow_net", !opts.allow_net.is_empty())]
+    {
+        if set && opts.network.is_disabled() {
+            return Err(Error::invalid_argument(format!(
+                "invalid {option}: the box has no network (network is \"disabled\"); set \
+                 network to \"enabled\" or drop {option}"
+            )));
+        }
+    }
+    if opts.allow_net.len() > MAX_ALLOW_NET {
+        return Err(Error::invalid_argument(format!(
+            "invalid allow_net: {} entries, at most {MAX_ALLOW_NET}",
+            opts.allow_net.len()
+        )));
+    }
+    for entry in &opts.allow_net {
+        AllowEntry::parse(entry).map_err(|why| {
+            Error::invalid_argument(format!("invalid allow_net entry {entry:?}: {why}"))
+        })?;
     }
     Ok(())
 }
@@ -95,7 +114,7 @@ pub(crate) fn spec(opts: &BoxOptions) -> Option<NetworkSpec> {
         false => opts.dns.iter().filter_map(|s| s.parse().ok()).collect(),
     };
     let dns_upstreams = servers.into_iter().map(|ip| SocketAddr::new(ip, 53).to_string()).collect();
-    Some(NetworkSpec { dns_upstreams })
+    Some(NetworkSpec { dns_upstreams, allow_net: opts.allow_net.clone() })
 }
 
 /// The host's resolvers, from /etc/resolv.conf (none when it is missing or names none: the

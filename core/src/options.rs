@@ -119,6 +119,11 @@ pub struct BoxOptions {
     /// /etc/resolv.conf. Only with a network.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
+    /// With a network, the only destinations the box reaches: host names (`api.example.com`),
+    /// `*.example.com` wildcards, IPv4 addresses and CIDRs. Other names do not resolve, and
+    /// other addresses are refused, also when dialled directly. Empty: full egress.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_net: Vec<String>,
     /// Remove the box when it stops. Cannot be combined with `detach`: a detached box may
     /// stop when no process of ours is there to remove it.
     pub auto_remove: bool,

@@ -110,6 +110,53 @@ async fn an_enabled_box_reaches_neither_the_host_nor_link_local_addresses() {
     b.stop(Duration::from_secs(5)).await.unwrap();
 }
 
+/// An allow-list: its names resolve and are reached (a wildcard too), other names get
+/// NXDOMAIN, and an address outside it is refused when dialled directly, also one another
+/// name resolves to; a CIDR entry lets a box reach that address. Two test hosts: `blocked.test`
+/// resolves to the second, which the first box must not reach by name or by address.
+#[tokio::test]
+async fn an_allow_list_lets_its_names_and_nets_through_and_nothing_else() {
+    let other = TestHost::new(&[]);
+    let host = TestHost::with_records(&[
+        ("allowed.test", None),
+        ("a.wild.test", None),
+        ("blocked.test", Some(other.addr)),
+    ]);
+    let t = TestHome::new();
+    let listed = BoxOptions {
+        allow_net: vec!["allowed.test".into(), "*.wild.test".into()],
+        ..enabled(&t, &host)
+    };
+    let b = t.rt.create(listed, None).unwrap();
+    b.start().await.unwrap();
+    let script = format!(
+        "timeout 10 wget -q -O - http://allowed.test:{HTTP_PORT}/; \
+         timeout 10 wget -q -O - http://a.wild.test:{HTTP_PORT}/; \
+         nslookup blocked.test >/dev/null 2>&1; echo blocked-name=$?; \
+         nslookup wild.test >/dev/null 2>&1; echo wild-apex=$?; \
+         nc -w 3 {} {HTTP_PORT} </dev/null; echo blocked-ip=$?",
+        other.addr
+    );
+    let (out, err, _) = run(&b, &script).await;
+    let marker = &host.marker;
+    let want = format!("{marker}\n{marker}\nblocked-name=1\nwild-apex=1\nblocked-ip=1\n");
+    assert_eq!(out, want, "{err}");
+    b.stop(Duration::from_secs(5)).await.unwrap();
+
+    // The other host by a CIDR entry: reached by address, with no name at all.
+    let by_net = BoxOptions { allow_net: vec![format!("{}/24", other.addr)], ..enabled(&t, &host) };
+    let b = t.rt.create(by_net, None).unwrap();
+    b.start().await.unwrap();
+    let script = format!(
+        "timeout 10 wget -q -O - http://{}:{HTTP_PORT}/; \
+         nslookup allowed.test >/dev/null 2>&1; echo allowed-name=$?",
+        other.addr
+    );
+    let (out, err, _) = run(&b, &script).await;
+    assert_eq!(out, format!("{}\nallowed-name=1\n", other.marker), "{err}");
+    b.stop(Duration::from_secs(5)).await.unwrap();
+}
+
 /// `ip route add ADDR/32 via TEST-HOST` on the host, and the address on the test host.
 struct LinkLocalRoute(String);
 
@@ -134,7 +181,7 @@ impl Drop for LinkLocalRoute {
 }
 
 #[tokio::test]
-async fn dns_is_refused_without_a_network_and_must_be_addresses() {
+async fn dns_and_allow_net_are_refused_without_a_network_or_when_malformed() {
     let t = TestHome::new();
     let cases = [
         (BoxOptions { dns: vec!["10.0.0.1".into()], ..t.options() }, "has no network"),
@@ -145,6 +192,15 @@ async fn dns_is_refused_without_a_network_and_must_be_addresses() {
                 ..t.options()
             },
             "invalid dns \"resolver\"",
+        ),
+        (BoxOptions { allow_net: vec!["allowed.test".into()], ..t.options() }, "has no network"),
+        (
+            BoxOptions {
+                network: NetworkMode::Enabled,
+                allow_net: vec!["x.*.test".into()],
+                ..t.options()
+            },
+            "invalid allow_net entry \"x.*.test\"",
         ),
     ];
     for (opts, says) in cases {

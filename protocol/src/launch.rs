@@ -96,6 +96,9 @@ pub struct ShimSpec {
 pub struct NetworkSpec {
     /// Resolvers the shim forwards the box's DNS queries to (`ip:port`), in order.
     pub dns_upstreams: Vec<String>,
+    /// The box's `allow_net` ([`crate::allow::AllowEntry`] each); empty: full egress.
+    #[serde(default)]
+    pub allow_net: Vec<String>,
 }
 
 /// Addresses of the box's network: the box, the shim's side of it (its gateway), the

@@ -13,6 +13,7 @@ pub mod pb {
     tonic::include_proto!("boxlite.v1");
 }
 
+pub mod allow;
 pub mod capabilities;
 pub mod launch;
 pub mod oom_counter;

@@ -266,6 +266,11 @@ export interface BoxOptions {
   network?: string
   /** Resolvers (IP addresses) for the box's DNS queries; empty: the host's. */
   dns?: Array<string>
+  /**
+   * With a network, the only destinations: host names, `'*.domain'` wildcards, IPv4
+   * addresses and CIDRs.
+   */
+  allowNet?: Array<string>
   /** Remove the box when it stops (core's default: false; the JS layer defaults to true). */
   autoRemove?: boolean
   /** Keep the box running after the process that started it exits. */

@@ -55,6 +55,10 @@ pub(crate) struct BoxArgs {
     /// A resolver for the box's DNS queries, in place of the host's (repeatable, up to 3)
     #[arg(long = "dns", value_name = "IP")]
     dns: Vec<String>,
+    /// With --network enabled, the only destinations: a host name, *.domain, an IPv4
+    /// address or CIDR (repeatable, or comma-separated)
+    #[arg(long = "allow-net", value_name = "HOST|*.DOMAIN|IP|CIDR", value_delimiter = ',')]
+    allow_net: Vec<String>,
     /// Security option, as Docker spells it: seccomp=unconfined (no seccomp filter),
     /// seccomp=default, or seccomp=PROFILE.json (an OCI seccomp profile file in place of the
     /// default filter) (repeatable; a later value wins)
@@ -109,6 +113,7 @@ impl BoxArgs {
                 .transpose()?
                 .unwrap_or_default(),
             dns: self.dns,
+            allow_net: self.allow_net,
             entrypoint: self.entrypoint.map(|e| vec![e]),
             cmd: (!self.cmd.is_empty()).then_some(self.cmd),
             auto_remove: self.auto_remove,

@@ -33,6 +33,12 @@ fn ip(args: &[&str]) {
 impl TestHost {
     /// A host answering for `names` (each resolves to its address).
     pub fn new(names: &[&str]) -> Self {
+        let records: Vec<(&str, Option<Ipv4Addr>)> = names.iter().map(|n| (*n, None)).collect();
+        Self::with_records(&records)
+    }
+
+    /// A host whose DNS server answers each name with the address given, or its own.
+    pub fn with_records(records: &[(&str, Option<Ipv4Addr>)]) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
@@ -58,7 +64,8 @@ impl TestHost {
         for role in ["http", "dns"] {
             let (netns, stop) = (netns.try_clone().unwrap(), stop_read.try_clone().unwrap());
             let (ready, marker) = (ready_tx.clone(), marker.clone());
-            let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+            let names: Vec<(String, Ipv4Addr)> =
+                records.iter().map(|(n, a)| (n.to_string(), a.unwrap_or(addr))).collect();
             threads.push(std::thread::spawn(move || {
                 nix::sched::setns(netns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
                 match role {
@@ -72,7 +79,7 @@ impl TestHost {
                     _ => {
                         let socket = UdpSocket::bind((addr, 53)).unwrap();
                         ready.send(()).unwrap();
-                        serve_dns(socket, &names, addr, stop);
+                        serve_dns(socket, &names, stop);
                     }
                 }
             }));
@@ -120,19 +127,19 @@ fn serve_http(listener: TcpListener, marker: &str, stop: OwnedFd) {
     }
 }
 
-/// Answers A queries for `names` with `addr`, NXDOMAIN for other names, and nothing else
-/// (an empty answer) for other types.
-fn serve_dns(socket: UdpSocket, names: &[String], addr: Ipv4Addr, stop: OwnedFd) {
+/// Answers A queries for `names` with their addresses, NXDOMAIN for other names, and
+/// nothing else (an empty answer) for other types.
+fn serve_dns(socket: UdpSocket, names: &[(String, Ipv4Addr)], stop: OwnedFd) {
     let mut buf = [0u8; 512];
     while wait(&socket, &stop) {
         let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
-        if let Some(reply) = dns_reply(&buf[..n], names, addr) {
+        if let Some(reply) = dns_reply(&buf[..n], names) {
             let _ = socket.send_to(&reply, from);
         }
     }
 }
 
-fn dns_reply(query: &[u8], names: &[String], addr: Ipv4Addr) -> Option<Vec<u8>> {
+fn dns_reply(query: &[u8], names: &[(String, Ipv4Addr)]) -> Option<Vec<u8>> {
     if query.len() < 12 {
         return None;
     }
@@ -150,14 +157,15 @@ fn dns_reply(query: &[u8], names: &[String], addr: Ipv4Addr) -> Option<Vec<u8>> 
     let qtype = u16::from_be_bytes([*query.get(at)?, *query.get(at + 1)?]);
     let question_end = at + 4;
     let name = labels.join(".");
-    let known = names.contains(&name);
+    let record = names.iter().find(|(n, _)| *n == name).map(|(_, addr)| *addr);
+    let known = record.is_some();
     let mut reply = query.get(..question_end)?.to_vec();
     reply[2] = 0x81; // a response, recursion desired
     reply[3] = if known { 0x80 } else { 0x83 }; // recursion available; NXDOMAIN
     let answers: u16 = (known && qtype == 1).into();
     reply[6..8].copy_from_slice(&answers.to_be_bytes());
     reply[8..12].fill(0);
-    if answers == 1 {
+    if let (1, Some(addr)) = (answers, record) {
         reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
         reply.extend_from_slice(&addr.octets());
     }

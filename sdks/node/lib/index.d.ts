@@ -135,6 +135,11 @@ export interface BoxOptions {
   network?: 'disabled' | 'enabled' | null;
   /** Resolvers (IP addresses) for the box's DNS queries, in place of the host's. */
   dns?: string[] | null;
+  /**
+   * With a network, the only destinations: host names, `'*.domain'` wildcards, IPv4
+   * addresses and CIDRs; other names do not resolve and other addresses are refused.
+   */
+  allowNet?: string[] | null;
   /** Absolute working directory of the main command and default of exec. */
   workingDir?: string | null;
   /** Environment; a later entry wins. */

@@ -47,6 +47,7 @@ const BOX_KEYS = new Set([
   'seccomp',
   'network',
   'dns',
+  'allowNet',
 ]);
 
 /** Unset, as upstream's optional fields are: `undefined` or `null`. */
@@ -122,7 +123,7 @@ function toNativeBoxOptions(options) {
   refuseUnknown(options, BOX_KEYS, 'box options');
   const native = { image: imageReference(options), autoRemove: options.autoRemove ?? true };
   const passed = [...BOUND_KEYS, 'workingDir', 'detach', 'entrypoint', 'cmd', 'user'];
-  for (const key of [...passed, 'capAdd', 'capDrop', 'userns', 'seccomp', 'network', 'dns']) {
+  for (const key of [...passed, 'capAdd', 'capDrop', 'userns', 'seccomp', 'network', 'dns', 'allowNet']) {
     if (!isUnset(options[key])) native[key] = options[key];
   }
   // A seccomp profile may be given as the object it is; the native layer takes its JSON text.

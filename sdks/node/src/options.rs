@@ -92,6 +92,9 @@ pub struct JsBoxOptions {
     pub network: Option<String>,
     /// Resolvers (IP addresses) for the box's DNS queries; empty: the host's.
     pub dns: Option<Vec<String>>,
+    /// With a network, the only destinations: host names, `'*.domain'` wildcards, IPv4
+    /// addresses and CIDRs.
+    pub allow_net: Option<Vec<String>>,
     /// Remove the box when it stops (core's default: false; the JS layer defaults to true).
     pub auto_remove: Option<bool>,
     /// Keep the box running after the process that started it exits.
@@ -136,6 +139,7 @@ impl TryFrom<JsBoxOptions> for BoxOptions {
                 .transpose()?
                 .unwrap_or_default(),
             dns: opts.dns.unwrap_or_default(),
+            allow_net: opts.allow_net.unwrap_or_default(),
             auto_remove: opts.auto_remove.unwrap_or_default(),
             detach: opts.detach.unwrap_or_default(),
             ..BoxOptions::default()

@@ -38,6 +38,10 @@ pub(crate) struct PyBoxOptions {
     /// Resolvers (IP addresses) for the box's DNS queries; empty: the host's. Needs a network.
     #[pyo3(get, set)]
     dns: Vec<String>,
+    /// With a network, the only destinations: host names, `"*.domain"` wildcards, IPv4
+    /// addresses and CIDRs; other names do not resolve and other addresses are refused.
+    #[pyo3(get, set)]
+    allow_net: Vec<String>,
     /// `None` means upstream's default, true: the box is removed when it stops.
     #[pyo3(get, set)]
     auto_remove: Option<bool>,
@@ -179,6 +183,7 @@ impl PyBoxOptions {
                 None => NetworkMode::default(),
             },
             dns: self.dns.clone(),
+            allow_net: self.allow_net.clone(),
             auto_remove: self.auto_remove.unwrap_or(true),
             detach: self.detach.unwrap_or(false),
             ..BoxOptions::default()
@@ -216,7 +221,8 @@ impl PyBoxOptions {
                         entrypoint=None, cmd=None, user=None, advanced=None, secrets=None,
                         pids_max=None, nofile_soft=None, nofile_hard=None, tmp_size_mib=None,
                         log_max_size_mib=None, log_max_files=None, cap_add=Vec::new(),
-                        cap_drop=Vec::new(), userns=None, seccomp=None, dns=Vec::new()))]
+                        cap_drop=Vec::new(), userns=None, seccomp=None, dns=Vec::new(),
+                        allow_net=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -248,6 +254,7 @@ impl PyBoxOptions {
         userns: Option<String>,
         seccomp: Option<String>,
         dns: Vec<String>,
+        allow_net: Vec<String>,
     ) -> PyResult<Self> {
         let opts = PyBoxOptions {
             image,
@@ -278,6 +285,7 @@ impl PyBoxOptions {
             userns,
             seccomp,
             dns,
+            allow_net,
         };
         // Refuse now, where the mistake is made; the values are checked at create, so fields may
         // still be assigned one by one.

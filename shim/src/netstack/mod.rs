@@ -12,6 +12,7 @@
 //! the host's namespace, where its connections are made); the child goes on once the shim
 //! answers. The stack ([`stack`]) then runs on the TUN descriptor until the shim exits.
 
+mod dns;
 pub mod iface;
 mod policy;
 mod stack;

@@ -18,6 +18,7 @@ use smoltcp::wire::{
     HardwareAddress, IpAddress, IpCidr, IpListenEndpoint, IpProtocol, Ipv4Packet, TcpPacket,
 };
 
+use super::dns;
 use super::policy::Policy;
 use crate::error::StepError;
 
@@ -146,7 +147,7 @@ pub fn run(box_id: &str, spec: &NetworkSpec, tun: OwnedFd) -> Result<(), StepErr
     let dns =
         dns.transpose().map_err(|e| StepError::new("bind the box's resolver", e.to_string()))?;
 
-    let policy = Policy::new();
+    let mut policy = Policy::new(&spec.allow_net);
     let mut flows: HashMap<FlowKey, Flow> = HashMap::new();
     let mut queries: Vec<DnsQuery> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -245,7 +246,7 @@ pub fn run(box_id: &str, spec: &NetworkSpec, tun: OwnedFd) -> Result<(), StepErr
 
         relay(&mut flows, &mut sockets, &mut buf);
         if let Some(handle) = dns {
-            serve_dns(&mut sockets, handle, &upstreams, &mut queries, &mut buf);
+            serve_dns(&mut sockets, handle, &upstreams, &mut queries, &mut policy, &mut buf);
         }
         iface.poll(now(started), &mut tun, &mut sockets);
 
@@ -431,16 +432,26 @@ fn relay(flows: &mut HashMap<FlowKey, Flow>, sockets: &mut SocketSet<'_>, buf: &
 }
 
 /// Forwards the box's queries to the first upstream, one host socket per query (bounded),
-/// and the answers back.
+/// and the answers back. Names outside an allow-list get NXDOMAIN from the shim itself; the
+/// addresses in answers to allowed ones become reachable ([`Policy::learn`]).
 fn serve_dns(
     sockets: &mut SocketSet<'_>,
     handle: SocketHandle,
     upstreams: &[SocketAddr],
     queries: &mut Vec<DnsQuery>,
+    policy: &mut Policy,
     buf: &mut [u8],
 ) {
     let socket = sockets.get_mut::<udp::Socket>(handle);
+    let mut refusals = Vec::new();
     while let Ok((data, meta)) = socket.recv() {
+        let name = dns::question_name(data);
+        if !name.as_deref().is_some_and(|name| policy.allows_name(name)) {
+            if let Some(reply) = dns::nxdomain(data) {
+                refusals.push((reply, meta.endpoint));
+            }
+            continue;
+        }
         if queries.len() >= MAX_DNS_QUERIES {
             continue; // the box's resolver retries
         }
@@ -461,8 +472,12 @@ fn serve_dns(
             });
         }
     }
+    for (reply, client) in refusals {
+        let _ = socket.send_slice(&reply, client);
+    }
     queries.retain(|query| match query.host.recv(buf) {
         Ok(n) => {
+            policy.learn(dns::a_records(&buf[..n]));
             let _ = socket.send_slice(&buf[..n], query.client);
             false
         }

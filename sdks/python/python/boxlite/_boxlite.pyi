@@ -36,6 +36,7 @@ class BoxOptions:
     network: Optional[str]
     ports: Optional[Any]
     dns: list[str]
+    allow_net: list[str]
     auto_remove: Optional[bool]
     detach: Optional[bool]
     entrypoint: Optional[list[str]]
@@ -83,6 +84,7 @@ class BoxOptions:
         userns: Optional[str] = None,
         seccomp: Optional[str] = None,
         dns: list[str] = ...,
+        allow_net: list[str] = ...,
     ) -> BoxOptions: ...
 
 @final
