@@ -272,7 +272,11 @@ pub fn run(box_id: &str, spec: &NetworkSpec, tun: OwnedFd) -> Result<(), StepErr
                     if !open.to_host.is_empty() {
                         events |= PollFlags::POLLOUT;
                     }
-                    fds.push(PollFd::new(open.host.as_fd(), events));
+                    // Not polled at all without interest: a socket shut both ways polls
+                    // POLLHUP at once, and a box that never ACKs our FIN would spin the loop.
+                    if !events.is_empty() {
+                        fds.push(PollFd::new(open.host.as_fd(), events));
+                    }
                 }
             }
         }
