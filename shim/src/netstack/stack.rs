@@ -202,18 +202,20 @@ pub fn run(box_id: &str, spec: &NetworkSpec, tun: OwnedFd) -> Result<(), StepErr
 
         // Connections whose host side is decided: made, the box's SYN reaches a listener on
         // its destination; failed, it reaches none and the stack answers RST.
-        let decided: Vec<FlowKey> = flows
+        // Each outcome is read once: reading SO_ERROR clears it, so a second look at a
+        // refused connect would see success.
+        let decided: Vec<(FlowKey, bool)> = flows
             .iter()
             .filter_map(|(key, flow)| match flow {
-                Flow::Connecting { host, since, .. } => (connect_outcome(host).is_some()
-                    || since.elapsed() > CONNECT_TIMEOUT)
-                    .then_some(*key),
+                Flow::Connecting { host, since, .. } => match connect_outcome(host) {
+                    Some(outcome) => Some((*key, outcome.is_ok())),
+                    None => (since.elapsed() > CONNECT_TIMEOUT).then_some((*key, false)),
+                },
                 Flow::Open(_) => None,
             })
             .collect();
-        for key in decided {
+        for (key, made) in decided {
             let Some(Flow::Connecting { host, syn, .. }) = flows.remove(&key) else { continue };
-            let made = matches!(connect_outcome(&host), Some(Ok(())));
             if made {
                 let mut socket = tcp::Socket::new(
                     tcp::SocketBuffer::new(vec![0; TCP_BUFFER_BYTES]),
