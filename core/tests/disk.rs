@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use boxlite_core::{BoxOptions, LiteBox};
-use common::{output, sh, TestHome};
+use common::TestHome;
 
 const GIB: u64 = 1 << 30;
 
@@ -19,14 +19,7 @@ fn box_dir(t: &TestHome, b: &LiteBox) -> PathBuf {
 }
 
 async fn run(b: &LiteBox, script: &str) -> (String, String, Option<i32>) {
-    let mut cmd = sh(script);
-    cmd.timeout = Some(Duration::from_secs(120));
-    let (out, err, res) = output(b.exec(cmd).await.unwrap()).await;
-    (
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-        res.exit_code,
-    )
+    common::run_script(b, script, Duration::from_secs(120)).await
 }
 
 /// Lines of the host's mount table (of every process we can see) that name `dir`.

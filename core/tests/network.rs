@@ -12,18 +12,11 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use boxlite_core::{BoxOptions, ErrorKind, LiteBox, NetworkMode};
-use common::{output, sh, TestHome};
+use common::TestHome;
 use testnet::{TestHost, HTTP_PORT};
 
 async fn run(b: &LiteBox, script: &str) -> (String, String, Option<i32>) {
-    let mut cmd = sh(script);
-    cmd.timeout = Some(Duration::from_secs(60));
-    let (out, err, res) = output(b.exec(cmd).await.unwrap()).await;
-    (
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-        res.exit_code,
-    )
+    common::run_script(b, script, Duration::from_secs(60)).await
 }
 
 fn enabled(t: &TestHome, dns: &TestHost) -> BoxOptions {
@@ -61,6 +54,22 @@ async fn an_enabled_box_reaches_a_test_host_by_address_and_by_name() {
     let marker = &host.marker;
     assert_eq!(out, format!("nameserver 10.0.2.3\n{marker}\n{marker}\nnxdomain=1\n"), "{err}");
     assert_eq!(code, Some(0));
+    b.stop(Duration::from_secs(5)).await.unwrap();
+}
+
+/// A destination that refuses the host's connection refuses the box's: the box's SYN gets the
+/// stack's RST, not a connection that the host side then drops. (Two-sided: with the connect's
+/// outcome read twice, SO_ERROR was cleared by the first read and nc "connected".)
+#[tokio::test]
+async fn a_refused_connection_is_refused_in_the_box() {
+    let host = TestHost::new(&[]);
+    let t = TestHome::new();
+    let b = t.rt.create(enabled(&t, &host), None).unwrap();
+    b.start().await.unwrap();
+    let script = format!("nc -w 3 {} 9 </dev/null; echo nc=$?", host.addr);
+    let (out, err, _) = run(&b, &script).await;
+    assert_eq!(out, "nc=1\n", "{err}");
+    assert!(err.contains("Connection refused"), "{err}");
     b.stop(Duration::from_secs(5)).await.unwrap();
 }
 

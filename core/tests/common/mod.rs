@@ -241,6 +241,22 @@ pub fn oom_kills(id: &str) -> u64 {
         .unwrap_or_else(|| panic!("no oom_kill in {}: {text}", file.display()))
 }
 
+/// Runs `sh -c SCRIPT` in box `b`, bounded by `timeout`: its stdout, stderr and exit code.
+pub async fn run_script(
+    b: &boxlite_core::LiteBox,
+    script: &str,
+    timeout: std::time::Duration,
+) -> (String, String, Option<i32>) {
+    let mut cmd = sh(script);
+    cmd.timeout = Some(timeout);
+    let (out, err, res) = output(b.exec(cmd).await.unwrap()).await;
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+        res.exit_code,
+    )
+}
+
 /// `sh -c SCRIPT` in the box.
 pub fn sh(script: &str) -> boxlite_core::Command {
     boxlite_core::Command::new(["sh", "-c", script])
