@@ -692,6 +692,35 @@ const char *boxlite_box_info_seccomp(const BoxliteBoxInfo *info);
 // `info` is NULL or a live info object.
 const char *boxlite_box_info_network(const BoxliteBoxInfo *info);
 
+// How many published ports the box has (its `ports` option); 0 if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+size_t boxlite_box_info_port_count(const BoxliteBoxInfo *info);
+
+// The box port of published port `index` (from 0), or 0 when `info` is NULL or `index` is
+// out of range.
+//
+// # Safety
+// `info` is NULL or a live info object.
+uint16_t boxlite_box_info_port_guest_port(const BoxliteBoxInfo *info, size_t index);
+
+// Whether published port `index` has a host port: the one bound while the box runs, else the
+// one asked for (false: a free one at each start, or `index` out of range); if so, and `out`
+// is not NULL, writes it to `*out`.
+//
+// # Safety
+// `info` is NULL or a live info object; `out` is NULL or valid for writing a `uint16_t`.
+bool boxlite_box_info_port_host_port(const BoxliteBoxInfo *info, size_t index, uint16_t *out);
+
+// The host address published port `index` listens on (`"127.0.0.1"` unless the options said
+// otherwise), or NULL when `info` is NULL or `index` is out of range. Borrowed from `info`:
+// valid until `info` is freed.
+//
+// # Safety
+// `info` is NULL or a live info object.
+const char *boxlite_box_info_port_host_ip(const BoxliteBoxInfo *info, size_t index);
+
 // How many warnings the info holds: one sentence per wall the box's options take down
 // (`userns` "host", say). 0 if `info` is NULL.
 //

@@ -136,6 +136,7 @@ int expect_no_boxes(struct ctx *c, BoxliteRuntime *rt);
 
 /* Network scenarios (spec_network.c). */
 int network_enabled_has_eth0(struct ctx *c);
+int published_port_reaches_box(struct ctx *c);
 
 /* Image scenarios (spec_images.c): each runs its own registry, no box. */
 int image_pull_list_remove(struct ctx *c);

@@ -1,6 +1,14 @@
 /* The box's network through the C binding (bindings-tests/spec.tsv, network_*). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -79,5 +87,145 @@ int network_enabled_has_eth0(struct ctx *c) {
                  create_refused(c, rt, bad_list, code, names_allow) || expect_no_boxes(c, rt);
         boxlite_runtime_free(rt);
     }
+    return failed;
+}
+
+/* The body of GET / on `host`:`port`, read to EOF by the test's own client; every
+ * read is bounded by SO_RCVTIMEO. Returns 0 and fills `body`, or fails. */
+static int http_get(struct ctx *c, const char *host, uint16_t port, char *body, size_t size) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return fail(c, "socket: %s", strerror(errno));
+    }
+    struct timeval timeout = {.tv_sec = 30};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1 ||
+        connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        int failed = fail(c, "connect to %s:%u: %s", host, port, strerror(errno));
+        close(fd);
+        return failed;
+    }
+    const char request[] = "GET / HTTP/1.0\r\n\r\n";
+    char reply[4096];
+    size_t len = 0;
+    int failed = write(fd, request, sizeof request - 1) != (ssize_t)(sizeof request - 1)
+                     ? fail(c, "send the request: %s", strerror(errno))
+                     : 0;
+    while (!failed && len < sizeof reply - 1) {
+        ssize_t n = read(fd, reply + len, sizeof reply - 1 - len);
+        if (n < 0) {
+            failed = fail(c, "read the reply: %s", strerror(errno));
+        } else if (n == 0) {
+            break;
+        }
+        len += n > 0 ? (size_t)n : 0;
+    }
+    close(fd);
+    reply[len] = '\0';
+    const char *start = strstr(reply, "\r\n\r\n");
+    if (!failed && start == NULL) {
+        failed = fail(c, "the reply has no body: \"%s\"", reply);
+    }
+    if (!failed) {
+        snprintf(body, size, "%s", start + 4);
+    }
+    return failed;
+}
+
+/* The info of `box` has one published port: its guest port, host ip and host port (0: none). */
+static int box_port(struct ctx *c, BoxliteBox *box, uint16_t *guest, char *host_ip, size_t size,
+                    uint16_t *host_port) {
+    BoxliteBoxInfo *info = NULL;
+    BoxliteError *err = NULL;
+    if (expect_ok(c, "boxlite_box_info", boxlite_box_info(box, &info, &err), &err)) {
+        return 1;
+    }
+    int failed = 0;
+    size_t count = boxlite_box_info_port_count(info);
+    if (count != 1) {
+        failed = fail(c, "info has %zu ports, want 1", count);
+    } else {
+        const char *ip = boxlite_box_info_port_host_ip(info, 0);
+        *guest = boxlite_box_info_port_guest_port(info, 0);
+        snprintf(host_ip, size, "%s", ip ? ip : "(null)");
+        *host_port = 0;
+        boxlite_box_info_port_host_port(info, 0, host_port);
+    }
+    boxlite_box_info_free(info);
+    return failed;
+}
+
+int published_port_reaches_box(struct ctx *c) {
+    const char *image, *guest_port, *body, *host_ip, *code;
+    if (run_image(c, &image) || param(c, "guest_port", &guest_port) || param(c, "body", &body) ||
+        param(c, "host_ip", &host_ip) || param(c, "code", &code)) {
+        return 1;
+    }
+    char options[512];
+    snprintf(options, sizeof options,
+             "{\"image\": \"%s\", \"network\": \"enabled\", \"ports\": [{\"guest_port\": %s}]}",
+             image, guest_port);
+    BoxliteRuntime *rt = NULL;
+    BoxliteBox *box = NULL;
+    int failed = open_runtime(c, &rt) || box_up(c, rt, options, NULL, true, &box);
+    uint16_t guest = 0, host_port = 0;
+    char ip[64] = "";
+    if (!failed) {
+        failed = box_port(c, box, &guest, ip, sizeof ip, &host_port);
+    }
+    if (!failed && (guest != (uint16_t)atoi(guest_port) || strcmp(ip, host_ip) != 0 ||
+                    host_port == 0)) {
+        failed = fail(c, "info port is %s:%u -> %u, want %s:(bound) -> %s", ip, host_port, guest,
+                      host_ip, guest_port);
+    }
+    if (!failed) {
+        char serve[256];
+        snprintf(serve, sizeof serve,
+                 "mkdir -p /www && echo %s > /www/index.html && httpd -p %s -h /www", body,
+                 guest_port);
+        const char *const argv[] = {"sh", "-c", serve, NULL};
+        BoxliteCommand *cmd = NULL;
+        struct capture cap;
+        capture_init(&cap);
+        BoxliteExecResult result;
+        failed = command(c, &cmd, argv) || run_command(c, box, cmd, &cap, &result);
+        if (!failed && result.exit_code != 0) {
+            failed = fail(c, "httpd exited %d: %s", result.exit_code, cap.err ? cap.err : "");
+        }
+        boxlite_command_free(cmd);
+        capture_free(&cap);
+    }
+    char got[4096], want[256];
+    if (!failed && !(failed = http_get(c, ip, host_port, got, sizeof got))) {
+        snprintf(want, sizeof want, "%s\n", body);
+        if (strcmp(got, want) != 0) {
+            failed = fail(c, "GET / answered \"%s\", want \"%s\"", got, want);
+        }
+    }
+    if (!failed) {
+        BoxliteError *err = NULL;
+        failed = expect_ok(c, "boxlite_box_stop", boxlite_box_stop(box, STOP_GRACE_MS, &err), &err) ||
+                 box_port(c, box, &guest, ip, sizeof ip, &host_port);
+        if (!failed && host_port != 0) {
+            failed = fail(c, "a stopped box still reports host port %u", host_port);
+        }
+    }
+    failed |= box_down(c, rt, box);
+    if (!failed) {
+        char off[512], zero[512];
+        snprintf(off, sizeof off,
+                 "{\"image\": \"%s\", \"network\": \"disabled\", \"ports\": [{\"guest_port\": %s}]}",
+                 image, guest_port);
+        snprintf(zero, sizeof zero,
+                 "{\"image\": \"%s\", \"network\": \"enabled\", \"ports\": [{\"guest_port\": 0}]}",
+                 image);
+        const char *const names_ports[] = {"ports", NULL};
+        const char *const names_zero[] = {"guest port", NULL};
+        failed = create_refused(c, rt, off, code, names_ports) ||
+                 create_refused(c, rt, zero, code, names_zero) || expect_no_boxes(c, rt);
+    }
+    boxlite_runtime_free(rt);
     return failed;
 }

@@ -83,7 +83,6 @@ test('node: options upstream has and this version lacks are refused, each by nam
   await withRuntime(async (rt) => {
     const unimplemented = {
       volumes: [{ hostPath: '/tmp', guestPath: '/mnt' }],
-      ports: [{ guestPort: 80 }],
       secrets: [{ name: 'k', value: 'v' }],
       security: { jailerEnabled: true },
       healthCheck: { interval: 1, timeout: 1, retries: 1, startPeriod: 1 },
@@ -94,6 +93,9 @@ test('node: options upstream has and this version lacks are refused, each by nam
       assert.match(err.message, new RegExp(`option ${key} is not implemented`));
     }
     await assert.rejects(rt.create({ image: IMAGE, memroyMib: 64 }), /unknown option memroyMib/);
+    // A port's keys are checked too: napi would drop a misspelt one.
+    const typo = { image: IMAGE, network: 'enabled', ports: [{ guestPort: 80, hostport: 8080 }] };
+    assert.match((await rejectsWithCode(rt.create(typo), 'invalid_argument')).message, /hostport/);
     // Unset (undefined/null) is not set: upstream code passes those around.
     await rt.create({ image: IMAGE, volumes: undefined, ports: null });
     assert.equal((await rt.listInfo()).length, 1);

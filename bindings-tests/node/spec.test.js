@@ -7,6 +7,7 @@ const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFile, execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const path = require('node:path');
 
 const { Boxlite, statusNames, errorCodes } = require('boxlite');
@@ -32,6 +33,17 @@ async function runBox(rt, options = {}, name) {
  * `pushes` (`registry` is the fixture's JSON line), then closes the fixture's stdin and waits
  * for it to exit.
  */
+/** The body of GET / on host:port, as the test's own HTTP client reads it to EOF. */
+function httpGet(host, port) {
+  return new Promise((resolve, reject) => {
+    const conn = net.connect({ host, port }, () => conn.write('GET / HTTP/1.0\r\n\r\n'));
+    const chunks = [];
+    conn.on('data', (chunk) => chunks.push(chunk));
+    conn.on('error', reject);
+    conn.on('end', () => resolve(Buffer.concat(chunks).toString().split('\r\n\r\n')[1] ?? ''));
+  });
+}
+
 async function withRegistry(pushes, fn, auth = 'none') {
   const args = [path.join(REPO, 'scripts', 'registry-fixture.py'), '--auth', auth];
   for (const dest of pushes) args.push('--push', `${runImage(RUN_IMAGE_VAR)}=${dest}`);
@@ -525,6 +537,32 @@ const scenarios = {
       const listed = { image: IMAGE, network: 'enabled', allowNet: [bad_allow] };
       const bad = await rejectsWithCode(rt.create(listed), code);
       assert.ok(bad.message.includes('allow_net') && bad.message.includes(bad_allow), bad.message);
+      assert.deepEqual(await rt.listInfo(), []);
+    });
+  },
+
+  async published_port_reaches_box({ guest_port, body, host_ip, code }) {
+    const guestPort = Number(guest_port);
+    await withRuntime(async (rt) => {
+      const box = await runBox(rt, { network: 'enabled', ports: [{ guestPort }] });
+      await box.start();
+      const ports = (await box.info()).ports;
+      assert.equal(ports.length, 1);
+      const [port] = ports;
+      assert.deepEqual([port.hostIp, port.guestPort, port.protocol], [host_ip, guestPort, 'tcp']);
+      assert.ok(Number.isInteger(port.hostPort) && port.hostPort > 0, `${port.hostPort}`);
+      const serve = `mkdir -p /www && echo ${body} > /www/index.html && httpd -p ${guestPort} -h /www`;
+      const served = await run(box, 'sh', ['-c', serve]);
+      assert.equal(served.exitCode, 0, served.stderr);
+      assert.equal(await within(30_000, 'GET', httpGet(port.hostIp, port.hostPort)), `${body}\n`);
+      await box.stop();
+      assert.deepEqual((await box.info()).ports.map((p) => p.hostPort), [null]);
+    });
+    await withRuntime(async (rt) => {
+      const off = { image: IMAGE, network: 'disabled', ports: [{ guestPort }] };
+      assert.match((await rejectsWithCode(rt.create(off), code)).message, /ports/);
+      const zero = { image: IMAGE, network: 'enabled', ports: [{ guestPort: 0 }] };
+      assert.match((await rejectsWithCode(rt.create(zero), code)).message, /guest port/);
       assert.deepEqual(await rt.listInfo(), []);
     });
   },

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -600,6 +601,37 @@ async def test_network_enabled_has_eth0(home, run_image):
     await assert_create_refused(home, p["code"], "dns", dns=["10.0.0.1"])
     bad = p["bad_allow"]
     await assert_create_refused(home, p["code"], "allow_net", bad, network="enabled", allow_net=[bad])
+
+def http_get(host: str, port: int) -> str:
+    """The body of GET / on host:port, read to EOF with a deadline on every read."""
+    with socket.create_connection((host, port), timeout=EVENT_TIMEOUT_S) as conn:
+        conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    return reply.decode().split("\r\n\r\n", 1)[1]
+
+
+@scenario
+async def test_published_port_reaches_box(home, run_image):
+    p = params("published_port_reaches_box")
+    guest = int(p["guest_port"])
+    rt = runtime(home)
+    box = await started(rt, run_image, network="enabled", ports=[(None, guest)], auto_remove=False)
+    [port] = (await box.info()).ports
+    assert (port.host_ip, port.guest_port, port.protocol) == (p["host_ip"], guest, "tcp")
+    assert isinstance(port.host_port, int) and port.host_port > 0
+    serve = f"mkdir -p /www && echo {p['body']} > /www/index.html && httpd -p {guest} -h /www"
+    _, err, result = await run(box, "sh", "-c", serve)
+    assert result.exit_code == 0, err
+    body = await asyncio.to_thread(http_get, port.host_ip, port.host_port)
+    assert body == p["body"] + "\n"
+    await bounded(box.stop())
+    assert [q.host_port for q in (await box.info()).ports] == [None]
+    await rt.remove(box.id)
+    await assert_create_refused(home, p["code"], "ports", network="disabled", ports=[(None, guest)])
+    await assert_create_refused(home, p["code"], "guest port", network="enabled", ports=[{"guest_port": 0}])
+
 
 @scenario
 async def test_image_pull_list_remove(home, run_image):

@@ -109,6 +109,8 @@ pub(crate) struct BoxPaths {
     pub(crate) log: PathBuf,
     pub(crate) spec: PathBuf,
     pub(crate) exit_record: PathBuf,
+    /// The ports the shim bound (core/src/ports.rs), written by it before the box starts.
+    pub(crate) ports: PathBuf,
     pub(crate) socket: PathBuf,
 }
 
@@ -137,6 +139,7 @@ impl Home {
             log: dir.join("logs/box.log"),
             spec: dir.join("shim.json"),
             exit_record: dir.join("exit.json"),
+            ports: dir.join("ports.json"),
             socket,
             dir,
         }

@@ -6,6 +6,7 @@ use crate::db::BoxRecord;
 use crate::limits::BoxLimits;
 use crate::network::NetworkMode;
 use crate::options::{BoxOptions, SeccompMode, UsernsMode};
+use crate::ports::PortSpec;
 use crate::status::BoxStatus;
 
 /// What `get_info`, `list_info` and `inspect` report. Always read from the database, so two
@@ -44,6 +45,9 @@ pub struct BoxInfo {
     pub seccomp: SeccompMode,
     /// The box's network: "disabled" (loopback only) or "enabled" (docs/networking.md).
     pub network: NetworkMode,
+    /// Its published ports: while it runs, with the host port actually bound; else as asked
+    /// (`host_port` `None`: a free one at each start).
+    pub ports: Vec<PortSpec>,
     /// The walls this box's options take down, one sentence each; empty for a box with every
     /// default wall (docs/threat-model.md).
     pub warnings: Vec<String>,
@@ -64,6 +68,7 @@ impl From<BoxRecord> for BoxInfo {
             userns: rec.config.userns,
             seccomp: rec.config.seccomp.clone(),
             network: rec.config.network,
+            ports: crate::ports::reported(&rec.config, rec.state.ports()),
             warnings: rec.config.warnings(),
             options: rec.config,
             id: rec.id,

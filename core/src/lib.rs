@@ -36,6 +36,7 @@ mod lock;
 mod logs;
 mod network;
 mod options;
+mod ports;
 mod procfs;
 mod registries;
 mod rootless;
@@ -66,6 +67,7 @@ pub use options::{
     DEFAULT_GUEST_READY_TIMEOUT, GUEST_READY_TIMEOUT_ENV, MAX_CPUS, MAX_MEMORY_MIB, MAX_NAME_LEN,
     MIN_MEMORY_MIB,
 };
+pub use ports::{PortProtocol, PortSpec, DEFAULT_PORT_HOST_IP};
 pub use registries::{
     ImageRegistry, RegistryAuth, RegistryTransport, CONFIG_FILE, IMAGE_REGISTRIES_ENV,
 };

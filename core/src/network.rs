@@ -2,6 +2,7 @@
 //! (docs/networking.md).
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 
 use boxlite_protocol::allow::AllowEntry;
 use boxlite_protocol::launch::NetworkSpec;
@@ -105,7 +106,8 @@ pub(crate) fn validate(opts: &BoxOptions) -> Result<()> {
 }
 
 /// What the shim's stack needs, or `None` for a loopback-only box.
-pub(crate) fn spec(opts: &BoxOptions) -> Option<NetworkSpec> {
+/// `ports_path` is where the shim writes the ports it bound.
+pub(crate) fn spec(opts: &BoxOptions, ports_path: &Path) -> Option<NetworkSpec> {
     if opts.network.is_disabled() {
         return None;
     }
@@ -114,7 +116,9 @@ pub(crate) fn spec(opts: &BoxOptions) -> Option<NetworkSpec> {
         false => opts.dns.iter().filter_map(|s| s.parse().ok()).collect(),
     };
     let dns_upstreams = servers.into_iter().map(|ip| SocketAddr::new(ip, 53).to_string()).collect();
-    Some(NetworkSpec { dns_upstreams, allow_net: opts.allow_net.clone() })
+    let ports = crate::ports::forwards(opts);
+    let ports_path = (!ports.is_empty()).then(|| ports_path.to_path_buf());
+    Some(NetworkSpec { dns_upstreams, allow_net: opts.allow_net.clone(), ports, ports_path })
 }
 
 /// The host's resolvers, from /etc/resolv.conf (none when it is missing or names none: the

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::network::NetworkMode;
+use crate::ports::PortSpec;
 
 /// How to open a [`crate::Runtime`]. Build it with `..Default::default()`: fields are added.
 #[derive(Clone, Debug, Default)]
@@ -124,6 +125,10 @@ pub struct BoxOptions {
     /// other addresses are refused, also when dialled directly. Empty: full egress.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allow_net: Vec<String>,
+    /// Box TCP ports published on the host ([`PortSpec`]); needs a network. A port already
+    /// taken on the host fails the start, and the box is `failed` with that reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortSpec>,
     /// Remove the box when it stops. Cannot be combined with `detach`: a detached box may
     /// stop when no process of ours is there to remove it.
     pub auto_remove: bool,
@@ -338,6 +343,7 @@ impl BoxOptions {
         }
         self.seccomp_program(self.capabilities()?)?;
         crate::network::validate(self)?;
+        crate::ports::validate(self)?;
         crate::rootless::check(self)?;
         crate::limits::validate(self)
     }

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::ports::PortSpec;
 
 /// Where a box is in its lifecycle (docs/architecture.md, "Box lifecycle").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -133,6 +134,8 @@ pub struct BoxState {
     owner_pid: Option<u32>,
     error_reason: Option<String>,
     exit_code: Option<i32>,
+    /// The published ports the shim bound, while the box is active.
+    ports: Vec<PortSpec>,
     updated_at_ms: i64,
 }
 
@@ -152,6 +155,7 @@ impl BoxState {
             owner_pid: None,
             error_reason: None,
             exit_code: None,
+            ports: Vec::new(),
             updated_at_ms: now_ms(),
         }
     }
@@ -165,6 +169,7 @@ impl BoxState {
         owner_pid: Option<u32>,
         error_reason: Option<String>,
         exit_code: Option<i32>,
+        ports: Vec<PortSpec>,
         updated_at_ms: i64,
     ) -> Self {
         BoxState {
@@ -174,6 +179,7 @@ impl BoxState {
             owner_pid,
             error_reason,
             exit_code,
+            ports,
             updated_at_ms,
         }
     }
@@ -203,6 +209,10 @@ impl BoxState {
     pub fn exit_code(&self) -> Option<i32> {
         self.exit_code
     }
+    /// The published ports the shim bound (host port filled in), while the box is active.
+    pub fn ports(&self) -> &[PortSpec] {
+        &self.ports
+    }
     /// Last change, in milliseconds since the Unix epoch.
     pub fn updated_at_ms(&self) -> i64 {
         self.updated_at_ms
@@ -222,11 +232,13 @@ impl BoxState {
             self.exit_code = None;
             self.pid = None;
             self.shim_start_ticks = None;
+            self.ports.clear();
         }
         if !to.is_active() {
             self.pid = None;
             self.shim_start_ticks = None;
             self.owner_pid = None;
+            self.ports.clear();
         }
         self.status = to;
         self.updated_at_ms = now_ms();
@@ -246,6 +258,12 @@ impl BoxState {
         self.updated_at_ms = now_ms();
     }
 
+    /// Records the ports the shim bound.
+    pub(crate) fn set_ports(&mut self, ports: Vec<PortSpec>) {
+        self.ports = ports;
+        self.updated_at_ms = now_ms();
+    }
+
     /// Records the main command's exit code.
     pub(crate) fn set_exit_code(&mut self, code: Option<i32>) {
         self.exit_code = code;
@@ -260,6 +278,7 @@ impl BoxState {
         self.pid = None;
         self.shim_start_ticks = None;
         self.owner_pid = None;
+        self.ports.clear();
         self.updated_at_ms = now_ms();
     }
 }
@@ -323,7 +342,8 @@ mod tests {
             for &to in BoxStatus::ALL {
                 let expected = from == Unknown || EDGES.contains(&(from, to));
                 assert_eq!(from.can_transition_to(to), expected, "{from} -> {to}");
-                let mut state = BoxState::from_parts(from, Some(7), Some(9), None, None, None, 0);
+                let mut state =
+                    BoxState::from_parts(from, Some(7), Some(9), None, None, None, vec![], 0);
                 let result = state.transition(to);
                 assert_eq!(result.is_ok(), expected, "{from} -> {to} via transition()");
                 if expected {
@@ -354,7 +374,7 @@ mod tests {
     fn mark_failed_from_every_status_keeps_the_rest() {
         for &from in BoxStatus::ALL {
             let mut state =
-                BoxState::from_parts(from, Some(42), Some(5), Some(3), None, Some(2), 1);
+                BoxState::from_parts(from, Some(42), Some(5), Some(3), None, Some(2), vec![], 1);
             state.mark_failed("shim exited");
             assert_eq!(state.status(), Failed);
             assert_eq!(state.error_reason(), Some("shim exited"));

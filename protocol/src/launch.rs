@@ -99,6 +99,27 @@ pub struct NetworkSpec {
     /// The box's `allow_net` ([`crate::allow::AllowEntry`] each); empty: full egress.
     #[serde(default)]
     pub allow_net: Vec<String>,
+    /// Box ports published on the host. The shim binds them all before the box starts (a
+    /// port it cannot bind fails the start) and holds them until it exits.
+    #[serde(default)]
+    pub ports: Vec<PortForward>,
+    /// Where the shim writes the ports it bound (a JSON array of [`PortForward`], every
+    /// `host_port` set), before the box starts; required with `ports`.
+    #[serde(default)]
+    pub ports_path: Option<PathBuf>,
+}
+
+/// One published TCP port: connections to `host_ip:host_port` on the host reach the box's
+/// `guest_port`, coming from the gateway address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortForward {
+    /// The host address listened on (an IP address).
+    pub host_ip: String,
+    /// The host port; 0 asks the kernel for a free one.
+    pub host_port: u16,
+    /// The box's port (1..=65535).
+    pub guest_port: u16,
 }
 
 /// Addresses of the box's network: the box, the shim's side of it (its gateway), the
@@ -110,6 +131,10 @@ pub mod net {
     pub const DNS: [u8; 4] = [10, 0, 2, 3];
     /// The box's interface.
     pub const IFNAME: &str = "eth0";
+    /// Its MTU: the wire is a TUN device, not Ethernet, so the largest IP packet the shim's
+    /// buffers take (as slirp4netns and pasta do). Each packet costs the stack a read or a
+    /// write; 1500-byte packets would pace a connection at tens of MB/s.
+    pub const MTU: u16 = 65520;
 }
 
 /// Resource limits of a box; `None` means unlimited.

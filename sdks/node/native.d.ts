@@ -169,6 +169,8 @@ export interface BoxInfo {
   seccomp: string
   /** `'disabled'` (loopback only) or `'enabled'`. */
   network: string
+  /** Published ports; while the box runs, with the host port bound. */
+  ports: BoxPort[]
   /** The walls the box's options take down, one sentence each. */
   warnings: Array<string>
 }
@@ -271,10 +273,27 @@ export interface BoxOptions {
    * addresses and CIDRs.
    */
   allowNet?: Array<string>
+  /** Box TCP ports published on the host; needs a network. */
+  ports?: PortSpec[]
   /** Remove the box when it stops (core's default: false; the JS layer defaults to true). */
   autoRemove?: boolean
   /** Keep the box running after the process that started it exits. */
   detach?: boolean
+}
+
+/**
+ * A published port of a box: `hostPort` is the one bound while the box runs, else the one
+ * asked for (null: a free one at each start).
+ */
+export interface BoxPort {
+  /** The host address listened on. */
+  hostIp: string
+  /** The host port. */
+  hostPort: number | null
+  /** The box's port. */
+  guestPort: number
+  /** `'tcp'`. */
+  protocol: string
 }
 
 /** The lifecycle part of a `BoxInfo`. */
@@ -375,6 +394,18 @@ export interface ImageRegistry {
   auth?: RegistryAuth
   /** Registries serving the same repositories, tried before this one. */
   mirrors?: Array<string>
+}
+
+/** A box TCP port published on the host (`BoxOptions.ports`). */
+export interface PortSpec {
+  /** The host port; unset: a free one, picked at each start (`BoxInfo.ports` tells which). */
+  hostPort?: number
+  /** The box's port. */
+  guestPort: number
+  /** `'tcp'` (the default; the only one so far). */
+  protocol?: string
+  /** The host address listened on; default `'127.0.0.1'`. */
+  hostIp?: string
 }
 
 /** Registry credentials: `username` with `password`, or `token`. */

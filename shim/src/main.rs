@@ -169,6 +169,8 @@ fn launch(
     let channels = channels::open()?;
     let console = console::open()?;
     let net_handoff = spec.network.as_ref().map(|_| netstack::handoff()).transpose()?;
+    // Before the box exists: a port already taken fails the start, with nothing to undo.
+    let published = spec.network.as_ref().map(netstack::ports::bind).transpose()?;
     let liveness = if spec.detach { None } else { Some(liveness_pipe()?) };
     let config = serde_json::to_vec(&spec.guest)
         .map_err(|err| StepError::new("encode guest config", err.to_string()))?;
@@ -254,7 +256,7 @@ fn launch(
     if let (Some(network), Some(handoff)) = (&spec.network, net_handoff) {
         // The child's end goes with this copy: EOF tells the stack the child ended first.
         drop(handoff.child);
-        netstack::start(&spec.box_id, network, handoff.shim);
+        netstack::start(&spec.box_id, network, handoff.shim, published.unwrap_or_default());
     }
 
     let ended = Supervisor {

@@ -1,6 +1,8 @@
 use std::process::ExitCode;
 
-use boxlite_core::{BoxOptions, Error, ErrorKind, NetworkMode, Runtime, SeccompMode, UsernsMode};
+use boxlite_core::{
+    BoxOptions, Error, ErrorKind, NetworkMode, PortSpec, Runtime, SeccompMode, UsernsMode,
+};
 
 use super::args::ProcessArgs;
 
@@ -59,6 +61,10 @@ pub(crate) struct BoxArgs {
     /// address or CIDR (repeatable, or comma-separated)
     #[arg(long = "allow-net", value_name = "HOST|*.DOMAIN|IP|CIDR", value_delimiter = ',')]
     allow_net: Vec<String>,
+    /// Publish a box TCP port on the host: [HOST_IP:][HOST_PORT:]BOX_PORT; HOST_IP defaults
+    /// to 127.0.0.1, no HOST_PORT picks a free one (see `boxlite inspect`) (repeatable)
+    #[arg(short = 'p', long = "publish", value_name = "[IP:][PORT:]BOX_PORT")]
+    publish: Vec<String>,
     /// Security option, as Docker spells it: seccomp=unconfined (no seccomp filter),
     /// seccomp=default, or seccomp=PROFILE.json (an OCI seccomp profile file in place of the
     /// default filter) (repeatable; a later value wins)
@@ -114,6 +120,7 @@ impl BoxArgs {
                 .unwrap_or_default(),
             dns: self.dns,
             allow_net: self.allow_net,
+            ports: self.publish.iter().map(|p| PortSpec::parse(p)).collect::<Result<_, _>>()?,
             entrypoint: self.entrypoint.map(|e| vec![e]),
             cmd: (!self.cmd.is_empty()).then_some(self.cmd),
             auto_remove: self.auto_remove,

@@ -6,6 +6,7 @@ use rusqlite::{params, ErrorCode, OptionalExtension, Row};
 use super::Store;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::BoxOptions;
+use crate::ports::PortSpec;
 use crate::status::{BoxState, BoxStatus};
 
 /// One row of `boxes`.
@@ -33,6 +34,7 @@ impl BoxRecord {
             s.owner_pid(),
             Some(why.clone()),
             s.exit_code(),
+            s.ports().to_vec(),
             s.updated_at_ms(),
         );
         self.damage = Some(why);
@@ -41,7 +43,7 @@ impl BoxRecord {
 }
 
 const COLUMNS: &str = "id, name, config, created_at_ms, status, pid, shim_start_ticks, owner_pid, \
-                       error_reason, exit_code, updated_at_ms";
+                       error_reason, exit_code, updated_at_ms, ports";
 
 /// Reads a row without failing on its contents: one undecodable row must not make a home
 /// unreadable (issue: a row written by a newer version bricked every older client). Only a
@@ -109,6 +111,17 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<BoxRecord> {
         ValueRef::Null => None,
         value => Some(text(value).unwrap_or_else(|| "(unreadable)".into())),
     };
+    // The bound ports are a JSON array, written by this code alone.
+    let ports = match row.get_ref(11)? {
+        ValueRef::Null => Vec::new(),
+        value => match text(value).map(|json| serde_json::from_str::<Vec<PortSpec>>(&json)) {
+            Some(Ok(ports)) => ports,
+            _ => {
+                damage.push("its bound ports are not valid JSON for this version".into());
+                Vec::new()
+            }
+        },
+    };
     let rec = BoxRecord {
         name,
         config,
@@ -120,6 +133,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<BoxRecord> {
             owner,
             error_reason,
             exit_code,
+            ports,
             updated_at_ms,
         ),
         damage: None,
@@ -160,7 +174,9 @@ impl Store {
         })?;
         let s = &rec.state;
         let result = self.conn().execute(
-            &format!("INSERT INTO boxes ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
+            &format!(
+                "INSERT INTO boxes ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"
+            ),
             params![
                 rec.id,
                 rec.name,
@@ -173,6 +189,7 @@ impl Store {
                 s.error_reason(),
                 s.exit_code(),
                 s.updated_at_ms(),
+                ports_json(s)?,
             ],
         );
         match result {
@@ -232,7 +249,7 @@ impl Store {
             .conn()
             .execute(
                 "UPDATE boxes SET status=?2, pid=?3, shim_start_ticks=?4, owner_pid=?5, \
-                 error_reason=?6, exit_code=?7, updated_at_ms=?8 WHERE id=?1",
+                 error_reason=?6, exit_code=?7, updated_at_ms=?8, ports=?9 WHERE id=?1",
                 params![
                     id,
                     s.status().as_str(),
@@ -242,6 +259,7 @@ impl Store {
                     s.error_reason(),
                     s.exit_code(),
                     s.updated_at_ms(),
+                    ports_json(s)?,
                 ],
             )
             .map_err(|e| Error::database(format!("update state of box {id}"), e))?;
@@ -266,4 +284,14 @@ impl Store {
         let mut stmt = conn.prepare_cached(sql).map_err(|e| Error::database(ctx(), e))?;
         stmt.query_row([key], from_row).optional().map_err(|e| Error::database(ctx(), e))
     }
+}
+
+/// The state's bound ports as stored: NULL when there are none.
+fn ports_json(s: &BoxState) -> Result<Option<String>> {
+    if s.ports().is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(s.ports())
+        .map(Some)
+        .map_err(|e| Error::new(ErrorKind::Internal, "encode a box's bound ports").with_source(e))
 }

@@ -39,6 +39,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX images_manifest ON images(manifest_digest);
     ALTER TABLE boxes ADD COLUMN image_digest TEXT;",
+    // 3: the published ports a running box's shim bound (a JSON array; NULL when none).
+    "ALTER TABLE boxes ADD COLUMN ports TEXT;",
 ];
 
 /// The schema version this build writes.

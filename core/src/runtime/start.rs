@@ -100,12 +100,14 @@ impl Runtime {
             std::fs::create_dir_all(logs)
                 .map_err(|e| Error::io(format!("box {id}: create {}", logs.display()), e))?;
         }
-        // A record left by the previous run must never be mistaken for this one's.
-        match std::fs::remove_file(&paths.exit_record) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::io(format!("box {id}: remove stale exit record"), e))
+        // Records left by the previous run must never be mistaken for this one's.
+        for (file, what) in [(&paths.exit_record, "exit record"), (&paths.ports, "ports file")] {
+            match std::fs::remove_file(file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(format!("box {id}: remove stale {what}"), e))
+                }
+                _ => {}
             }
-            _ => {}
         }
         let engine = self.engine()?;
         let guest_path =
@@ -142,7 +144,7 @@ impl Runtime {
             disk: layer.disk,
             user_namespace: rec.config.userns == UsernsMode::Private,
             rootless,
-            network: crate::network::spec(&rec.config),
+            network: crate::network::spec(&rec.config, &paths.ports),
             guest: GuestConfig {
                 nproc_max: rootless.then_some(limits.pids_max),
                 ..guest_config(&id, &rec.config, &image.config)?
@@ -170,6 +172,11 @@ impl Runtime {
             };
             Error::new(kind, reason)
         })?;
+        // The shim wrote them before it started the box, which is ready now.
+        if !rec.config.ports.is_empty() {
+            let bound = crate::ports::read_bound(&id, &paths.ports, &rec.config.ports)?;
+            rec.state.set_ports(bound);
+        }
         let mut agent = connect(&id, &paths.socket).await?;
         // Attaching starts the main command: done here, before anyone else can talk to the
         // agent, the stream sees all of its output however fast it exits.

@@ -25,8 +25,17 @@ pub struct BoxliteBoxInfo {
     userns: CString,
     seccomp: CString,
     network: CString,
+    ports: Vec<Port>,
     warnings: Vec<CString>,
     not_enforced: Vec<CString>,
+}
+
+/// A published port: `host_port` bound while the box runs, else as asked (`None`: free).
+#[derive(Debug)]
+struct Port {
+    host_ip: CString,
+    host_port: Option<u16>,
+    guest_port: u16,
 }
 
 impl TryFrom<BoxInfo> for BoxliteBoxInfo {
@@ -53,6 +62,15 @@ impl TryFrom<BoxInfo> for BoxliteBoxInfo {
             userns: cstring_lossy(info.userns.as_str()),
             seccomp: cstring_lossy(info.seccomp.as_str()),
             network: cstring_lossy(info.network.as_str()),
+            ports: info
+                .ports
+                .iter()
+                .map(|p| Port {
+                    host_ip: cstring_lossy(p.host_ip()),
+                    host_port: p.host_port,
+                    guest_port: p.guest_port,
+                })
+                .collect(),
             warnings: info.warnings.iter().map(|w| cstring_lossy(w)).collect(),
             not_enforced,
         })
@@ -172,6 +190,61 @@ pub unsafe extern "C" fn boxlite_box_info_seccomp(info: *const BoxliteBoxInfo) -
 pub unsafe extern "C" fn boxlite_box_info_network(info: *const BoxliteBoxInfo) -> *const c_char {
     // SAFETY: forwarded caller contract.
     unsafe { field(info, |i| Some(&i.network)) }
+}
+
+/// How many published ports the box has (its `ports` option); 0 if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_port_count(info: *const BoxliteBoxInfo) -> usize {
+    // SAFETY: forwarded caller contract.
+    unsafe { info.as_ref() }.map_or(0, |i| i.ports.len())
+}
+
+/// The box port of published port `index` (from 0), or 0 when `info` is NULL or `index` is
+/// out of range.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_port_guest_port(
+    info: *const BoxliteBoxInfo,
+    index: usize,
+) -> u16 {
+    // SAFETY: forwarded caller contract.
+    unsafe { info.as_ref() }.and_then(|i| i.ports.get(index)).map_or(0, |p| p.guest_port)
+}
+
+/// Whether published port `index` has a host port: the one bound while the box runs, else the
+/// one asked for (false: a free one at each start, or `index` out of range); if so, and `out`
+/// is not NULL, writes it to `*out`.
+///
+/// # Safety
+/// `info` is NULL or a live info object; `out` is NULL or valid for writing a `uint16_t`.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_port_host_port(
+    info: *const BoxliteBoxInfo,
+    index: usize,
+    out: *mut u16,
+) -> bool {
+    // SAFETY: forwarded caller contract.
+    unsafe { optional(info.as_ref().and_then(|i| i.ports.get(index)?.host_port), out) }
+}
+
+/// The host address published port `index` listens on (`"127.0.0.1"` unless the options said
+/// otherwise), or NULL when `info` is NULL or `index` is out of range. Borrowed from `info`:
+/// valid until `info` is freed.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_port_host_ip(
+    info: *const BoxliteBoxInfo,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| i.ports.get(index).map(|p| p.host_ip.as_c_str())) }
 }
 
 /// How many warnings the info holds: one sentence per wall the box's options take down

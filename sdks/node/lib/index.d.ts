@@ -2,9 +2,17 @@
 // Records the native module returns as they are (BoxInfo, BoxLimits, BoxState) are re-exported
 // from the generated ../native.d.ts, so they cannot drift from the binding.
 
-import type { BoxInfo, BoxLimits, BoxState, ImageInfo, ImagePruneReport } from '../native';
+import type {
+  BoxInfo,
+  BoxLimits,
+  BoxPort,
+  BoxState,
+  ImageInfo,
+  ImagePruneReport,
+  PortSpec,
+} from '../native';
 
-export type { BoxInfo, BoxLimits, BoxState, ImageInfo, ImagePruneReport };
+export type { BoxInfo, BoxLimits, BoxPort, BoxState, ImageInfo, ImagePruneReport, PortSpec };
 
 /** One of `errorCodes()`. */
 export type ErrorCode =
@@ -140,6 +148,12 @@ export interface BoxOptions {
    * addresses and CIDRs; other names do not resolve and other addresses are refused.
    */
   allowNet?: string[] | null;
+  /**
+   * Box TCP ports published on the host: `{guestPort, hostPort?, protocol?, hostIp?}`
+   * (`hostPort` unset: a free one; `hostIp` default `'127.0.0.1'`). Needs a network; a port
+   * already taken fails the start. `BoxInfo.ports` reports the port bound.
+   */
+  ports?: PortSpec[] | null;
   /** Absolute working directory of the main command and default of exec. */
   workingDir?: string | null;
   /** Environment; a later entry wins. */

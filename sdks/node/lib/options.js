@@ -10,7 +10,6 @@ const { invalidArgument } = require('./errors.js');
 /** Box options upstream has and this version does not implement yet. */
 const NOT_IMPLEMENTED = new Set([
   'volumes',
-  'ports',
   'secrets',
   'security',
   'healthCheck',
@@ -48,6 +47,7 @@ const BOX_KEYS = new Set([
   'network',
   'dns',
   'allowNet',
+  'ports',
 ]);
 
 /** Unset, as upstream's optional fields are: `undefined` or `null`. */
@@ -94,6 +94,29 @@ function envPairs(env, what) {
   });
 }
 
+const PORT_KEYS = new Set(['hostPort', 'guestPort', 'protocol', 'hostIp']);
+
+/**
+ * `ports` as the native module takes them: `{hostPort, guestPort, protocol, hostIp}` objects,
+ * each key checked here (napi would drop a misspelt one); core checks the values.
+ */
+function portSpecs(ports) {
+  if (!Array.isArray(ports)) {
+    throw invalidArgument('box options: ports must be an array of {hostPort, guestPort} objects');
+  }
+  return ports.map((port) => {
+    if (!isPlainObject(port)) {
+      throw invalidArgument(`box options: port ${JSON.stringify(port)} is not an object`);
+    }
+    refuseUnknown(port, PORT_KEYS, 'box options: port');
+    const spec = { guestPort: port.guestPort };
+    for (const key of ['hostPort', 'protocol', 'hostIp']) {
+      if (!isUnset(port[key])) spec[key] = port[key];
+    }
+    return spec;
+  });
+}
+
 /** The native image reference of `image` / `rootfsPath` (an OCI layout directory). */
 function imageReference(options) {
   const { image, rootfsPath } = options;
@@ -123,11 +146,13 @@ function toNativeBoxOptions(options) {
   refuseUnknown(options, BOX_KEYS, 'box options');
   const native = { image: imageReference(options), autoRemove: options.autoRemove ?? true };
   const passed = [...BOUND_KEYS, 'workingDir', 'detach', 'entrypoint', 'cmd', 'user'];
-  for (const key of [...passed, 'capAdd', 'capDrop', 'userns', 'seccomp', 'network', 'dns', 'allowNet']) {
+  const net = ['network', 'dns', 'allowNet'];
+  for (const key of [...passed, 'capAdd', 'capDrop', 'userns', 'seccomp', ...net]) {
     if (!isUnset(options[key])) native[key] = options[key];
   }
   // A seccomp profile may be given as the object it is; the native layer takes its JSON text.
   if (isPlainObject(options.seccomp)) native.seccomp = JSON.stringify(options.seccomp);
+  if (!isUnset(options.ports)) native.ports = portSpecs(options.ports);
   const env = envPairs(options.env, 'box options');
   if (env !== undefined) native.env = env;
   return native;

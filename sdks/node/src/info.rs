@@ -40,8 +40,25 @@ pub struct JsBoxInfo {
     pub seccomp: String,
     /// `'disabled'` (loopback only) or `'enabled'`.
     pub network: String,
+    /// Published ports; while the box runs, with the host port bound.
+    #[napi(ts_type = "BoxPort[]")]
+    pub ports: Vec<JsBoxPort>,
     /// The walls the box's options take down, one sentence each.
     pub warnings: Vec<String>,
+}
+
+/// A published port of a box: `hostPort` is the one bound while the box runs, else the one
+/// asked for (null: a free one at each start).
+#[napi(object, js_name = "BoxPort", object_from_js = false, use_nullable = true)]
+pub struct JsBoxPort {
+    /// The host address listened on.
+    pub host_ip: String,
+    /// The host port.
+    pub host_port: Option<u32>,
+    /// The box's port.
+    pub guest_port: u32,
+    /// `'tcp'`.
+    pub protocol: String,
 }
 
 /// The bounds a box runs under: what its options asked for, else the defaults.
@@ -131,6 +148,16 @@ impl From<BoxInfo> for JsBoxInfo {
             memory_mib: info.options.memory_mib.map(js_u32),
             limits: info.limits.into(),
             network: info.network.as_str().to_owned(),
+            ports: info
+                .ports
+                .iter()
+                .map(|p| JsBoxPort {
+                    host_ip: p.host_ip().to_owned(),
+                    host_port: p.host_port.map(u32::from),
+                    guest_port: u32::from(p.guest_port),
+                    protocol: p.protocol.as_str().to_owned(),
+                })
+                .collect(),
             userns: info.userns.as_str().to_owned(),
             seccomp: info.seccomp.as_str().to_owned(),
             warnings: info.warnings,

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use boxlite_core::{
-    BoxOptions, Command, Error, ImageRegistry, NetworkMode, RuntimeOptions, SeccompMode, UsernsMode,
+    BoxOptions, Command, Error, ImageRegistry, NetworkMode, PortProtocol, PortSpec, RuntimeOptions,
+    SeccompMode, UsernsMode,
 };
 use napi_derive::napi;
 
@@ -95,6 +96,9 @@ pub struct JsBoxOptions {
     /// With a network, the only destinations: host names, `'*.domain'` wildcards, IPv4
     /// addresses and CIDRs.
     pub allow_net: Option<Vec<String>>,
+    /// Box TCP ports published on the host; needs a network.
+    #[napi(ts_type = "PortSpec[]")]
+    pub ports: Option<Vec<JsPortSpec>>,
     /// Remove the box when it stops (core's default: false; the JS layer defaults to true).
     pub auto_remove: Option<bool>,
     /// Keep the box running after the process that started it exits.
@@ -140,9 +144,51 @@ impl TryFrom<JsBoxOptions> for BoxOptions {
                 .unwrap_or_default(),
             dns: opts.dns.unwrap_or_default(),
             allow_net: opts.allow_net.unwrap_or_default(),
+            ports: opts
+                .ports
+                .unwrap_or_default()
+                .into_iter()
+                .map(PortSpec::try_from)
+                .collect::<Result<_, _>>()?,
             auto_remove: opts.auto_remove.unwrap_or_default(),
             detach: opts.detach.unwrap_or_default(),
             ..BoxOptions::default()
+        })
+    }
+}
+
+/// A box TCP port published on the host (`BoxOptions.ports`).
+#[napi(object, js_name = "PortSpec", object_to_js = false)]
+pub struct JsPortSpec {
+    /// The host port; unset: a free one, picked at each start (`BoxInfo.ports` tells which).
+    pub host_port: Option<u32>,
+    /// The box's port.
+    pub guest_port: u32,
+    /// `'tcp'` (the default; the only one so far).
+    pub protocol: Option<String>,
+    /// The host address listened on; default `'127.0.0.1'`.
+    pub host_ip: Option<String>,
+}
+
+impl TryFrom<JsPortSpec> for PortSpec {
+    type Error = Error;
+
+    fn try_from(port: JsPortSpec) -> Result<Self, Error> {
+        let number = |field: &str, n: u32| {
+            u16::try_from(n).map_err(|_| {
+                invalid_argument(format!("invalid port {field} {n}: must be at most 65535"))
+            })
+        };
+        Ok(PortSpec {
+            host_port: port.host_port.map(|n| number("hostPort", n)).transpose()?,
+            guest_port: number("guestPort", port.guest_port)?,
+            protocol: port
+                .protocol
+                .as_deref()
+                .map(PortProtocol::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            host_ip: port.host_ip,
         })
     }
 }

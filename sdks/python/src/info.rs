@@ -29,8 +29,31 @@ pub(crate) struct PyBoxInfo {
     seccomp: &'static str,
     /// `"disabled"` (loopback only) or `"enabled"`.
     network: &'static str,
+    /// Published ports; while the box runs, with the host port bound.
+    ports: Vec<Py<PyBoxPort>>,
     /// The walls the box's options take down, one sentence each.
     warnings: Vec<String>,
+}
+
+/// A published port of a box: `host_port` is the one bound while the box runs, else the one
+/// asked for (`None`: a free one at each start).
+#[pyclass(name = "BoxPort", module = "boxlite._boxlite", frozen, get_all)]
+pub(crate) struct PyBoxPort {
+    host_ip: String,
+    host_port: Option<u16>,
+    guest_port: u16,
+    protocol: &'static str,
+}
+
+#[pymethods]
+impl PyBoxPort {
+    fn __repr__(&self) -> String {
+        let host_port = self.host_port.map_or("None".to_string(), |p| p.to_string());
+        format!(
+            "BoxPort(host_ip={:?}, host_port={host_port}, guest_port={}, protocol={:?})",
+            self.host_ip, self.guest_port, self.protocol
+        )
+    }
 }
 
 /// The bounds a box runs under: what its options asked for, else the defaults.
@@ -134,6 +157,19 @@ impl PyBoxInfo {
             },
         )?;
         let limits = Py::new(py, PyBoxLimits::from(info.limits))?;
+        let ports = info
+            .ports
+            .iter()
+            .map(|p| {
+                let port = PyBoxPort {
+                    host_ip: p.host_ip().to_string(),
+                    host_port: p.host_port,
+                    guest_port: p.guest_port,
+                    protocol: p.protocol.as_str(),
+                };
+                Py::new(py, port)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
         Ok(PyBoxInfo {
             status: info.status.as_str(),
             id: info.id,
@@ -150,6 +186,7 @@ impl PyBoxInfo {
             userns: info.userns.as_str(),
             seccomp: info.seccomp.as_str(),
             network: info.network.as_str(),
+            ports,
             warnings: info.warnings,
         })
     }

@@ -27,6 +27,7 @@ fn _boxlite(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<info::PyBoxInfo>()?;
     m.add_class::<info::PyBoxStateInfo>()?;
     m.add_class::<info::PyBoxLimits>()?;
+    m.add_class::<info::PyBoxPort>()?;
     m.add_class::<images::PyImageHandle>()?;
     m.add_class::<images::PyImageInfo>()?;
     m.add_class::<images::PyPruneReport>()?;

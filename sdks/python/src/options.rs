@@ -2,8 +2,11 @@
 //! users' code constructs options unchanged; the fields this version does not implement are
 //! accepted as names but refused when set, never silently ignored.
 
-use boxlite_core::{BoxOptions, Error, ErrorKind, NetworkMode, SeccompMode, UsernsMode};
+use boxlite_core::{
+    BoxOptions, Error, ErrorKind, NetworkMode, PortProtocol, PortSpec, SeccompMode, UsernsMode,
+};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::error::to_py_err;
 
@@ -33,6 +36,9 @@ pub(crate) struct PyBoxOptions {
     /// host, never to the host itself or to link-local addresses).
     #[pyo3(get, set)]
     network: Option<String>,
+    /// Box TCP ports published on the host: `(host_port, guest_port)` tuples (host_port
+    /// `None`: a free one) or dicts with `guest_port` and optional `host_port`, `protocol`
+    /// (`"tcp"`), `host_ip` (default `"127.0.0.1"`). Needs a network.
     #[pyo3(get, set)]
     ports: Option<Py<PyAny>>,
     /// Resolvers (IP addresses) for the box's DNS queries; empty: the host's. Needs a network.
@@ -97,7 +103,6 @@ pub(crate) struct PyBoxOptions {
 /// Upstream fields without an implementation here yet, and what they would have needed.
 const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("volumes", "host directories cannot be mounted into boxes yet"),
-    ("ports", "ports cannot be published from boxes yet"),
     ("advanced", "security, health-check and mount options are fixed in this version"),
     ("secrets", "there is no outbound proxy to inject secrets"),
 ];
@@ -110,7 +115,6 @@ impl PyBoxOptions {
     fn unimplemented_field(&self, py: Python<'_>, name: &str) -> Option<&Py<PyAny>> {
         let value = match name {
             "volumes" => &self.volumes,
-            "ports" => &self.ports,
             "advanced" => &self.advanced,
             "secrets" => &self.secrets,
             _ => &None,
@@ -184,11 +188,68 @@ impl PyBoxOptions {
             },
             dns: self.dns.clone(),
             allow_net: self.allow_net.clone(),
+            ports: match &self.ports {
+                Some(ports) => ports_to_core(ports.bind(py))?,
+                None => Vec::new(),
+            },
             auto_remove: self.auto_remove.unwrap_or(true),
             detach: self.detach.unwrap_or(false),
             ..BoxOptions::default()
         })
     }
+}
+
+/// `ports` as core's: a list (or tuple) of `(host_port, guest_port[, protocol])` tuples or of
+/// dicts naming the fields. Values are checked by core at create.
+fn ports_to_core(ports: &Bound<'_, PyAny>) -> PyResult<Vec<PortSpec>> {
+    let bad = |why: &str| invalid(format!("BoxOptions.ports: {why}"));
+    if !(ports.is_instance_of::<PyList>() || ports.is_instance_of::<PyTuple>()) {
+        return Err(bad("expected a list of (host_port, guest_port) tuples or of dicts"));
+    }
+    let mut out = Vec::new();
+    for item in ports.try_iter()? {
+        let item = item?;
+        let spec = if let Ok(dict) = item.cast::<PyDict>() {
+            let mut spec = PortSpec::default();
+            let mut guest = None;
+            for (key, value) in dict.iter() {
+                match key.extract::<String>()?.as_str() {
+                    "host_port" => spec.host_port = value.extract()?,
+                    "guest_port" => guest = Some(value.extract::<u16>()?),
+                    "protocol" => {
+                        spec.protocol =
+                            PortProtocol::parse(&value.extract::<String>()?).map_err(to_py_err)?
+                    }
+                    "host_ip" => spec.host_ip = value.extract()?,
+                    other => {
+                        return Err(bad(&format!(
+                            "unknown key {other:?} (known: host_port, guest_port, protocol, \
+                             host_ip)"
+                        )))
+                    }
+                }
+            }
+            spec.guest_port = guest.ok_or_else(|| bad("a port dict has no guest_port"))?;
+            spec
+        } else if let Ok(tuple) = item.cast::<PyTuple>() {
+            let protocol = match tuple.len() {
+                2 => PortProtocol::Tcp,
+                3 => PortProtocol::parse(&tuple.get_item(2)?.extract::<String>()?)
+                    .map_err(to_py_err)?,
+                _ => return Err(bad("a port tuple is (host_port, guest_port[, protocol])")),
+            };
+            PortSpec {
+                host_port: tuple.get_item(0)?.extract()?,
+                guest_port: tuple.get_item(1)?.extract()?,
+                protocol,
+                host_ip: None,
+            }
+        } else {
+            return Err(bad("each port is a (host_port, guest_port) tuple or a dict"));
+        };
+        out.push(spec);
+    }
+    Ok(out)
 }
 
 /// `oci:ABSOLUTE_PATH` for a layout directory. A colon in its last component would read as a

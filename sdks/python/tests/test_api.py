@@ -97,7 +97,6 @@ async def test_bounds_set_one_by_one_reach_core(rt):
     "field,value",
     [
         ("volumes", [("/host", "/guest")]),
-        ("ports", [(8080, 80)]),
         ("advanced", object()),
         ("secrets", [object()]),
     ],
@@ -107,7 +106,7 @@ def test_options_not_implemented_are_refused_by_name(field, value):
         boxlite.BoxOptions(image="oci:/a", **{field: value})
     assert f"BoxOptions.{field} is not implemented" in str(caught.value)
     # Upstream's "none" spellings are fine.
-    boxlite.BoxOptions(image="oci:/a", **{field: [] if field in ("volumes", "ports", "secrets") else None})
+    boxlite.BoxOptions(image="oci:/a", **{field: [] if field in ("volumes", "secrets") else None})
 
 
 async def test_a_refused_option_set_later_is_refused_at_create(rt):
@@ -199,3 +198,28 @@ def test_exec_result_dataclass():
         0, "out", "err", None
     )
     assert ExecResult(1, "", "", "why") == ExecResult(1, "", "", error_message="why")
+
+
+async def test_ports_take_upstream_tuples_and_dicts(rt):
+    opts = boxlite.BoxOptions(
+        image="oci:/a",
+        network="enabled",
+        ports=[(8080, 80), (None, 81, "tcp"), {"guest_port": 82, "host_ip": "0.0.0.0"}],
+    )
+    ports = (await rt.create(opts)).info().ports
+    got = [(p.host_ip, p.host_port, p.guest_port, p.protocol) for p in ports]
+    assert got == [("127.0.0.1", 8080, 80, "tcp"), ("127.0.0.1", None, 81, "tcp"),
+                   ("0.0.0.0", None, 82, "tcp")]
+    assert "guest_port=80" in repr(ports[0])
+    for bad, says in [
+        ("80", "expected a list"),
+        ([80], "a (host_port, guest_port) tuple or a dict"),
+        ([(1, 2, 3, 4)], "(host_port, guest_port[, protocol])"),
+        ([{"guest": 80}], 'unknown key "guest"'),
+        ([{"host_port": 80}], "no guest_port"),
+        ([(None, 53, "udp")], "only tcp"),
+    ]:
+        opts.ports = bad
+        with pytest.raises(boxlite.InvalidArgumentError, match="ports|tcp") as caught:
+            await rt.create(opts)
+        assert says in str(caught.value)

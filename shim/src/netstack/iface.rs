@@ -54,6 +54,7 @@ pub fn create() -> Result<OwnedFd, StepError> {
     set(&sock, libc::SIOCSIFADDR, |r| r.ifr_ifru.ifru_addr = sockaddr(net::BOX_ADDR))?;
     let mask = u32::MAX << (32 - u32::from(net::PREFIX_LEN));
     set(&sock, libc::SIOCSIFNETMASK, |r| r.ifr_ifru.ifru_netmask = sockaddr(mask.to_be_bytes()))?;
+    set(&sock, libc::SIOCSIFMTU, |r| r.ifr_ifru.ifru_mtu = libc::c_int::from(net::MTU))?;
     set(&sock, libc::SIOCSIFFLAGS, |r| {
         r.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short
     })?;

@@ -15,6 +15,7 @@
 mod dns;
 pub mod iface;
 mod policy;
+pub mod ports;
 mod stack;
 
 use std::io::IoSliceMut;
@@ -65,8 +66,13 @@ pub fn hand_over_netns(child_end: RawFd) -> Result<(), StepError> {
 
 /// In the shim: a thread that takes the child's network namespace, makes `eth0` in it, and
 /// runs the stack until the shim exits. EOF instead of a namespace means the child ended
-/// first.
-pub fn start(box_id: &str, spec: &NetworkSpec, shim_end: OwnedFd) {
+/// first. `published` are the box's published ports ([`ports::bind`]).
+pub fn start(
+    box_id: &str,
+    spec: &NetworkSpec,
+    shim_end: OwnedFd,
+    published: Vec<ports::Published>,
+) {
     let (id, spec) = (box_id.to_owned(), spec.clone());
     let spawned = std::thread::Builder::new().name("netstack".into()).spawn(move || {
         let netns = match receive_fd(&shim_end) {
@@ -85,7 +91,7 @@ pub fn start(box_id: &str, spec: &NetworkSpec, shim_end: OwnedFd) {
         }
         drop(shim_end);
         if let Ok(tun) = made {
-            if let Err(err) = stack::run(&id, &spec, tun) {
+            if let Err(err) = stack::run(&id, &spec, tun, published) {
                 crate::log::line(&id, format!("network stopped: {err}"));
             }
         }

@@ -20,17 +20,23 @@ use smoltcp::wire::{
 
 use super::dns;
 use super::policy::Policy;
+use super::ports::Published;
 use crate::error::StepError;
 
-const MTU: usize = 1500;
 /// Connections of one box at a time: each holds two smoltcp buffers in the shim, which no
 /// cgroup of the box bounds. Past this a new connection is refused (RST).
 const MAX_FLOWS: usize = 256;
-const TCP_BUFFER_BYTES: usize = 64 * 1024;
+const TCP_BUFFER_BYTES: usize = 128 * 1024;
 /// Packets taken from the box per round before the stack runs: a flooding box cannot keep
 /// the loop from serving its connections.
 const PACKETS_PER_ROUND: usize = 256;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Passes of the stack per flush ([`flush`]): up to this many segments per connection.
+const EGRESS_PASSES_PER_ROUND: usize = 64;
+/// Connections taken from one published port per round, for the same reason.
+const ACCEPTS_PER_ROUND: usize = 16;
+/// The gateway's ports for connections to published box ports: the dynamic range.
+const FIRST_GATEWAY_PORT: u16 = 49152;
 const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_DNS_QUERIES: usize = 64;
 const DNS_PORT: u16 = 53;
@@ -81,7 +87,7 @@ impl Device for Tun {
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ip;
-        caps.max_transmission_unit = MTU;
+        caps.max_transmission_unit = usize::from(net::MTU);
         caps
     }
 }
@@ -108,13 +114,25 @@ struct OpenFlow {
     shut_host_write: bool,
 }
 
+impl OpenFlow {
+    fn new(handle: SocketHandle, host: TcpStream) -> Box<Self> {
+        let (to_host, host_eof, shut_host_write) = (Vec::new(), false, false);
+        Box::new(OpenFlow { handle, host, to_host, host_eof, shut_host_write })
+    }
+}
+
 struct DnsQuery {
     host: UdpSocket,
     client: smoltcp::wire::IpEndpoint,
     deadline: HostInstant,
 }
 
-pub fn run(box_id: &str, spec: &NetworkSpec, tun: OwnedFd) -> Result<(), StepError> {
+pub fn run(
+    box_id: &str,
+    spec: &NetworkSpec,
+    tun: OwnedFd,
+    published: Vec<Published>,
+) -> Result<(), StepError> {
     let mut tun = Tun { fd: tun, queue: VecDeque::new() };
     let started = HostInstant::now();
     let now = |started: HostInstant| Instant::from_micros(started.elapsed().as_micros() as i64);
@@ -152,6 +170,7 @@ pub fn run(box_id: &str, spec: &NetworkSpec, tun: OwnedFd) -> Result<(), StepErr
     let mut queries: Vec<DnsQuery> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut refusals = 0usize;
+    let mut next_port = FIRST_GATEWAY_PORT;
     loop {
         // The box's packets: new connections are held until the host's side is made.
         for _ in 0..PACKETS_PER_ROUND {
@@ -198,7 +217,32 @@ pub fn run(box_id: &str, spec: &NetworkSpec, tun: OwnedFd) -> Result<(), StepErr
                 _ => tun.queue.push_back(packet),
             }
         }
-        iface.poll(now(started), &mut tun, &mut sockets);
+        // Connections to published ports: each becomes the stack's connection to the box.
+        for port in &published {
+            for _ in 0..ACCEPTS_PER_ROUND {
+                let Ok((host, _)) = port.listener.accept() else { break };
+                if flows.len() >= MAX_FLOWS || host.set_nonblocking(true).is_err() {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let Some(local) = free_gateway_port(&flows, &mut next_port) else { continue };
+                let mut socket = new_socket();
+                // Ended if the box never answers; lifted once connected.
+                socket.set_timeout(Some(CONNECT_TIMEOUT.into()));
+                let remote = (IpAddress::Ipv4(Ipv4Addr::from(net::BOX_ADDR)), port.guest_port);
+                if socket
+                    .connect(iface.context(), remote, (IpAddress::Ipv4(gateway), local))
+                    .is_ok()
+                {
+                    let handle = sockets.add(socket);
+                    let key = (
+                        SocketAddrV4::new(Ipv4Addr::from(net::BOX_ADDR), port.guest_port),
+                        SocketAddrV4::new(gateway, local),
+                    );
+                    flows.insert(key, Flow::Open(OpenFlow::new(handle, host)));
+                }
+            }
+        }
+        flush(&mut iface, &mut tun, &mut sockets, now(started));
 
         // Connections whose host side is decided: made, the box's SYN reaches a listener on
         // its destination; failed, it reaches none and the stack answers RST.
@@ -217,10 +261,7 @@ pub fn run(box_id: &str, spec: &NetworkSpec, tun: OwnedFd) -> Result<(), StepErr
         for (key, made) in decided {
             let Some(Flow::Connecting { host, syn, .. }) = flows.remove(&key) else { continue };
             if made {
-                let mut socket = tcp::Socket::new(
-                    tcp::SocketBuffer::new(vec![0; TCP_BUFFER_BYTES]),
-                    tcp::SocketBuffer::new(vec![0; TCP_BUFFER_BYTES]),
-                );
+                let mut socket = new_socket();
                 let at = IpListenEndpoint {
                     addr: Some(IpAddress::Ipv4(*key.1.ip())),
                     port: key.1.port(),
@@ -231,30 +272,28 @@ pub fn run(box_id: &str, spec: &NetworkSpec, tun: OwnedFd) -> Result<(), StepErr
                     let host = unsafe {
                         TcpStream::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(host))
                     };
-                    let open = OpenFlow {
-                        handle,
-                        host,
-                        to_host: Vec::new(),
-                        host_eof: false,
-                        shut_host_write: false,
-                    };
-                    flows.insert(key, Flow::Open(Box::new(open)));
+                    flows.insert(key, Flow::Open(OpenFlow::new(handle, host)));
                 }
             }
             tun.queue.push_back(syn);
             // One SYN at a time: each listener takes exactly its own connection.
-            iface.poll(now(started), &mut tun, &mut sockets);
+            flush(&mut iface, &mut tun, &mut sockets, now(started));
         }
 
         relay(&mut flows, &mut sockets, &mut buf);
         if let Some(handle) = dns {
             serve_dns(&mut sockets, handle, &upstreams, &mut queries, &mut policy, &mut buf);
         }
-        iface.poll(now(started), &mut tun, &mut sockets);
+        flush(&mut iface, &mut tun, &mut sockets, now(started));
 
         // Wait for the box, a host socket, or the stack's next timer.
         let mut timeout = iface.poll_delay(now(started), &sockets).map(Duration::from);
         let mut fds = vec![PollFd::new(tun.fd.as_fd(), PollFlags::POLLIN)];
+        if flows.len() < MAX_FLOWS {
+            for port in &published {
+                fds.push(PollFd::new(port.listener.as_fd(), PollFlags::POLLIN));
+            }
+        }
         for flow in flows.values() {
             match flow {
                 Flow::Connecting { host, since, .. } => {
@@ -287,9 +326,11 @@ pub fn run(box_id: &str, spec: &NetworkSpec, tun: OwnedFd) -> Result<(), StepErr
             let left = query.deadline.saturating_duration_since(HostInstant::now());
             timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
+        // Rounded up: a timer due in 0.3 ms must not wake the loop early, and one due now
+        // must not wait a millisecond.
         let timeout = match timeout {
             None => PollTimeout::NONE,
-            Some(t) => PollTimeout::try_from(t.as_millis().min(60_000) as i32 + 1)
+            Some(t) => PollTimeout::try_from(t.as_micros().div_ceil(1000).min(60_000) as i32)
                 .unwrap_or(PollTimeout::MAX),
         };
         match poll(&mut fds, timeout) {
@@ -298,6 +339,49 @@ pub fn run(box_id: &str, spec: &NetworkSpec, tun: OwnedFd) -> Result<(), StepErr
             Err(err) => return Err(StepError::new("wait for the box's network", err.desc())),
         }
     }
+}
+
+/// A socket of the stack for one connection.
+fn new_socket() -> tcp::Socket<'static> {
+    let mut socket = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; TCP_BUFFER_BYTES]),
+        tcp::SocketBuffer::new(vec![0; TCP_BUFFER_BYTES]),
+    );
+    // The box's kernel and the stack share one host: a delayed ACK only stalls the sender
+    // for a window, and coalescing small writes is the host socket's business.
+    socket.set_ack_delay(None);
+    socket.set_nagle_enabled(false);
+    socket
+}
+
+/// Runs the stack until it has nothing left to send now: one pass of smoltcp sends at most
+/// one segment per socket, so a single pass per wait would pace a connection at a segment
+/// per wakeup. Bounded, so one busy connection cannot keep the loop from the others.
+fn flush(iface: &mut Interface, tun: &mut Tun, sockets: &mut SocketSet<'_>, at: Instant) {
+    for _ in 0..EGRESS_PASSES_PER_ROUND {
+        iface.poll(at, tun, sockets);
+        if iface.poll_delay(at, sockets) != Some(smoltcp::time::Duration::ZERO) {
+            break;
+        }
+    }
+}
+
+/// The stack's port for a new connection to the box from its gateway: the next one of the
+/// range that no open connection uses, or `None` when all are taken.
+fn free_gateway_port(flows: &HashMap<FlowKey, Flow>, next: &mut u16) -> Option<u16> {
+    let used: std::collections::HashSet<u16> = flows
+        .keys()
+        .filter(|(_, peer)| peer.ip().octets() == net::GATEWAY)
+        .map(|(_, peer)| peer.port())
+        .collect();
+    for _ in FIRST_GATEWAY_PORT..=u16::MAX {
+        let port = *next;
+        *next = if port == u16::MAX { FIRST_GATEWAY_PORT } else { port + 1 };
+        if !used.contains(&port) {
+            return Some(port);
+        }
+    }
+    None
 }
 
 /// The flow a packet opens: a TCP SYN (without ACK) from the box.
@@ -381,12 +465,21 @@ fn relay(flows: &mut HashMap<FlowKey, Flow>, sockets: &mut SocketSet<'_>, buf: &
     for (key, flow) in flows.iter_mut() {
         let Flow::Open(open) = flow else { continue };
         let socket = sockets.get_mut::<tcp::Socket>(open.handle);
-        // Box → host, one socket buffer at a time.
-        if open.to_host.is_empty() && socket.can_recv() {
-            let _ = socket.recv(|data| {
-                open.to_host.extend_from_slice(data);
-                (data.len(), ())
+        if socket.timeout().is_some() && socket.state() == tcp::State::Established {
+            socket.set_timeout(None);
+        }
+        // Box → host, at most a socket buffer at a time: both parts of a wrapped ring, so
+        // the box sees its whole window open again.
+        while open.to_host.len() < TCP_BUFFER_BYTES && socket.can_recv() {
+            let room = TCP_BUFFER_BYTES - open.to_host.len();
+            let took = socket.recv(|data| {
+                let n = data.len().min(room);
+                open.to_host.extend_from_slice(&data[..n]);
+                (n, n)
             });
+            if !matches!(took, Ok(n) if n > 0) {
+                break;
+            }
         }
         if !open.to_host.is_empty() {
             match open.host.write(&open.to_host) {
@@ -404,7 +497,9 @@ fn relay(flows: &mut HashMap<FlowKey, Flow>, sockets: &mut SocketSet<'_>, buf: &
                 | tcp::State::Closing
                 | tcp::State::TimeWait
         );
-        if box_finished && open.to_host.is_empty() && !open.shut_host_write {
+        // Only once everything the box sent before its FIN has reached the host.
+        let drained = open.to_host.is_empty() && socket.recv_queue() == 0;
+        if box_finished && drained && !open.shut_host_write {
             let _ = open.host.shutdown(Shutdown::Write);
             open.shut_host_write = true;
         }
@@ -426,7 +521,12 @@ fn relay(flows: &mut HashMap<FlowKey, Flow>, sockets: &mut SocketSet<'_>, buf: &
                 }
             }
         }
-        if matches!(socket.state(), tcp::State::Closed | tcp::State::TimeWait) {
+        let over = match socket.state() {
+            tcp::State::Closed => true,
+            tcp::State::TimeWait => drained,
+            _ => false,
+        };
+        if over {
             done.push(*key);
         }
     }

@@ -8,6 +8,7 @@ __all__ = [
     "BoxInfo",
     "BoxLimits",
     "BoxOptions",
+    "BoxPort",
     "BoxStateInfo",
     "ExecResult",
     "ExecStdin",
@@ -34,7 +35,7 @@ class BoxOptions:
     env: list[tuple[str, str]]
     volumes: Optional[Any]
     network: Optional[str]
-    ports: Optional[Any]
+    ports: Optional[list[tuple[Optional[int], int]] | list[tuple[Optional[int], int, str]] | list[dict[str, Any]]]
     dns: list[str]
     allow_net: list[str]
     auto_remove: Optional[bool]
@@ -65,7 +66,7 @@ class BoxOptions:
         env: list[tuple[str, str]] = ...,
         volumes: Optional[Any] = None,
         network: Optional[str] = None,
-        ports: Optional[Any] = None,
+        ports: Optional[list[tuple[Optional[int], int]] | list[tuple[Optional[int], int, str]] | list[dict[str, Any]]] = None,
         auto_remove: Optional[bool] = None,
         detach: Optional[bool] = None,
         entrypoint: Optional[list[str]] = None,
@@ -109,6 +110,17 @@ class BoxLimits:
     def disk_size_gb(self) -> int: ...
     @property
     def not_enforced(self) -> list[str]: ...
+
+@final
+class BoxPort:
+    @property
+    def host_ip(self) -> str: ...
+    @property
+    def host_port(self) -> Optional[int]: ...
+    @property
+    def guest_port(self) -> int: ...
+    @property
+    def protocol(self) -> str: ...
 
 @final
 class BoxStateInfo:
@@ -155,6 +167,8 @@ class BoxInfo:
     def seccomp(self) -> str: ...
     @property
     def network(self) -> str: ...
+    @property
+    def ports(self) -> list[BoxPort]: ...
     @property
     def warnings(self) -> list[str]: ...
     def __await__(self) -> Generator[Any, Any, BoxInfo]: ...
