@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: the core's latencies and memory with host baselines (boxlite-bench), image pulls
+# `make bench`: the core's latencies and memory with host baselines (boxlite-bench), network
+# throughput and connection setup (iperf3 and busybox httpd in a box, with the same on the host
+# and in a test netns as baselines; the box image is scripts/make-iperf-image.sh's), image pulls
 # from a loopback registry next to skopeo + umoci (busybox, and the python image as the larger
 # fixture: a minimal Debian with python3, 54 MB compressed, built once and cached by
 # scripts/make-python-image.sh), then the Python and Node SDKs' exec round trips next to the
@@ -17,6 +19,7 @@ eval "$(bash scripts/fixtures.sh 2>/dev/null)"
 helpers=$(bash scripts/build-helpers.sh)
 export BOXLITE_SHIM="$helpers/boxlite-shim" BOXLITE_GUEST="$helpers/boxlite-guest"
 large_image=$(bash scripts/make-python-image.sh | tail -n 1)
+iperf_image=$(bash scripts/make-iperf-image.sh | tail -n 1)
 large_layout=${large_image#oci:}
 large_layout=${large_layout%:latest}
 busybox_layout=${BOXLITE_TEST_IMAGE#oci:}
@@ -31,7 +34,7 @@ npm run -s build:native -- --release >&2
 mkdir -p target/bench
 cargo build -q --release -p boxlite-cli
 target/$CARGO_BUILD_TARGET/release/boxlite-bench "$BOXLITE_TEST_IMAGE" \
-    --iterations "$ITERATIONS" --json target/bench/core.json \
+    --iterations "$ITERATIONS" --json target/bench/core.json --iperf-image "$iperf_image" \
     --pull "busybox=$busybox_layout" --pull "debian=$large_layout,iterations=$LARGE_PULLS"
 echo
 echo "SDKs (same run):"

@@ -16,21 +16,7 @@ recipe="mmdebstrap essential $suite $packages; no docs, man pages or locales; pi
 stamp="$out.recipe"
 
 layout_complete() {
-    python3 - "$out" <<'EOF'
-import json, os, sys
-root = sys.argv[1]
-def blob(digest):
-    return os.path.join(root, "blobs", *digest.split(":", 1))
-try:
-    index = json.load(open(os.path.join(root, "index.json")))
-    manifest_desc = index["manifests"][0]
-    manifest = json.load(open(blob(manifest_desc["digest"])))
-    for desc in [manifest["config"], *manifest["layers"]]:
-        if os.path.getsize(blob(desc["digest"])) != desc["size"]:
-            sys.exit(1)
-except (OSError, KeyError, IndexError, ValueError):
-    sys.exit(1)
-EOF
+    python3 scripts/layout-complete.py "$out"
 }
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$recipe" ] && layout_complete; then

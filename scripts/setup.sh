@@ -27,6 +27,8 @@ command -v zstd >/dev/null || need+=(zstd)
 command -v ip >/dev/null || need+=(iproute2)
 # A baseline for the benchmark.
 command -v bwrap >/dev/null || need+=(bubblewrap)
+# The network bench's throughput runs (scripts/make-iperf-image.sh puts it in the box image too).
+command -v iperf3 >/dev/null || need+=(iperf3)
 # The Python SDK's CodeBox image: a minimal Debian rootfs with python3 (make-python-image.sh).
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 if ((${#need[@]})); then

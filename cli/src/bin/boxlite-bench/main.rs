@@ -3,13 +3,18 @@
 //! the ratios, not the absolute numbers.
 //!
 //! Usage: boxlite-bench [IMAGE] [--iterations N] [--json PATH] [--no-boxes] [--no-scale]
+//!                      [--iperf-image IMAGE] [--no-net] [--only-net]
 //!                      [--pull NAME=OCI_DIR[,iterations=N]]...
 //! (boxes use BOXLITE_SHIM / BOXLITE_GUEST). `--json` also writes the series as
 //! `{name: {p50_us, p99_us, n}}`, which scripts/bench-sdks.py reads to put the SDKs' figures
 //! next to the core's. Each `--pull` serves the layout from a loopback registry as
 //! `library/NAME:latest` and times pulling it (pull.rs); `--no-boxes` runs only those. The
 //! scale series (scale.rs: CLI exec with 1 and 500 boxes in the home, host memory per idle
-//! box) need the `boxlite` CLI built next to this program; `--no-scale` skips them.
+//! box) need the `boxlite` CLI built next to this program; `--no-scale` skips them. The
+//! network series (net.rs: iperf3 throughput box -> test netns and host <-> published port,
+//! connection setup to a published port, each with a host baseline) need root (`ip netns`)
+//! and an image with iperf3 (`--iperf-image`, from scripts/make-iperf-image.sh); `--no-net`
+//! skips them, `--only-net` runs them without the box and scale series.
 
 use std::path::Path;
 use std::process::{Command as HostCommand, Stdio};
@@ -18,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use boxlite_core::{BoxOptions, Command, NetworkMode, Runtime, RuntimeOptions, UsernsMode};
 
+mod net;
 mod pull;
 mod scale;
 
@@ -94,6 +100,7 @@ fn tree_pss_kib(pid: u32) -> u64 {
 
 const USAGE: &str =
     "usage: boxlite-bench [IMAGE] [--iterations N] [--json PATH] [--no-boxes] [--no-scale] \
+                     [--iperf-image IMAGE] [--no-net] [--only-net] \
                      [--pull NAME=OCI_DIR[,iterations=N]]...";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -101,13 +108,16 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut image, mut json_path, mut n, mut boxes) = (None, None, 30usize, true);
     let mut pull_args = Vec::new();
-    let mut scale = true;
+    let (mut scale, mut net, mut iperf_image) = (true, true, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--json" => json_path = Some(args.next().context("--json PATH")?),
             "--iterations" => n = args.next().context("--iterations N")?.parse()?,
-            "--no-boxes" => boxes = false,
+            "--no-boxes" => (boxes, net) = (false, false),
             "--no-scale" => scale = false,
+            "--iperf-image" => iperf_image = Some(args.next().context("--iperf-image IMAGE")?),
+            "--no-net" => net = false,
+            "--only-net" => (boxes, scale) = (false, false),
             "--pull" => pull_args.push(args.next().context("--pull NAME=OCI_DIR")?),
             flag if flag.starts_with("--") => bail!("unknown option {flag}; {USAGE}"),
             _ if image.is_none() => image = Some(arg),
@@ -125,8 +135,17 @@ async fn main() -> anyhow::Result<()> {
             doc.extend(scale::run(&image, n).await?);
         }
     }
-    if !fixtures.is_empty() {
+    if net {
         if boxes {
+            println!();
+        }
+        match &iperf_image {
+            Some(iperf_image) => doc.extend(net::run(iperf_image, n).await?),
+            None => println!("network: skipped (no --iperf-image; scripts/make-iperf-image.sh)"),
+        }
+    }
+    if !fixtures.is_empty() {
+        if boxes || net {
             println!();
         }
         doc.extend(pull::run(&fixtures).await?);
