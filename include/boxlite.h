@@ -193,6 +193,21 @@ typedef struct {
   uint64_t bytes_freed;
 } BoxliteImagePruneReport;
 
+// A box's counters, written by `boxlite_box_metrics()`.
+typedef struct {
+  // Whether the network counters below were read: the box runs with a network. When false
+  // they are 0.
+  bool has_network;
+  // Bytes the box sent out of its `eth0` (IP packets, headers included).
+  uint64_t network_bytes_sent;
+  // Bytes the box received on its `eth0`.
+  uint64_t network_bytes_received;
+  // Packets the box sent.
+  uint64_t network_packets_sent;
+  // Packets the box received.
+  uint64_t network_packets_received;
+} BoxliteBoxMetrics;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -914,6 +929,17 @@ BoxliteErrorCode boxlite_box_stop(const BoxliteBox *box,
 // # Safety
 // `box` is NULL or a box handle, freed only once and not in use by another thread.
 void boxlite_box_free(BoxliteBox *box);
+
+// Reads the box's counters now, on the host (the kernel's counters of its `eth0` while it
+// runs with a network), into `*out`. Errors: BOXLITE_ERROR_NOT_FOUND once the box was
+// removed.
+//
+// # Safety
+// `box` is a live box handle; `out` is valid for writing a `BoxliteBoxMetrics`; `err_out` is
+// NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_box_metrics(const BoxliteBox *box,
+                                     BoxliteBoxMetrics *out,
+                                     BoxliteError **err_out);
 
 // Opens the home directory `home_dir`, creating it if missing. NULL means the default home:
 // `$BOXLITE_HOME`, else `~/.boxlite`. `home_dir` is a path, so any bytes are accepted.

@@ -157,6 +157,27 @@ static int box_port(struct ctx *c, BoxliteBox *box, uint16_t *guest, char *host_
     return failed;
 }
 
+/* The box's metrics: with `counting`, network counters read and each above 0; else none. */
+static int expect_counted(struct ctx *c, BoxliteBox *box, bool counting) {
+    BoxliteBoxMetrics m;
+    BoxliteError *err = NULL;
+    if (expect_ok(c, "boxlite_box_metrics", boxlite_box_metrics(box, &m, &err), &err)) {
+        return 1;
+    }
+    bool all_counted = m.network_bytes_sent > 0 && m.network_bytes_received > 0 &&
+                       m.network_packets_sent > 0 && m.network_packets_received > 0;
+    if (m.has_network != counting || (counting && !all_counted)) {
+        return fail(c, "metrics: has_network %d, sent %llu B / %llu pkts, received %llu B / %llu "
+                    "pkts; want has_network %d%s",
+                    m.has_network, (unsigned long long)m.network_bytes_sent,
+                    (unsigned long long)m.network_packets_sent,
+                    (unsigned long long)m.network_bytes_received,
+                    (unsigned long long)m.network_packets_received, counting,
+                    counting ? " and every counter above 0" : "");
+    }
+    return 0;
+}
+
 int published_port_reaches_box(struct ctx *c) {
     const char *image, *guest_port, *body, *host_ip, *code;
     if (run_image(c, &image) || param(c, "guest_port", &guest_port) || param(c, "body", &body) ||
@@ -205,12 +226,18 @@ int published_port_reaches_box(struct ctx *c) {
         }
     }
     if (!failed) {
+        failed = expect_counted(c, box, true);
+    }
+    if (!failed) {
         BoxliteError *err = NULL;
         failed = expect_ok(c, "boxlite_box_stop", boxlite_box_stop(box, STOP_GRACE_MS, &err), &err) ||
                  box_port(c, box, &guest, ip, sizeof ip, &host_port);
         if (!failed && host_port != 0) {
             failed = fail(c, "a stopped box still reports host port %u", host_port);
         }
+    }
+    if (!failed) {
+        failed = expect_counted(c, box, false);
     }
     failed |= box_down(c, rt, box);
     if (!failed) {

@@ -555,8 +555,13 @@ const scenarios = {
       const served = await run(box, 'sh', ['-c', serve]);
       assert.equal(served.exitCode, 0, served.stderr);
       assert.equal(await within(30_000, 'GET', httpGet(port.hostIp, port.hostPort)), `${body}\n`);
+      const counters = ['Sent', 'Received'].flatMap((way) => [`networkBytes${way}`, `networkPackets${way}`]);
+      const counted = await box.metrics();
+      assert.ok(counters.every((c) => counted[c] > 0), JSON.stringify(counted));
       await box.stop();
       assert.deepEqual((await box.info()).ports.map((p) => p.hostPort), [null]);
+      const stopped = await box.metrics();
+      assert.deepEqual(counters.map((c) => stopped[c]), [null, null, null, null]);
     });
     await withRuntime(async (rt) => {
       const off = { image: IMAGE, network: 'disabled', ports: [{ guestPort }] };

@@ -626,8 +626,14 @@ async def test_published_port_reaches_box(home, run_image):
     assert result.exit_code == 0, err
     body = await asyncio.to_thread(http_get, port.host_ip, port.host_port)
     assert body == p["body"] + "\n"
+    counted = await bounded(box.metrics())
+    counters = ("network_bytes_sent", "network_bytes_received", "network_packets_sent",
+                "network_packets_received")
+    assert all(getattr(counted, c) > 0 for c in counters), counted
     await bounded(box.stop())
     assert [q.host_port for q in (await box.info()).ports] == [None]
+    stopped = await bounded(box.metrics())
+    assert [getattr(stopped, c) for c in counters] == [None] * 4, stopped
     await rt.remove(box.id)
     await assert_create_refused(home, p["code"], "ports", network="disabled", ports=[(None, guest)])
     await assert_create_refused(home, p["code"], "guest port", network="enabled", ports=[{"guest_port": 0}])

@@ -34,6 +34,7 @@ mod limits;
 mod litebox;
 mod lock;
 mod logs;
+mod metrics;
 mod network;
 mod options;
 mod ports;
@@ -61,6 +62,7 @@ pub use limits::{
 };
 pub use litebox::{LiteBox, DEFAULT_STOP_TIMEOUT};
 pub use logs::{LogOptions, LogStream, LOG_CHUNK_BYTES};
+pub use metrics::BoxMetrics;
 pub use network::NetworkMode;
 pub use options::{
     parse_env_pair, validate_name, BoxOptions, RuntimeOptions, SeccompMode, UsernsMode,

@@ -47,6 +47,12 @@ impl LiteBox {
             .ok_or_else(|| Error::not_found(format!("box {} was removed", self.id)))
     }
 
+    /// The box's counters now, read on the host ([`crate::BoxMetrics`]): the kernel's
+    /// counters of its `eth0` while it runs with a network.
+    pub async fn metrics(&self) -> Result<crate::BoxMetrics> {
+        self.runtime.box_metrics(&self.id)
+    }
+
     /// The box's log: the shim's diagnostics and the main command's output.
     pub fn log_path(&self) -> std::path::PathBuf {
         self.runtime.home().box_paths(&self.id).log

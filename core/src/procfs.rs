@@ -54,10 +54,97 @@ pub(crate) fn has_arg(pid: u32, arg: &std::path::Path) -> bool {
 
 /// How much of a command line [`has_arg`] reads.
 const MAX_CMDLINE_BYTES: u64 = 64 * 1024;
+/// How much of `/proc/PID/net/dev` [`net_dev`] reads: a line per interface of the box's
+/// namespace, and the box decides how many it has.
+const MAX_NET_DEV_BYTES: u64 = 64 * 1024;
+
+/// The children of `pid`: from `/proc/PID/task/PID/children` (the processes its main thread
+/// forked), else, on a kernel without that file, from every process's parent pid.
+pub(crate) fn children(pid: u32) -> Vec<u32> {
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        return text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|&child| parent(child) == Some(pid))
+        .collect()
+}
+
+/// The parent pid (field 4 of `/proc/PID/stat`).
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The kernel's counters of one interface, from the receiver's and the sender's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NetCounters {
+    pub(crate) rx_bytes: u64,
+    pub(crate) rx_packets: u64,
+    pub(crate) tx_bytes: u64,
+    pub(crate) tx_packets: u64,
+}
+
+/// The counters of interface `ifname` in the network namespace of `pid`, or `None` when the
+/// process or the interface is gone.
+pub(crate) fn net_dev(pid: u32, ifname: &str) -> Option<NetCounters> {
+    use std::io::Read;
+    let file = std::fs::File::open(format!("/proc/{pid}/net/dev")).ok()?;
+    let mut text = String::new();
+    file.take(MAX_NET_DEV_BYTES).read_to_string(&mut text).ok()?;
+    parse_net_dev(&text, ifname)
+}
+
+/// `/proc/net/dev`: two header lines, then `NAME: rx_bytes rx_packets errs drop fifo frame
+/// compressed multicast tx_bytes tx_packets …` per interface.
+fn parse_net_dev(text: &str, ifname: &str) -> Option<NetCounters> {
+    text.lines().skip(2).find_map(|line| {
+        let (name, fields) = line.split_once(':')?;
+        if name.trim() != ifname {
+            return None;
+        }
+        let n: Vec<u64> =
+            fields.split_whitespace().map(|f| f.parse().ok()).collect::<Option<_>>()?;
+        Some(NetCounters {
+            rx_bytes: *n.first()?,
+            rx_packets: *n.get(1)?,
+            tx_bytes: *n.get(8)?,
+            tx_packets: *n.get(9)?,
+        })
+    })
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn net_dev_lines_give_the_interface_s_counters() {
+        let text =
+            "Inter-|   Receive                                                |  Transmit\n \
+                    face |bytes    packets errs drop fifo frame compressed multicast|bytes    \
+                    packets errs drop fifo colls carrier compressed\n    \
+                    lo:       0       0    0    0    0     0          0         0        0 \
+                    0    0    0    0     0       0          0\n  \
+                    eth0: 3001234    2100    0    0    0     0          0         0    51234 \
+                    700    0    0    0     0       0          0\n";
+        let want =
+            NetCounters { rx_bytes: 3001234, rx_packets: 2100, tx_bytes: 51234, tx_packets: 700 };
+        assert_eq!(parse_net_dev(text, "eth0"), Some(want));
+        assert_eq!(parse_net_dev(text, "eth1"), None);
+        assert_eq!(parse_net_dev("h\nh\neth0: 1 2 x\n", "eth0"), None, "a field is not a number");
+    }
+
+    #[test]
+    fn a_child_names_its_parent() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let parent_of_child = parent(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(parent_of_child, Some(std::process::id()));
+    }
 
     #[test]
     fn own_process_is_alive_with_its_ticks() {

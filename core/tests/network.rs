@@ -34,6 +34,8 @@ async fn a_box_without_network_has_loopback_only_and_reaches_nothing() {
     let (out, err, _) = run(&b, &script).await;
     assert_eq!(out, "lo\nnc=1\n", "{err}");
     assert!(err.contains("unreachable"), "{err}");
+    let metrics = b.metrics().await.unwrap();
+    assert_eq!(metrics.network_bytes_sent, None, "no eth0 to count: {metrics:?}");
     b.stop(Duration::from_secs(5)).await.unwrap();
 }
 

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use boxlite_core::{BoxOptions, BoxStatus, ErrorKind, LiteBox, NetworkMode, PortSpec};
+use boxlite_core::{BoxMetrics, BoxOptions, BoxStatus, ErrorKind, LiteBox, NetworkMode, PortSpec};
 use common::{fixture, TestHome};
 
 const BOX_PORT: u16 = 8080;
@@ -73,12 +73,22 @@ async fn a_published_port_reaches_the_box_and_is_released_when_it_stops() {
     )
     .await;
     assert_eq!(code, Some(0), "{err}");
+    let before = b.metrics().await.unwrap();
     let body = get_path(port, "/big");
     assert_eq!(body.len(), 3_000_000);
     assert!(body.iter().all(|&c| c == b'x'));
+    // The kernel's counters of the box's eth0 saw the answer leave and the request come in.
+    let after = b.metrics().await.unwrap();
+    let delta = |f: fn(&BoxMetrics) -> Option<u64>| f(&after).unwrap() - f(&before).unwrap();
+    let sent = delta(|m| m.network_bytes_sent);
+    assert!((3_000_000..3_200_000).contains(&sent), "sent {sent} bytes for a 3 MB answer");
+    assert!(delta(|m| m.network_bytes_received) > 0);
+    assert!(delta(|m| m.network_packets_sent) >= 3_000_000 / 65_520);
+    assert!(delta(|m| m.network_packets_received) > 0);
 
     b.stop(Duration::from_secs(5)).await.unwrap();
     assert_eq!(b.info().unwrap().ports[0].host_port, None, "a stopped box binds nothing");
+    assert_eq!(b.metrics().await.unwrap(), BoxMetrics::default(), "nothing runs to count");
     // Released: the host can listen on it again (SO_REUSEADDR, as every server binds).
     TcpListener::bind(("127.0.0.1", port)).expect("the port is free once the box stopped");
 }

@@ -17,6 +17,8 @@ export declare class Box {
   get name(): string | null
   /** Current info; rejects with code `not_found` once the box was removed. */
   info(): Promise<BoxInfo>
+  /** The box's counters now: its network's bytes and packets, read on the host. */
+  metrics(): Promise<BoxMetrics>
   /** Starts the box (idempotent when running, retries a failed box). */
   start(): Promise<void>
   /**
@@ -200,6 +202,21 @@ export interface BoxLimits {
    * `memory_mib`, `cpus`, `disk_size_gb`); empty when every limit holds.
    */
   notEnforced: Array<string>
+}
+
+/**
+ * A snapshot of one box's counters; each is null while the box does not run, and the
+ * network's when it has no network. Numbers: exact up to 2^53.
+ */
+export interface BoxMetrics {
+  /** Bytes the box sent out of its `eth0`. */
+  networkBytesSent: number | null
+  /** Bytes the box received on its `eth0`. */
+  networkBytesReceived: number | null
+  /** Packets the box sent. */
+  networkPacketsSent: number | null
+  /** Packets the box received. */
+  networkPacketsReceived: number | null
 }
 
 /** The configuration of a box (camelCase of the core's `BoxOptions`). */

@@ -4,9 +4,10 @@
 //! The modules mirror boxlite-core file for file and only convert types, ownership and errors:
 //! [`runtime`] (open, create, lookup, remove, shutdown), [`litebox`] (the box handle: start,
 //! stop, info), [`exec`] (commands and executions: streams, stdin, signals, the result),
-//! [`info`] (box info and lists), [`images`] (pull, list, inspect, remove, prune of images),
-//! [`options`] (box and runtime options from JSON), [`status`] (status
-//! names), [`error`] (codes and error objects), and [`simple`], the blocking one-call API.
+//! [`info`] (box info and lists), [`metrics`] (a box's counters), [`images`] (pull, list,
+//! inspect, remove, prune of images), [`options`] (box and runtime options from JSON),
+//! [`status`] (status names), [`error`] (codes and error objects), and [`simple`], the
+//! blocking one-call API.
 //! [`ffi`] holds the boundary helpers every exported function goes through: argument
 //! checking, panic catching and the error out-parameter; [`blocking`] the tokio runtime the
 //! blocking calls wait on.
@@ -25,6 +26,7 @@ pub mod ffi;
 pub mod images;
 pub mod info;
 pub mod litebox;
+pub mod metrics;
 pub mod options;
 pub mod runtime;
 pub mod simple;

@@ -1,10 +1,11 @@
 // Types of `require('boxlite')` and `import … from 'boxlite'` (the JS layer in this directory).
-// Records the native module returns as they are (BoxInfo, BoxLimits, BoxState) are re-exported
-// from the generated ../native.d.ts, so they cannot drift from the binding.
+// Records the native module returns as they are (BoxInfo, BoxLimits, BoxMetrics, BoxPort,
+// BoxState, …) are re-exported from the generated ../native.d.ts, so they cannot drift.
 
 import type {
   BoxInfo,
   BoxLimits,
+  BoxMetrics,
   BoxPort,
   BoxState,
   ImageInfo,
@@ -12,7 +13,16 @@ import type {
   PortSpec,
 } from '../native';
 
-export type { BoxInfo, BoxLimits, BoxPort, BoxState, ImageInfo, ImagePruneReport, PortSpec };
+export type {
+  BoxInfo,
+  BoxLimits,
+  BoxMetrics,
+  BoxPort,
+  BoxState,
+  ImageInfo,
+  ImagePruneReport,
+  PortSpec,
+};
 
 /** One of `errorCodes()`. */
 export type ErrorCode =
@@ -271,6 +281,8 @@ export declare class Box {
   readonly id: string;
   readonly name: string | null;
   info(): Promise<BoxInfo>;
+  /** Its counters now (each null while it does not run, or has no network). */
+  metrics(): Promise<BoxMetrics>;
   start(): Promise<void>;
   /** SIGTERM, then SIGKILL after `timeoutSecs` (default 10). */
   stop(timeoutSecs?: number | null): Promise<void>;
@@ -343,6 +355,7 @@ export declare class SimpleBox {
   readonly created: boolean | null;
   getId(): Promise<string>;
   info(): Promise<BoxInfo>;
+  metrics(): Promise<BoxMetrics>;
   getInfo(): Promise<BoxInfo>;
   start(): Promise<void>;
   exec(cmd: string, ...args: string[]): Promise<SimpleExecResult>;

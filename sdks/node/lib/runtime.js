@@ -36,6 +36,11 @@ class Box {
     return mapped(this.#native.info());
   }
 
+  /** The box's counters now: its network's bytes and packets, read on the host. */
+  async metrics() {
+    return mapped(this.#native.metrics());
+  }
+
   /** Starts the box (idempotent when running). */
   async start() {
     await mapped(this.#native.start());

@@ -113,6 +113,12 @@ class SimpleBox {
     return this._box.info();
   }
 
+  /** The box's counters now (`Box.metrics`); rejects before the box is created. */
+  async metrics() {
+    if (this._box === null) throw notCreated('metrics()');
+    return this._box.metrics();
+  }
+
   /** The box's info, creating the box if needed. */
   async getInfo() {
     return (await this._ensureBox()).info();

@@ -16,6 +16,7 @@ pub mod exec;
 pub mod images;
 pub mod info;
 pub mod litebox;
+pub mod metrics;
 pub mod options;
 pub mod runtime;
 pub mod status;

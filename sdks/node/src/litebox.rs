@@ -6,6 +6,7 @@ use napi_derive::napi;
 use crate::error::{blocking, settle, Settled};
 use crate::exec::JsExecution;
 use crate::info::JsBoxInfo;
+use crate::metrics::JsBoxMetrics;
 use crate::options::{seconds, JsExecOptions};
 
 /// A handle to a box, as returned by `Boxlite.create` and `Boxlite.get`.
@@ -39,6 +40,13 @@ impl JsBox {
     pub async fn info(&self) -> Settled<JsBoxInfo> {
         let inner = self.inner.clone();
         blocking(move || inner.info().map(JsBoxInfo::from)).await
+    }
+
+    /// The box's counters now: its network's bytes and packets, read on the host.
+    #[napi(ts_return_type = "Promise<BoxMetrics>")]
+    pub async fn metrics(&self) -> Settled<JsBoxMetrics> {
+        let inner = self.inner.clone();
+        settle(async move { inner.metrics().await.map(JsBoxMetrics::from) }).await
     }
 
     /// Starts the box (idempotent when running, retries a failed box).

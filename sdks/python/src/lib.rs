@@ -9,6 +9,7 @@ mod exec;
 mod images;
 mod info;
 mod litebox;
+mod metrics;
 mod options;
 mod runtime;
 mod status;
@@ -28,6 +29,7 @@ fn _boxlite(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<info::PyBoxStateInfo>()?;
     m.add_class::<info::PyBoxLimits>()?;
     m.add_class::<info::PyBoxPort>()?;
+    m.add_class::<metrics::PyBoxMetrics>()?;
     m.add_class::<images::PyImageHandle>()?;
     m.add_class::<images::PyImageInfo>()?;
     m.add_class::<images::PyPruneReport>()?;

@@ -9,6 +9,7 @@ use crate::bridge::{awaitable, Guarded};
 use crate::error::to_py_err;
 use crate::exec::PyExecution;
 use crate::info::PyBoxInfo;
+use crate::metrics::PyBoxMetrics;
 
 /// A handle to one box; it holds only the id, so every read goes to the database.
 #[pyclass(name = "Box", module = "boxlite._boxlite", frozen)]
@@ -60,6 +61,12 @@ impl PyBox {
         let b = self.handle()?;
         let info = py.detach(move || b.info()).map_err(to_py_err)?;
         PyBoxInfo::new(py, info)
+    }
+
+    /// The box's counters now (`BoxMetrics`): its network's, read on the host.
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let b = self.handle()?;
+        awaitable(py, async move { b.metrics().await.map(PyBoxMetrics::from).map_err(to_py_err) })
     }
 
     /// Starts the box (idempotent when it runs; retries a failed box).

@@ -15,6 +15,7 @@ from . import _boxlite, errors
 from ._boxlite import (
     BoxInfo,
     BoxLimits,
+    BoxMetrics,
     BoxOptions,
     BoxPort,
     BoxStateInfo,
@@ -76,6 +77,7 @@ __all__ = [
     "Box",
     "BoxInfo",
     "BoxLimits",
+    "BoxMetrics",
     "BoxOptions",
     "BoxPort",
     "BoxStateInfo",

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import ClassVar, Optional, Union
 
 from . import _boxlite
-from ._boxlite import BoxInfo, BoxOptions, ImageRegistry
+from ._boxlite import BoxInfo, BoxMetrics, BoxOptions, ImageRegistry
 from .errors import InvalidArgumentError
 from .execution import Execution
 from .images import ImageHandle
@@ -67,6 +67,11 @@ class Box:
         """The box's info, read now. Upstream's ``info()`` is sync; ``await box.info()`` works
         as well."""
         return self._native.info()
+
+    async def metrics(self) -> BoxMetrics:
+        """The box's counters now: its network's bytes and packets, read on the host (each
+        ``None`` while it does not run, or has no network)."""
+        return await self._native.metrics()
 
     async def start(self) -> None:
         """Starts the box (a no-op when it runs; a failed box is retried)."""

@@ -6,7 +6,7 @@ import asyncio
 from types import TracebackType
 from typing import Any, Optional
 
-from ._boxlite import BoxInfo, BoxOptions
+from ._boxlite import BoxInfo, BoxMetrics, BoxOptions
 from .errors import InvalidStateError, TimeoutError
 from .exec import ExecResult
 from .runtime import Box, Boxlite
@@ -73,6 +73,10 @@ class SimpleBox:
     def info(self) -> BoxInfo:
         """The box's info, read now (``await box.info()`` works as well)."""
         return self._started_box().info()
+
+    async def metrics(self) -> BoxMetrics:
+        """The box's counters now (``Box.metrics``)."""
+        return await self._started_box().metrics()
 
     async def start(self) -> SimpleBox:
         """Creates (or reuses) and starts the box; calling it again does nothing."""

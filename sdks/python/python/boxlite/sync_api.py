@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Optional, TypeVar, Union
 
-from ._boxlite import BoxInfo, BoxOptions, ExecResult, ImageInfo, ImagePruneReport
+from ._boxlite import BoxInfo, BoxMetrics, BoxOptions, ExecResult, ImageInfo, ImagePruneReport
 from .codebox import DEFAULT_IMAGE, CodeBox
 from .errors import InvalidStateError
 from .exec import ExecResult as SimpleExecResult
@@ -178,6 +178,9 @@ class SyncBox:
 
     def info(self) -> BoxInfo:
         return self._box.info()
+
+    def metrics(self) -> BoxMetrics:
+        return _run(self._box.metrics())
 
     def start(self) -> None:
         _run(self._box.start())
@@ -379,6 +382,9 @@ class SyncSimpleBox:
 
     def info(self) -> BoxInfo:
         return self._simple.info()
+
+    def metrics(self) -> BoxMetrics:
+        return _run(self._simple.metrics())
 
     def start(self) -> SyncSimpleBox:
         _run(self._simple.start())
