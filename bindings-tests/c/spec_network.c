@@ -64,9 +64,15 @@ int network_enabled_has_eth0(struct ctx *c) {
         }
     }
     capture_free(&cap);
+    const char *const none[] = {"true", NULL};
     if (!failed) {
         snprintf(options, sizeof options, "{\"image\": \"%s\"}", image);
-        const char *const none[] = {"true", NULL};
+        capture_init(&cap);
+        failed = run_in_new_box(c, options, expect_enabled, none, &cap, &result);
+        capture_free(&cap);
+    }
+    if (!failed) {
+        snprintf(options, sizeof options, "{\"image\": \"%s\", \"network\": \"disabled\"}", image);
         capture_init(&cap);
         failed = run_in_new_box(c, options, expect_disabled, none, &cap, &result);
         capture_free(&cap);
@@ -75,7 +81,8 @@ int network_enabled_has_eth0(struct ctx *c) {
         BoxliteRuntime *rt = NULL;
         char bad_mode[512], dns_alone[512], bad_list[512];
         snprintf(bad_mode, sizeof bad_mode, "{\"image\": \"%s\", \"network\": \"%s\"}", image, bogus);
-        snprintf(dns_alone, sizeof dns_alone, "{\"image\": \"%s\", \"dns\": [\"10.0.0.1\"]}", image);
+        snprintf(dns_alone, sizeof dns_alone,
+                 "{\"image\": \"%s\", \"network\": \"disabled\", \"dns\": [\"10.0.0.1\"]}", image);
         const char *const names_network[] = {"network", bogus, NULL};
         snprintf(bad_list, sizeof bad_list,
                  "{\"image\": \"%s\", \"network\": \"enabled\", \"allow_net\": [\"%s\"]}", image,

@@ -527,12 +527,15 @@ const scenarios = {
       assert.equal(got.stdout, want);
       await box.stop();
       const plain = await runBox(rt);
-      assert.equal((await plain.info()).network, 'disabled');
+      assert.equal((await plain.info()).network, 'enabled');
+      const off = await runBox(rt, { network: 'disabled' });
+      assert.equal((await off.info()).network, 'disabled');
     });
     await withRuntime(async (rt) => {
       const err = await rejectsWithCode(rt.create({ image: IMAGE, network: bogus }), code);
       assert.ok(err.message.includes('network') && err.message.includes(bogus), err.message);
-      const alone = await rejectsWithCode(rt.create({ image: IMAGE, dns: ['10.0.0.1'] }), code);
+      const noNet = { image: IMAGE, network: 'disabled', dns: ['10.0.0.1'] };
+      const alone = await rejectsWithCode(rt.create(noNet), code);
       assert.match(alone.message, /dns/);
       const listed = { image: IMAGE, network: 'enabled', allowNet: [bad_allow] };
       const bad = await rejectsWithCode(rt.create(listed), code);

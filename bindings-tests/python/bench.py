@@ -6,7 +6,8 @@ Usage: bench.py ITERATIONS   (image from $BOXLITE_TEST_IMAGE; a fresh temporary 
 Prints one JSON object, `{series: {p50_us, p99_us, n}}`, on stdout:
 - exec_true_box: `await box.exec("true")` + `await execution.wait()` on a running box;
 - exec_true_simplebox: `await SimpleBox.exec("true")` (both streams read, then the wait);
-- box_ready: `create` + `start` of a box, until its agent answered.
+- box_ready: `create` + `start` of a loopback-only box (as the core's series), until its agent
+  answered.
 Each series discards WARMUP runs first; percentiles are picked as the core's bench does.
 """
 
@@ -71,7 +72,7 @@ async def bench(n: int, image: str, home: str) -> dict[str, dict[str, float]]:
     ready: list[float] = []
     for i in range(WARMUP + n):
         began = time.perf_counter()
-        box = await rt.create(boxlite.BoxOptions(image=image))
+        box = await rt.create(boxlite.BoxOptions(image=image, network="disabled"))
         await box.start()
         elapsed = time.perf_counter() - began
         await box.stop()

@@ -595,10 +595,13 @@ async def test_network_enabled_has_eth0(home, run_image):
     assert out == "".join(f"{name}\n" for name in p["ifaces"].split()) + p["resolv"] + "\n"
     await bounded(box.stop())
     plain = await started(runtime(home), run_image)
-    assert (await plain.info()).network == "disabled"
+    assert (await plain.info()).network == "enabled"
     await bounded(plain.stop())
+    off = await started(runtime(home), run_image, network="disabled")
+    assert (await off.info()).network == "disabled"
+    await bounded(off.stop())
     await assert_create_refused(home, p["code"], "network", p["bogus"], network=p["bogus"])
-    await assert_create_refused(home, p["code"], "dns", dns=["10.0.0.1"])
+    await assert_create_refused(home, p["code"], "dns", network="disabled", dns=["10.0.0.1"])
     bad = p["bad_allow"]
     await assert_create_refused(home, p["code"], "allow_net", bad, network="enabled", allow_net=[bad])
 

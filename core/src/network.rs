@@ -17,10 +17,10 @@ use crate::options::BoxOptions;
 #[serde(rename_all = "lowercase", try_from = "String")]
 pub enum NetworkMode {
     /// Loopback only.
-    #[default]
     Disabled,
     /// An `eth0` with a default route and a resolver: connections go out through the host,
-    /// except to the host itself and to link-local addresses.
+    /// except to the host itself and to link-local addresses. The default, as upstream's.
+    #[default]
     Enabled,
 }
 

@@ -111,10 +111,10 @@ pub struct BoxOptions {
     /// the last two are reported in `BoxInfo::warnings`.
     #[serde(skip_serializing_if = "SeccompMode::is_default")]
     pub seccomp: SeccompMode,
-    /// Loopback only ([`NetworkMode::Disabled`], the default for now) or egress through the
-    /// host's network, never to the host itself or to link-local addresses
-    /// (docs/networking.md).
-    #[serde(skip_serializing_if = "NetworkMode::is_disabled")]
+    /// Egress through the host's network ([`NetworkMode::Enabled`], the default), never to the
+    /// host itself or to link-local addresses, or loopback only ([`NetworkMode::Disabled`])
+    /// (docs/networking.md). Always stored: a stored box without it was made when the
+    /// default was "disabled", and reads back so (db/boxes.rs).
     pub network: NetworkMode,
     /// The resolvers the box's DNS queries go to (IP addresses); empty: the host's, from its
     /// /etc/resolv.conf. Only with a network.

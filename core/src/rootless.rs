@@ -28,7 +28,29 @@ pub(crate) fn check(opts: &BoxOptions) -> Result<()> {
              namespace of their own",
         ));
     }
+    if active() && !opts.network.is_disabled() && !tun_usable() {
+        return Err(Error::invalid_argument(format!(
+            "network \"enabled\" (the default) needs {TUN} for a non-root user's box, and this \
+             user cannot open it (its mode here: {}); create the box with network \
+             \"disabled\", or let users open {TUN} (mode 0666, as most distributions ship it)",
+            tun_mode()
+        )));
+    }
     Ok(())
+}
+
+const TUN: &str = "/dev/net/tun";
+
+/// Whether this user can open the TUN device the box's `eth0` is made from (opening it makes
+/// no device; that takes an ioctl).
+fn tun_usable() -> bool {
+    std::fs::OpenOptions::new().read(true).write(true).open(TUN).is_ok()
+}
+
+fn tun_mode() -> String {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(TUN)
+        .map_or_else(|e| e.to_string(), |m| format!("{:04o}", m.permissions().mode() & 0o7777))
 }
 
 /// The fields of `limits` a box started by this process asks for but runs without.

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use boxlite_core::{BoxOptions, BoxStatus, ErrorKind, Runtime};
+use boxlite_core::{BoxOptions, BoxStatus, ErrorKind, NetworkMode, Runtime};
 use common::TestHome;
 
 fn db(home: &Path) -> rusqlite::Connection {
@@ -169,4 +169,23 @@ async fn removing_an_unreadable_running_box_kills_its_shim() {
     let alive = common::proc_stat(shim).is_some_and(|(state, _)| state != 'Z');
     assert!(!alive, "shim {shim} outlived the removal of its box");
     assert!(common::processes_mentioning(&home.path().to_string_lossy()).is_empty());
+}
+
+/// The network's default became "enabled": a box stored before, without a `network` field,
+/// was loopback-only and stays so; a box made now stores its mode.
+#[test]
+fn a_box_stored_without_a_network_keeps_loopback_only() {
+    let home = TestHome::new();
+    let b = home.rt.create(home.options(), None).unwrap();
+    let stored: String = db(home.path())
+        .query_row("SELECT config FROM boxes WHERE id = ?1", [b.id()], |r| r.get(0))
+        .unwrap();
+    assert!(stored.contains(r#""network":"enabled""#), "{stored}");
+    assert_eq!(b.info().unwrap().network, NetworkMode::Enabled);
+
+    let old = format!(r#"{{"image":{:?}}}"#, common::fixture().image);
+    set_column(home.path(), b.id(), "config", &old);
+    let rt = reopen(&home);
+    assert_eq!(rt.get_info(b.id()).unwrap().unwrap().network, NetworkMode::Disabled);
+    rt.remove(b.id(), false).unwrap();
 }

@@ -195,7 +195,7 @@ async fn isolation_basics() {
     assert_eq!(lines[1], "iso");
     assert_eq!(lines[2], "tmpfs", "the image has no /tmp: a tmpfs is mounted");
     assert_eq!(lines[3], "1", "/sys is read-only");
-    assert_eq!(lines[4..].join(" "), "lo", "loopback only");
+    assert_eq!(lines[4..].join(" "), "eth0 lo", "the default network: eth0 beside loopback");
     b.stop(Duration::from_secs(5)).await.unwrap();
 }
 

@@ -19,6 +19,10 @@ async fn run(b: &LiteBox, script: &str) -> (String, String, Option<i32>) {
     common::run_script(b, script, Duration::from_secs(60)).await
 }
 
+fn disabled(t: &TestHome) -> BoxOptions {
+    BoxOptions { network: NetworkMode::Disabled, ..t.options() }
+}
+
 fn enabled(t: &TestHome, dns: &TestHost) -> BoxOptions {
     BoxOptions { network: NetworkMode::Enabled, dns: vec![dns.addr.to_string()], ..t.options() }
 }
@@ -27,7 +31,7 @@ fn enabled(t: &TestHome, dns: &TestHost) -> BoxOptions {
 async fn a_box_without_network_has_loopback_only_and_reaches_nothing() {
     let host = TestHost::new(&["allowed.test"]);
     let t = TestHome::new();
-    let b = t.rt.create(t.options(), None).unwrap();
+    let b = t.rt.create(disabled(&t), None).unwrap();
     b.start().await.unwrap();
     let script =
         format!("ls /sys/class/net; nc -w 3 {} {HTTP_PORT} </dev/null; echo nc=$?", host.addr);
@@ -195,7 +199,7 @@ impl Drop for LinkLocalRoute {
 async fn dns_and_allow_net_are_refused_without_a_network_or_when_malformed() {
     let t = TestHome::new();
     let cases = [
-        (BoxOptions { dns: vec!["10.0.0.1".into()], ..t.options() }, "has no network"),
+        (BoxOptions { dns: vec!["10.0.0.1".into()], ..disabled(&t) }, "has no network"),
         (
             BoxOptions {
                 network: NetworkMode::Enabled,
@@ -204,7 +208,7 @@ async fn dns_and_allow_net_are_refused_without_a_network_or_when_malformed() {
             },
             "invalid dns \"resolver\"",
         ),
-        (BoxOptions { allow_net: vec!["allowed.test".into()], ..t.options() }, "has no network"),
+        (BoxOptions { allow_net: vec!["allowed.test".into()], ..disabled(&t) }, "has no network"),
         (
             BoxOptions {
                 network: NetworkMode::Enabled,

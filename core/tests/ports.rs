@@ -151,7 +151,14 @@ async fn bad_ports_are_refused_at_create() {
     };
     let enabled = |ports| BoxOptions { network: NetworkMode::Enabled, ports, ..t.options() };
     let cases = [
-        (BoxOptions { ports: vec![port(None, 80, None)], ..t.options() }, "has no network"),
+        (
+            BoxOptions {
+                network: NetworkMode::Disabled,
+                ports: vec![port(None, 80, None)],
+                ..t.options()
+            },
+            "has no network",
+        ),
         (enabled(vec![port(None, 0, None)]), "the guest port must be"),
         (enabled(vec![port(Some(0), 80, None)]), "host port 0"),
         (enabled(vec![port(None, 80, Some("localhost"))]), "is not an IP address"),

@@ -279,8 +279,8 @@ export interface BoxOptions {
    */
   seccomp?: string
   /**
-   * `'disabled'` (loopback only; the default for now) or `'enabled'` (egress through the
-   * host, never to the host itself or to link-local addresses).
+   * `'enabled'` (the default, as upstream's: egress through the host, never to the host
+   * itself or to link-local addresses) or `'disabled'` (loopback only).
    */
   network?: string
   /** Resolvers (IP addresses) for the box's DNS queries; empty: the host's. */

@@ -50,8 +50,8 @@ pub(crate) struct BoxArgs {
     /// host root, for images that need it) [default: private]
     #[arg(long = "userns", value_name = "MODE")]
     userns: Option<String>,
-    /// Network: disabled (loopback only) or enabled (egress through the host, never to the
-    /// host itself or link-local addresses) [default: disabled]
+    /// Network: enabled (egress through the host, never to the host itself or link-local
+    /// addresses) or disabled (loopback only) [default: enabled]
     #[arg(long = "network", value_name = "MODE")]
     network: Option<String>,
     /// A resolver for the box's DNS queries, in place of the host's (repeatable, up to 3)

@@ -5,6 +5,7 @@ use rusqlite::{params, ErrorCode, OptionalExtension, Row};
 
 use super::Store;
 use crate::error::{Error, ErrorKind, Result};
+use crate::network::NetworkMode;
 use crate::options::BoxOptions;
 use crate::ports::PortSpec;
 use crate::status::{BoxState, BoxStatus};
@@ -67,7 +68,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<BoxRecord> {
             name
         }
     };
-    let config = match text(row.get_ref(2)?).map(|json| serde_json::from_str::<BoxOptions>(&json)) {
+    let config = match text(row.get_ref(2)?).map(|json| stored_options(&json)) {
         Some(Ok(config)) => config,
         Some(Err(e)) => {
             damage.push(format!("its options are not valid JSON for this version: {e}"));
@@ -294,4 +295,15 @@ fn ports_json(s: &BoxState) -> Result<Option<String>> {
     serde_json::to_string(s.ports())
         .map(Some)
         .map_err(|e| Error::new(ErrorKind::Internal, "encode a box's bound ports").with_source(e))
+}
+
+/// A stored configuration. Boxes made before the network's default became "enabled" stored
+/// no `network` when it was "disabled": such a box keeps its loopback-only network rather
+/// than gaining egress on an upgrade.
+fn stored_options(json: &str) -> serde_json::Result<BoxOptions> {
+    let mut value: serde_json::Value = serde_json::from_str(json)?;
+    if let serde_json::Value::Object(fields) = &mut value {
+        fields.entry("network").or_insert_with(|| NetworkMode::Disabled.as_str().into());
+    }
+    serde_json::from_value(value)
 }

@@ -146,9 +146,9 @@ export interface BoxOptions {
    */
   seccomp?: 'default' | 'unconfined' | string | Record<string, unknown> | null;
   /**
-   * `'disabled'` (loopback only; the default for now) or `'enabled'`: an `eth0` whose
-   * connections the box's shim makes from the host, never to the host itself or to
-   * link-local addresses. `BoxInfo.network` says which.
+   * `'enabled'` (the default, as upstream's: an `eth0` whose connections the box's shim makes
+   * from the host, never to the host itself or to link-local addresses) or `'disabled'`
+   * (loopback only). `BoxInfo.network` says which.
    */
   network?: 'disabled' | 'enabled' | null;
   /** Resolvers (IP addresses) for the box's DNS queries, in place of the host's. */

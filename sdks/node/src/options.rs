@@ -88,8 +88,8 @@ pub struct JsBoxOptions {
     /// profile's JSON text (in place of the default filter); the last two are reported in
     /// `BoxInfo.warnings`.
     pub seccomp: Option<String>,
-    /// `'disabled'` (loopback only; the default for now) or `'enabled'` (egress through the
-    /// host, never to the host itself or to link-local addresses).
+    /// `'enabled'` (the default, as upstream's: egress through the host, never to the host
+    /// itself or to link-local addresses) or `'disabled'` (loopback only).
     pub network: Option<String>,
     /// Resolvers (IP addresses) for the box's DNS queries; empty: the host's.
     pub dns: Option<Vec<String>>,

@@ -32,8 +32,8 @@ pub(crate) struct PyBoxOptions {
     env: Vec<(String, String)>,
     #[pyo3(get, set)]
     volumes: Option<Py<PyAny>>,
-    /// `"disabled"` (loopback only; the default for now) or `"enabled"` (egress through the
-    /// host, never to the host itself or to link-local addresses).
+    /// `"enabled"` (the default, as upstream's: egress through the host, never to the host
+    /// itself or to link-local addresses) or `"disabled"` (loopback only).
     #[pyo3(get, set)]
     network: Option<String>,
     /// Box TCP ports published on the host: `(host_port, guest_port)` tuples (host_port
