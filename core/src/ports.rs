@@ -125,7 +125,8 @@ impl PortSpec {
         self.host_ip.as_deref().unwrap_or(DEFAULT_PORT_HOST_IP)
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the entry; returns its host address.
+    fn validate(&self) -> Result<IpAddr> {
         let name = self.describe();
         if self.guest_port == 0 {
             return Err(Error::invalid_argument(format!(
@@ -137,13 +138,12 @@ impl PortSpec {
                 "invalid port {name}: host port 0; leave host_port unset for a free port"
             )));
         }
-        if self.host_ip().parse::<IpAddr>().is_err() {
-            return Err(Error::invalid_argument(format!(
+        self.host_ip().parse::<IpAddr>().map_err(|_| {
+            Error::invalid_argument(format!(
                 "invalid port {name}: host_ip {:?} is not an IP address",
                 self.host_ip()
-            )));
-        }
-        Ok(())
+            ))
+        })
     }
 
     /// `host_ip:host_port->guest_port/tcp`, `?` for a free host port.
@@ -173,9 +173,8 @@ pub(crate) fn validate(opts: &BoxOptions) -> Result<()> {
     }
     let mut seen = HashSet::new();
     for port in &opts.ports {
-        port.validate()?;
-        let ip = port.host_ip().parse::<IpAddr>().ok();
-        if let (Some(ip), Some(host_port)) = (ip, port.host_port) {
+        let ip = port.validate()?;
+        if let Some(host_port) = port.host_port {
             if !seen.insert((ip, host_port)) {
                 return Err(Error::invalid_argument(format!(
                     "invalid ports: {} is published twice",

@@ -1,17 +1,32 @@
 //! Facts about host processes read from `/proc`, so a recorded PID is never trusted alone:
 //! PIDs are reused, start times are not.
 
-/// The state letter (field 3) and start time in clock ticks since boot (field 22) of
-/// `/proc/PID/stat`, or `None` when there is no such process.
-fn stat(pid: u32) -> Option<(char, u64)> {
+/// Fields 3 onwards of `/proc/PID/stat` (the state letter first), or `None` when there is no
+/// such process.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses: fields after it are
     // counted from the last ')'.
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // The state was field 3; field 22 is the 19th after it.
-    let ticks = fields.nth(18)?.parse().ok()?;
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace().map(str::to_owned).collect())
+}
+
+/// The state letter (field 3) and start time in clock ticks since boot (field 22) of
+/// `/proc/PID/stat`, or `None` when there is no such process.
+fn stat(pid: u32) -> Option<(char, u64)> {
+    let fields = stat_fields(pid)?;
+    let state = fields.first()?.chars().next()?;
+    // Field 22 is the 20th from field 3.
+    let ticks = fields.get(19)?.parse().ok()?;
     Some((state, ticks))
+}
+
+/// Every pid in `/proc`.
+fn pids() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .collect()
 }
 
 /// Start time of `pid` in clock ticks since boot, or `None` when there is no such process.
@@ -31,12 +46,7 @@ pub(crate) fn is_alive(pid: u32, ticks: Option<u64>) -> bool {
 /// whose pid was never recorded (its host died between spawning it and persisting the pid).
 /// Pids only: open each with [`crate::shim::ProcessRef::with_arg`] before acting on it.
 pub(crate) fn pids_with_arg(arg: &std::path::Path) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|&pid| has_arg(pid, arg))
-        .collect()
+    pids().into_iter().filter(|&pid| has_arg(pid, arg)).collect()
 }
 
 /// Whether the command line of `pid` has `arg` as one of its arguments (within its first
@@ -64,18 +74,12 @@ pub(crate) fn children(pid: u32) -> Vec<u32> {
     if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
         return text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|&child| parent(child) == Some(pid))
-        .collect()
+    pids().into_iter().filter(|&child| parent(child) == Some(pid)).collect()
 }
 
 /// The parent pid (field 4 of `/proc/PID/stat`).
 fn parent(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+    stat_fields(pid)?.get(1)?.parse().ok()
 }
 
 /// The kernel's counters of one interface, from the receiver's and the sender's side.

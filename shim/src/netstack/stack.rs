@@ -224,20 +224,14 @@ pub fn run(
                 if flows.len() >= MAX_FLOWS || host.set_nonblocking(true).is_err() {
                     continue; // dropped: the client sees the connection closed
                 }
-                let Some(local) = free_gateway_port(&flows, &mut next_port) else { continue };
+                let remote = SocketAddrV4::new(Ipv4Addr::from(net::BOX_ADDR), port.guest_port);
+                let Some(key) = free_gateway_key(&flows, remote, &mut next_port) else { continue };
                 let mut socket = new_socket();
                 // Ended if the box never answers; lifted once connected.
                 socket.set_timeout(Some(CONNECT_TIMEOUT.into()));
-                let remote = (IpAddress::Ipv4(Ipv4Addr::from(net::BOX_ADDR)), port.guest_port);
-                if socket
-                    .connect(iface.context(), remote, (IpAddress::Ipv4(gateway), local))
-                    .is_ok()
-                {
+                let local = (IpAddress::Ipv4(gateway), key.1.port());
+                if socket.connect(iface.context(), remote, local).is_ok() {
                     let handle = sockets.add(socket);
-                    let key = (
-                        SocketAddrV4::new(Ipv4Addr::from(net::BOX_ADDR), port.guest_port),
-                        SocketAddrV4::new(gateway, local),
-                    );
                     flows.insert(key, Flow::Open(OpenFlow::new(handle, host)));
                 }
             }
@@ -366,19 +360,19 @@ fn flush(iface: &mut Interface, tun: &mut Tun, sockets: &mut SocketSet<'_>, at: 
     }
 }
 
-/// The stack's port for a new connection to the box from its gateway: the next one of the
-/// range that no open connection uses, or `None` when all are taken.
-fn free_gateway_port(flows: &HashMap<FlowKey, Flow>, next: &mut u16) -> Option<u16> {
-    let used: std::collections::HashSet<u16> = flows
-        .keys()
-        .filter(|(_, peer)| peer.ip().octets() == net::GATEWAY)
-        .map(|(_, peer)| peer.port())
-        .collect();
+/// The flow of a new connection from the gateway to the box's `remote`: on the next port of
+/// the range whose flow is not taken, or `None` when all are.
+fn free_gateway_key(
+    flows: &HashMap<FlowKey, Flow>,
+    remote: SocketAddrV4,
+    next: &mut u16,
+) -> Option<FlowKey> {
+    let gateway = Ipv4Addr::from(net::GATEWAY);
     for _ in FIRST_GATEWAY_PORT..=u16::MAX {
-        let port = *next;
-        *next = if port == u16::MAX { FIRST_GATEWAY_PORT } else { port + 1 };
-        if !used.contains(&port) {
-            return Some(port);
+        let key = (remote, SocketAddrV4::new(gateway, *next));
+        *next = if *next == u16::MAX { FIRST_GATEWAY_PORT } else { *next + 1 };
+        if !flows.contains_key(&key) {
+            return Some(key);
         }
     }
     None
