@@ -25,6 +25,7 @@ mod db;
 mod engine;
 mod error;
 mod exec;
+mod files;
 mod home;
 mod host;
 mod id;
@@ -53,6 +54,10 @@ pub mod testing;
 
 pub use error::{Error, ErrorKind, Result};
 pub use exec::{Command, ExecControl, ExecResult, ExecStdin, Execution};
+pub use files::{
+    CopyOptions, CopyStats, EntryKind, FileEntry, DEFAULT_MAX_COPY_BYTES, DEFAULT_MAX_COPY_ENTRIES,
+    MAX_LIST_ENTRIES, MAX_READ_FILE_BYTES,
+};
 pub use host::{host_report, HostReport, HostWall};
 pub use images::{ProgressFn, PullProgress};
 pub use info::BoxInfo;

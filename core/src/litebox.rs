@@ -120,6 +120,64 @@ impl LiteBox {
         Ok(Execution::follow_main(&self.id, agent, stream))
     }
 
+    /// Copies the host file or directory `host_src` into the box at `box_dst`, as `docker cp`
+    /// does: into `box_dst` when it is a directory, as `box_dst` otherwise (docs/files.md).
+    pub async fn copy_in(
+        &self,
+        host_src: impl AsRef<std::path::Path>,
+        box_dst: &str,
+        options: crate::CopyOptions,
+    ) -> Result<crate::CopyStats> {
+        self.runtime.copy_in(&self.id, host_src.as_ref(), box_dst, &options).await
+    }
+
+    /// Copies the box's file or directory `box_src` to the host at `host_dst`.
+    pub async fn copy_out(
+        &self,
+        box_src: &str,
+        host_dst: impl AsRef<std::path::Path>,
+        options: crate::CopyOptions,
+    ) -> Result<crate::CopyStats> {
+        self.runtime.copy_out(&self.id, box_src, host_dst.as_ref(), &options).await
+    }
+
+    /// Unpacks a tar stream into the box directory `box_dir` (made when missing).
+    pub async fn copy_in_tar(
+        &self,
+        tar: impl std::io::Read + Send + 'static,
+        box_dir: &str,
+        options: crate::CopyOptions,
+    ) -> Result<crate::CopyStats> {
+        self.runtime.copy_in_tar(&self.id, tar, box_dir, &options).await
+    }
+
+    /// Writes `box_src` as a tar stream to `out`; the stats count its bytes.
+    pub async fn copy_out_tar(
+        &self,
+        box_src: &str,
+        out: impl std::io::Write + Send + 'static,
+        options: crate::CopyOptions,
+    ) -> Result<crate::CopyStats> {
+        self.runtime.copy_out_tar(&self.id, box_src, out, &options).await
+    }
+
+    /// The contents of the box file `path` (symlinks followed), at most
+    /// [`crate::MAX_READ_FILE_BYTES`].
+    pub async fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        self.runtime.read_file(&self.id, path).await
+    }
+
+    /// Writes `data` to the box file `path`, replacing it, with `mode` (default 0644); missing
+    /// parent directories are made. The file belongs to box root.
+    pub async fn write_file(&self, path: &str, data: Vec<u8>, mode: Option<u32>) -> Result<()> {
+        self.runtime.write_file(&self.id, path, data, mode).await
+    }
+
+    /// The entries of the box directory `path`, sorted by name.
+    pub async fn list_dir(&self, path: &str) -> Result<Vec<crate::FileEntry>> {
+        self.runtime.list_dir(&self.id, path).await
+    }
+
     async fn running_agent(&self) -> Result<crate::agent::Agent> {
         let status = self.info()?.status;
         if matches!(status, BoxStatus::Configured | BoxStatus::Stopped) {

@@ -6,6 +6,7 @@ pub mod boot;
 pub mod caps;
 pub mod child;
 pub mod exec;
+pub mod files;
 pub mod fuzzing;
 pub mod main_cmd;
 pub mod oom;

@@ -7,11 +7,12 @@ use std::time::Duration;
 use boxlite_protocol::launch::GuestConfig;
 use boxlite_protocol::pb::agent_server::Agent;
 use boxlite_protocol::pb::{
-    AttachMainRequest, ExecRequest, PingRequest, PingResponse, ResizeTtyRequest, ResizeTtyResponse,
-    ShutdownRequest, ShutdownResponse, SignalRequest, SignalResponse, WriteStdinRequest,
+    AttachMainRequest, CopyInChunk, CopyInResponse, CopyOutRequest, ExecRequest, ListDirRequest,
+    PingRequest, PingResponse, ResizeTtyRequest, ResizeTtyResponse, ShutdownRequest,
+    ShutdownResponse, SignalRequest, SignalResponse, StatRequest, StatResponse, WriteStdinRequest,
     WriteStdinResponse,
 };
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::exec::{ExecStream, ExecTable};
 use crate::main_cmd::MainSlot;
@@ -125,6 +126,35 @@ impl Agent for AgentService {
             .send(StopRequest { grace, why: "shutdown requested" })
             .map_err(|_| Status::unavailable("the box is stopping"))?;
         Ok(Response::new(ShutdownResponse {}))
+    }
+
+    async fn stat(&self, request: Request<StatRequest>) -> Result<Response<StatResponse>, Status> {
+        crate::files::stat(request.into_inner()).await.map(Response::new)
+    }
+
+    type ListDirStream = crate::files::ListDirStream;
+
+    async fn list_dir(
+        &self,
+        request: Request<ListDirRequest>,
+    ) -> Result<Response<Self::ListDirStream>, Status> {
+        crate::files::list_dir(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn copy_in(
+        &self,
+        request: Request<Streaming<CopyInChunk>>,
+    ) -> Result<Response<CopyInResponse>, Status> {
+        crate::files::copy_in(request.into_inner()).await.map(Response::new)
+    }
+
+    type CopyOutStream = crate::files::CopyOutStream;
+
+    async fn copy_out(
+        &self,
+        request: Request<CopyOutRequest>,
+    ) -> Result<Response<Self::CopyOutStream>, Status> {
+        crate::files::copy_out(request.into_inner()).await.map(Response::new)
     }
 }
 

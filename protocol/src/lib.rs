@@ -14,6 +14,7 @@ pub mod pb {
 }
 
 pub mod allow;
+pub mod archive;
 pub mod capabilities;
 pub mod launch;
 pub mod oom_counter;
