@@ -233,3 +233,57 @@ impl Drop for RemoveOnDrop<'_> {
         assert!(out.status.success() || std::thread::panicking(), "{}", text(&out.stderr));
     }
 }
+
+/// `cp` both ways, as `docker cp`: a host file into a box directory, a box tree out, and tar
+/// streams on stdin and stdout (read back by the host's `tar`).
+#[test]
+fn cp_copies_both_ways_and_streams_tar() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = boxlite(h, &["run", "-d", "--name", "cp", "--network", "disabled", &image()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let _remove = RemoveOnDrop(h, "cp");
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("hello.txt");
+    std::fs::write(&file, "hello\n").unwrap();
+
+    let ok = |args: &[&str], stdin: Option<&[u8]>| {
+        let out = boxlite(h, args, stdin);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        out.stdout
+    };
+    ok(&["exec", "cp", "mkdir", "/in"], None);
+    ok(&["cp", file.to_str().unwrap(), "cp:/in"], None);
+    assert_eq!(text(&ok(&["exec", "cp", "cat", "/in/hello.txt"], None)), "hello\n");
+
+    let back = work.path().join("back");
+    ok(&["cp", "cp:/in", back.to_str().unwrap()], None);
+    assert_eq!(std::fs::read_to_string(back.join("hello.txt")).unwrap(), "hello\n");
+
+    // Out as a tar stream: the host's tar lists it.
+    let tar = ok(&["cp", "cp:/in", "-"], None);
+    let listed = Command::new("tar")
+        .args(["-tf", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(&tar)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(text(&listed.stdout), "in/\nin/hello.txt\n");
+    // In as a tar stream, made by the host's tar.
+    let made = Command::new("tar")
+        .args(["-cf", "-", "-C", work.path().to_str().unwrap(), "hello.txt"])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    ok(&["cp", "-", "cp:/streamed"], Some(&made.stdout));
+    assert_eq!(text(&ok(&["exec", "cp", "cat", "/streamed/hello.txt"], None)), "hello\n");
+
+    let out = boxlite(h, &["cp", "cp:/nope", back.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(125));
+    let err = text(&out.stderr);
+    assert!(err.lines().count() == 1 && err.contains("/nope"), "{err}");
+}

@@ -1,4 +1,5 @@
 mod args;
+mod cp;
 mod create;
 mod exec;
 mod images;
@@ -30,6 +31,9 @@ pub(crate) enum Command {
     Stop(stop::Args),
     /// Run a command in a box (starting it if needed) and exit with its code
     Exec(exec::Args),
+    /// Copy files between the host and a box: SRC and DST are BOX:PATH, a host path, or -
+    /// (a tar stream)
+    Cp(cp::Args),
     /// Print a box's log (its main command's output and setup diagnostics)
     Logs(logs::Args),
     /// List boxes
@@ -60,6 +64,7 @@ impl Command {
             Command::Start(args) => start::run(rt, args).await,
             Command::Stop(args) => stop::run(rt, args).await,
             Command::Exec(args) => exec::run(rt, args).await,
+            Command::Cp(args) => cp::run(rt, args).await,
             Command::Logs(args) => logs::run(rt, args).await,
             Command::Ls(args) => ls::run(rt, args),
             Command::Inspect(args) => inspect::run(rt, args),

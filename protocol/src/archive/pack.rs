@@ -129,7 +129,10 @@ impl<W: Write> Packer<'_, W> {
                     self.totals.add(&self.opts.limits, 0, &shown_path)?;
                     header.set_entry_type(tar::EntryType::Directory);
                     header.set_size(0);
-                    self.builder.append_data(&mut header, tar_path, io::empty()).map_err(add)?;
+                    // Directory names end in `/`, as every tar writes them.
+                    let dir_path = [path, b"/"].concat();
+                    let dir_path = Path::new(OsStr::from_bytes(&dir_path));
+                    self.builder.append_data(&mut header, dir_path, io::empty()).map_err(add)?;
                 }
                 let names =
                     list(child.as_fd()).map_err(|e| Error::io(format!("{shown_path}: list"), e))?;
