@@ -295,3 +295,40 @@ async fn a_missing_source_names_the_path_and_the_box() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     b.stop(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_box_that_is_not_running_is_copied_to_and_from_without_starting_it() {
+    let t = TestHome::new();
+    let opts = boxlite_core::BoxOptions { network: NetworkMode::Disabled, ..t.options() };
+    let b = t.rt.create(opts, None).unwrap();
+    let src = host_tree(t.path());
+
+    // Configured, never started: the code goes in before the first start.
+    b.copy_in(&src, "/app", CopyOptions::default()).await.unwrap();
+    b.write_file("/app/config.json", b"{}".to_vec(), None).await.unwrap();
+    let info = b.info().unwrap();
+    assert_eq!((info.status.as_str(), info.pid), ("configured", None));
+    assert!(
+        common::processes_mentioning(&t.path().display().to_string()).is_empty(),
+        "a shim left"
+    );
+
+    b.start().await.unwrap();
+    assert_eq!(box_sh(&b, "cat /app/a.txt /app/config.json").await, "alpha\n{}");
+    box_sh(&b, "echo result > /app/out.txt").await;
+    b.stop(Duration::from_secs(5)).await.unwrap();
+
+    // Stopped: the results come out, and the box stays stopped.
+    let dst = t.path().join("results");
+    b.copy_out("/app/out.txt", &dst, CopyOptions::default()).await.unwrap();
+    assert_eq!(fs::read_to_string(&dst).unwrap(), "result\n");
+    assert_eq!(b.read_file("/app/a.txt").await.unwrap(), b"alpha\n");
+    let names: Vec<_> = b.list_dir("/app").await.unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["a.txt", "config.json", "link", "out.txt", "sub"]);
+    assert_eq!(b.info().unwrap().status.as_str(), "stopped");
+    assert!(
+        common::processes_mentioning(&t.path().display().to_string()).is_empty(),
+        "a shim left"
+    );
+    assert!(common::leftover_cgroups(b.id()).is_empty());
+}

@@ -42,52 +42,54 @@ impl Runtime {
         opts: &CopyOptions,
     ) -> Result<CopyStats> {
         let what = format!("copy {} into {box_dst}", host_src.display());
-        let (id, agent) = self.files_agent(id, "copy into").await?;
-        let box_dst = box_path(&id, &what, box_dst)?;
-        let source = Source::open(host_src, opts, &format!("box {id}: {what}"))?;
-        let contents = !opts.include_parent || ends_with_dot(host_src);
-        let landing = match stat(&agent, &id, &what, box_dst).await? {
-            Some(dst) if dst.kind == FileKind::Dir as i32 => Landing {
-                dir: box_dst.to_string(),
-                name: match source.is_dir && contents {
-                    true => Vec::new(),
-                    false => source.name.as_bytes().to_vec(),
+        self.with_agent(id, "copy into", async |id, agent| {
+            let box_dst = box_path(id, &what, box_dst)?;
+            let source = Source::open(host_src, opts, &format!("box {id}: {what}"))?;
+            let contents = !opts.include_parent || ends_with_dot(host_src);
+            let landing = match stat(agent, id, &what, box_dst).await? {
+                Some(dst) if dst.kind == FileKind::Dir as i32 => Landing {
+                    dir: box_dst.to_string(),
+                    name: match source.is_dir && contents {
+                        true => Vec::new(),
+                        false => source.name.as_bytes().to_vec(),
+                    },
+                    create_dir: false,
                 },
-                create_dir: false,
-            },
-            Some(_) if source.is_dir => {
-                return Err(Error::invalid_argument(format!(
-                    "box {id}: {what}: cannot copy a directory onto a file"
-                )))
-            }
-            _ if box_dst.ends_with('/') => Landing {
-                dir: box_dst.to_string(),
-                name: source.name.as_bytes().to_vec(),
-                create_dir: true,
-            },
-            _ => {
-                let (parent, name) = split(box_dst);
-                Landing {
-                    dir: parent.to_string(),
-                    name: name.as_bytes().to_vec(),
-                    create_dir: true,
+                Some(_) if source.is_dir => {
+                    return Err(Error::invalid_argument(format!(
+                        "box {id}: {what}: cannot copy a directory onto a file"
+                    )))
                 }
-            }
-        };
-        let start = CopyInStart {
-            dir: landing.dir,
-            create_dir: landing.create_dir,
-            overwrite: opts.overwrite,
-            preserve_owners: opts.preserve_owners,
-        };
-        let pack = archive::PackOptions {
-            recursive: opts.recursive,
-            follow_symlinks: opts.follow_symlinks,
-            limits: opts.limits(),
-        };
-        let name = landing.name;
-        send(&agent, &id, &what, start, move |out| {
-            archive::pack(out, source.parent.as_fd(), &source.name, &name, &pack)
+                _ if box_dst.ends_with('/') => Landing {
+                    dir: box_dst.to_string(),
+                    name: source.name.as_bytes().to_vec(),
+                    create_dir: true,
+                },
+                _ => {
+                    let (parent, name) = split(box_dst);
+                    Landing {
+                        dir: parent.to_string(),
+                        name: name.as_bytes().to_vec(),
+                        create_dir: true,
+                    }
+                }
+            };
+            let start = CopyInStart {
+                dir: landing.dir,
+                create_dir: landing.create_dir,
+                overwrite: opts.overwrite,
+                preserve_owners: opts.preserve_owners,
+            };
+            let pack = archive::PackOptions {
+                recursive: opts.recursive,
+                follow_symlinks: opts.follow_symlinks,
+                limits: opts.limits(),
+            };
+            let name = landing.name;
+            send(agent, id, &what, start, move |out| {
+                archive::pack(out, source.parent.as_fd(), &source.name, &name, &pack)
+            })
+            .await
         })
         .await
     }
@@ -102,18 +104,20 @@ impl Runtime {
         opts: &CopyOptions,
     ) -> Result<CopyStats> {
         let what = format!("copy a tar stream into {box_dir}");
-        let (id, agent) = self.files_agent(id, "copy into").await?;
-        let start = CopyInStart {
-            dir: box_path(&id, &what, box_dir)?.to_string(),
-            create_dir: true,
-            overwrite: opts.overwrite,
-            preserve_owners: opts.preserve_owners,
-        };
-        let mut tar = tar;
-        send(&agent, &id, &what, start, move |out| {
-            std::io::copy(&mut tar, out)
-                .map(|_| archive::Totals::default())
-                .map_err(|e| archive::Error::io("read the tar stream", e))
+        self.with_agent(id, "copy into", async |id, agent| {
+            let start = CopyInStart {
+                dir: box_path(id, &what, box_dir)?.to_string(),
+                create_dir: true,
+                overwrite: opts.overwrite,
+                preserve_owners: opts.preserve_owners,
+            };
+            let mut tar = tar;
+            send(agent, id, &what, start, move |out| {
+                std::io::copy(&mut tar, out)
+                    .map(|_| archive::Totals::default())
+                    .map_err(|e| archive::Error::io("read the tar stream", e))
+            })
+            .await
         })
         .await
     }
@@ -126,31 +130,33 @@ impl Runtime {
         opts: &CopyOptions,
     ) -> Result<CopyStats> {
         let what = format!("copy {box_src} out to {}", host_dst.display());
-        let (id, agent) = self.files_agent(id, "copy out of").await?;
-        let box_src = box_path(&id, &what, box_src)?;
-        let src = stat_following(&agent, &id, &what, box_src, opts.follow_symlinks).await?;
-        let src_is_dir = src.kind == FileKind::Dir as i32;
-        let contents = !opts.include_parent || box_src.ends_with("/.");
-        let landing = host_landing(host_dst, src_is_dir, contents, split(box_src).1)
-            .map_err(|e| Error::io(format!("box {id}: {what}"), e))?
-            .map_err(|why| Error::invalid_argument(format!("box {id}: {what}: {why}")))?;
-        let dir = rustix::fs::open(
-            &landing.dir,
-            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| {
-            Error::io(format!("box {id}: {what}: open {}", landing.dir.display()), e.into())
-        })?;
-        let request = copy_out_request(box_src, landing.name, opts);
-        let unpack = archive::UnpackOptions {
-            overwrite: opts.overwrite,
-            preserve_owners: opts.preserve_owners,
-            keep_setid: false,
-            limits: opts.limits(),
-        };
-        receive(&agent, &id, &what, request, move |stream| {
-            archive::unpack(stream, dir.as_fd(), &unpack)
+        self.with_agent(id, "copy out of", async |id, agent| {
+            let box_src = box_path(id, &what, box_src)?;
+            let src = stat_following(agent, id, &what, box_src, opts.follow_symlinks).await?;
+            let src_is_dir = src.kind == FileKind::Dir as i32;
+            let contents = !opts.include_parent || box_src.ends_with("/.");
+            let landing = host_landing(host_dst, src_is_dir, contents, split(box_src).1)
+                .map_err(|e| Error::io(format!("box {id}: {what}"), e))?
+                .map_err(|why| Error::invalid_argument(format!("box {id}: {what}: {why}")))?;
+            let dir = rustix::fs::open(
+                &landing.dir,
+                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| {
+                Error::io(format!("box {id}: {what}: open {}", landing.dir.display()), e.into())
+            })?;
+            let request = copy_out_request(box_src, landing.name, opts);
+            let unpack = archive::UnpackOptions {
+                overwrite: opts.overwrite,
+                preserve_owners: opts.preserve_owners,
+                keep_setid: false,
+                limits: opts.limits(),
+            };
+            receive(agent, id, &what, request, move |stream| {
+                archive::unpack(stream, dir.as_fd(), &unpack)
+            })
+            .await
         })
         .await
     }
@@ -165,16 +171,18 @@ impl Runtime {
         opts: &CopyOptions,
     ) -> Result<CopyStats> {
         let what = format!("copy {box_src} out as a tar stream");
-        let (id, agent) = self.files_agent(id, "copy out of").await?;
-        let box_src = box_path(&id, &what, box_src)?;
-        let name = split(box_src).1.as_bytes().to_vec();
-        let request = copy_out_request(box_src, name, opts);
-        let mut out = out;
-        receive(&agent, &id, &what, request, move |mut stream| {
-            std::io::copy(&mut stream, &mut out)
-                .and_then(|_| out.flush())
-                .map(|_| archive::Totals::default())
-                .map_err(|e| archive::Error::io("write the tar stream", e))
+        self.with_agent(id, "copy out of", async |id, agent| {
+            let box_src = box_path(id, &what, box_src)?;
+            let name = split(box_src).1.as_bytes().to_vec();
+            let request = copy_out_request(box_src, name, opts);
+            let mut out = out;
+            receive(agent, id, &what, request, move |mut stream| {
+                std::io::copy(&mut stream, &mut out)
+                    .and_then(|_| out.flush())
+                    .map(|_| archive::Totals::default())
+                    .map_err(|e| archive::Error::io("write the tar stream", e))
+            })
+            .await
         })
         .await
     }

@@ -17,10 +17,8 @@ use serde::Serialize;
 use boxlite_protocol::archive;
 use boxlite_protocol::pb::{FileKind, StatResponse};
 
-use crate::agent::{status_error, Agent};
+use crate::agent::status_error;
 use crate::error::{Error, ErrorKind, Result};
-use crate::runtime::Runtime;
-use crate::status::BoxStatus;
 
 /// How `copy_in` and `copy_out` copy. The first four are upstream BoxLite's, with its
 /// defaults.
@@ -212,21 +210,5 @@ fn agent_error(box_id: &str, what: &str, status: tonic::Status) -> Error {
             Error::new(kind_of(kind), format!("box {box_id}: {what}: {}", status.message()))
         }
         None => status_error(box_id, what, status),
-    }
-}
-
-impl Runtime {
-    /// The agent to copy through. Only a running box has one for now.
-    async fn files_agent(&self, id: &str, what: &str) -> Result<(String, Agent)> {
-        let rec = self.resolve_existing(id)?;
-        let status = rec.state.status();
-        if status != BoxStatus::Running {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                format!("cannot {what} box {}: it is {status}; start it first", rec.id),
-            ));
-        }
-        let agent = self.agent_for(&rec).await?;
-        Ok((rec.id, agent))
     }
 }

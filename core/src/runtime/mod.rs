@@ -9,6 +9,7 @@ mod images;
 mod lookup;
 mod reconcile;
 mod remove;
+mod service;
 mod shutdown;
 mod start;
 mod stop;

@@ -20,6 +20,7 @@ use crate::home::{BoxPaths, Home};
 use crate::images::ImageConfig;
 use crate::limits::BoxLimits;
 use crate::options::{BoxOptions, SeccompMode, UsernsMode};
+use crate::shim::ShimHandle;
 use crate::status::BoxStatus;
 
 /// Grace between SIGTERM and SIGKILL when the box stops on its own (main command exited,
@@ -83,13 +84,67 @@ impl Runtime {
         guard: &mut CleanupGuard,
     ) -> Result<()> {
         let id = rec.id.clone();
-        let image = self.image_for_box(&id, &rec.config.image).await?;
+        let config = rec.config.clone();
+        let name = rec.name.clone();
+        let booted = self
+            .boot(&id, name.as_deref(), &config, Boot { detach, main: true }, |shim| {
+                guard.set_shim(shim.clone());
+                rec.state.set_shim(shim.pid(), crate::procfs::start_ticks(shim.pid()));
+                self.store().update_state(&id, &rec.state)
+            })
+            .await?;
+        let Booted { shim, liveness, mut agent, has_main } = booted;
+        // The shim wrote them before it started the box, which is ready now.
+        if !rec.config.ports.is_empty() {
+            let ports_path = self.home().box_paths(&id).ports;
+            let bound = crate::ports::read_bound(&id, &ports_path, &rec.config.ports)?;
+            rec.state.set_ports(bound);
+        }
+        // Attaching starts the main command: done here, before anyone else can talk to the
+        // agent, the stream sees all of its output however fast it exits.
+        let main_stream = match has_main {
+            true => Some(
+                within(&id, "start main command", AGENT_CALL_TIMEOUT, async {
+                    agent
+                        .attach_main(AttachMainRequest {})
+                        .await
+                        .map(tonic::Response::into_inner)
+                        .map_err(|s| status_error(&id, "start main command", s))
+                })
+                .await?,
+            ),
+            false => None,
+        };
+
+        rec.state.transition(BoxStatus::Running)?;
+        self.store().update_state(&id, &rec.state)?;
+        self.live().insert(
+            id.clone(),
+            LiveBox { shim: Some(shim.clone()), liveness, agent: Some(agent), detach, main_stream },
+        );
+        self.spawn_exit_monitor(&id, shim);
+        Ok(())
+    }
+
+    /// Launches the shim of box `id` and connects to its agent once it is ready. `registered`
+    /// runs as soon as the shim is the reaper's, so that a failure after it can take the shim
+    /// down. Nothing here changes the box's record.
+    pub(super) async fn boot(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        config: &BoxOptions,
+        boot: Boot,
+        mut registered: impl FnMut(&ShimHandle) -> Result<()>,
+    ) -> Result<Booted> {
+        let id = id.to_string();
+        let image = self.image_for_box(&id, &config.image).await?;
 
         let paths = self.home().box_paths(&id);
-        let limits = BoxLimits::of(&rec.config);
+        let limits = BoxLimits::of(config);
         let rootless = crate::rootless::active();
         // Checked at create; checked again because the stored options are a file on disk.
-        crate::rootless::check(&rec.config)
+        crate::rootless::check(config)
             .map_err(|e| Error::invalid_argument(format!("box {id}: {e}")))?;
         let layer = WritableLayer::of(self.home(), &paths, limits.disk_size_gb, rootless);
         for dir in [&paths.merged, &paths.disk_mount] {
@@ -113,9 +168,16 @@ impl Runtime {
         let guest_path =
             crate::binaries::find_guest(self.options().guest_path.as_deref(), self.shim_path()?)?;
 
+        let mut guest = GuestConfig {
+            nproc_max: rootless.then_some(limits.pids_max),
+            ..guest_config(&id, config, &image.config)?
+        };
+        if !boot.main {
+            guest.main = None;
+        }
         let spec = ShimSpec {
             box_id: id.clone(),
-            hostname: rec.name.clone().unwrap_or_else(|| id.clone()),
+            hostname: name.map(str::to_string).unwrap_or_else(|| id.clone()),
             rootfs_lower: image.rootfs.clone(),
             upper_dir: layer.upper,
             work_dir: layer.work,
@@ -123,7 +185,7 @@ impl Runtime {
             socket_path: paths.socket.clone(),
             guest_path,
             exit_record_path: paths.exit_record.clone(),
-            detach,
+            detach: boot.detach,
             stop_grace_ms: STOP_GRACE.as_millis() as u64,
             // A rootless box has no cgroup: its pids limit is the agent's RLIMIT_NPROC, set
             // from the guest config, and the rest is reported as not enforced.
@@ -142,21 +204,17 @@ impl Runtime {
                 files: limits.log_max_files,
             },
             disk: layer.disk,
-            user_namespace: rec.config.userns == UsernsMode::Private,
+            user_namespace: config.userns == UsernsMode::Private,
             rootless,
-            network: crate::network::spec(&rec.config, &paths.ports),
-            guest: GuestConfig {
-                nproc_max: rootless.then_some(limits.pids_max),
-                ..guest_config(&id, &rec.config, &image.config)?
-            },
+            network: crate::network::spec(config, &paths.ports),
+            guest,
         };
+        let has_main = spec.guest.main.is_some();
         let request =
             LaunchRequest { spec, spec_path: paths.spec.clone(), log_path: paths.log.clone() };
         let launched = engine.launch(&request)?;
         let shim = self.reaper()?.register(launched.child)?;
-        guard.set_shim(shim.clone());
-        rec.state.set_shim(shim.pid(), crate::procfs::start_ticks(shim.pid()));
-        self.store().update_state(&id, &rec.state)?;
+        registered(&shim)?;
 
         let timeout = self.options().resolved_guest_ready_timeout()?;
         let ctx = ReadyContext {
@@ -172,43 +230,26 @@ impl Runtime {
             };
             Error::new(kind, reason)
         })?;
-        // The shim wrote them before it started the box, which is ready now.
-        if !rec.config.ports.is_empty() {
-            let bound = crate::ports::read_bound(&id, &paths.ports, &rec.config.ports)?;
-            rec.state.set_ports(bound);
-        }
-        let mut agent = connect(&id, &paths.socket).await?;
-        // Attaching starts the main command: done here, before anyone else can talk to the
-        // agent, the stream sees all of its output however fast it exits.
-        let main_stream = match &request.spec.guest.main {
-            Some(_) => Some(
-                within(&id, "start main command", AGENT_CALL_TIMEOUT, async {
-                    agent
-                        .attach_main(AttachMainRequest {})
-                        .await
-                        .map(tonic::Response::into_inner)
-                        .map_err(|s| status_error(&id, "start main command", s))
-                })
-                .await?,
-            ),
-            None => None,
-        };
-
-        rec.state.transition(BoxStatus::Running)?;
-        self.store().update_state(&id, &rec.state)?;
-        self.live().insert(
-            id.clone(),
-            LiveBox {
-                shim: Some(shim.clone()),
-                liveness: launched.liveness,
-                agent: Some(agent),
-                detach,
-                main_stream,
-            },
-        );
-        self.spawn_exit_monitor(&id, shim);
-        Ok(())
+        let agent = connect(&id, &paths.socket).await?;
+        Ok(Booted { shim, liveness: launched.liveness, agent, has_main })
     }
+}
+
+/// How [`Runtime::boot`] boots a box.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Boot {
+    /// The shim outlives the host process.
+    pub(super) detach: bool,
+    /// The box's main command runs; otherwise the agent waits for calls only.
+    pub(super) main: bool,
+}
+
+/// A shim launched for a box, its agent connected.
+pub(super) struct Booted {
+    pub(super) shim: ShimHandle,
+    pub(super) liveness: Option<std::process::ChildStdin>,
+    pub(super) agent: crate::agent::Agent,
+    pub(super) has_main: bool,
 }
 
 /// Where a box's writable layer lives.
