@@ -4,7 +4,7 @@
 //!
 //! Usage: boxlite-bench [IMAGE] [--iterations N] [--json PATH] [--no-boxes] [--no-scale]
 //!                      [--iperf-image IMAGE] [--no-net] [--only-net]
-//!                      [--pull NAME=OCI_DIR[,iterations=N]]...
+//!                      [--no-files] [--pull NAME=OCI_DIR[,iterations=N]]...
 //! (boxes use BOXLITE_SHIM / BOXLITE_GUEST). `--json` also writes the series as
 //! `{name: {p50_us, p99_us, n}}`, which scripts/bench-sdks.py reads to put the SDKs' figures
 //! next to the core's. Each `--pull` serves the layout from a loopback registry as
@@ -14,7 +14,9 @@
 //! network series (net.rs: iperf3 throughput box -> test netns and host <-> published port,
 //! connection setup to a published port, each with a host baseline) need root (`ip netns`)
 //! and an image with iperf3 (`--iperf-image`, from scripts/make-iperf-image.sh); `--no-net`
-//! skips them, `--only-net` runs them without the box and scale series.
+//! skips them, `--only-net` runs them without the box and scale series. The copy series
+//! (files.rs: copy_in / copy_out of a 256 MiB file and of 10 000 small files next to a host
+//! `tar | tar`) run with the box series; `--no-files` skips them.
 
 use std::path::Path;
 use std::process::{Command as HostCommand, Stdio};
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use boxlite_core::{BoxOptions, Command, NetworkMode, Runtime, RuntimeOptions, UsernsMode};
 
+mod files;
 mod net;
 mod pull;
 mod scale;
@@ -100,7 +103,7 @@ fn tree_pss_kib(pid: u32) -> u64 {
 
 const USAGE: &str =
     "usage: boxlite-bench [IMAGE] [--iterations N] [--json PATH] [--no-boxes] [--no-scale] \
-                     [--iperf-image IMAGE] [--no-net] [--only-net] \
+                     [--iperf-image IMAGE] [--no-net] [--only-net] [--no-files] \
                      [--pull NAME=OCI_DIR[,iterations=N]]...";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut image, mut json_path, mut n, mut boxes) = (None, None, 30usize, true);
     let mut pull_args = Vec::new();
-    let (mut scale, mut net, mut iperf_image) = (true, true, None);
+    let (mut scale, mut net, mut iperf_image, mut files) = (true, true, None, true);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--json" => json_path = Some(args.next().context("--json PATH")?),
@@ -117,7 +120,8 @@ async fn main() -> anyhow::Result<()> {
             "--no-scale" => scale = false,
             "--iperf-image" => iperf_image = Some(args.next().context("--iperf-image IMAGE")?),
             "--no-net" => net = false,
-            "--only-net" => (boxes, scale) = (false, false),
+            "--no-files" => files = false,
+            "--only-net" => (boxes, scale, files) = (false, false, false),
             "--pull" => pull_args.push(args.next().context("--pull NAME=OCI_DIR")?),
             flag if flag.starts_with("--") => bail!("unknown option {flag}; {USAGE}"),
             _ if image.is_none() => image = Some(arg),
@@ -130,6 +134,10 @@ async fn main() -> anyhow::Result<()> {
     if boxes {
         let image = image.context(USAGE)?;
         doc = bench_boxes(&image, n).await?;
+        if files {
+            println!();
+            doc.extend(files::run(&image, n).await?);
+        }
         if scale {
             println!();
             doc.extend(scale::run(&image, n).await?);
