@@ -45,6 +45,7 @@ mod runtime;
 mod shim;
 mod status;
 mod tree;
+mod volumes;
 
 #[doc(hidden)]
 pub mod fuzzing;
@@ -75,3 +76,4 @@ pub use registries::{
 };
 pub use runtime::{ImageHandle, ImageInfo, PruneReport, Runtime};
 pub use status::{BoxState, BoxStatus};
+pub use volumes::VolumeSpec;

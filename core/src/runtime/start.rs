@@ -91,6 +91,10 @@ impl Runtime {
         // Checked at create; checked again because the stored options are a file on disk.
         crate::rootless::check(&rec.config)
             .map_err(|e| Error::invalid_argument(format!("box {id}: {e}")))?;
+        // The host may have changed since create: a volume's path gone or made a link.
+        crate::volumes::validate(&rec.config)
+            .map_err(|e| Error::invalid_argument(format!("box {id}: {e}")))?;
+        crate::volumes::check_hosts(&rec.config, &format!("box {id}"))?;
         let layer = WritableLayer::of(self.home(), &paths, limits.disk_size_gb, rootless);
         for dir in [&paths.merged, &paths.disk_mount] {
             std::fs::create_dir_all(dir)
@@ -145,6 +149,7 @@ impl Runtime {
             user_namespace: rec.config.userns == UsernsMode::Private,
             rootless,
             network: crate::network::spec(&rec.config, &paths.ports),
+            volumes: crate::volumes::spec(&rec.config),
             guest: GuestConfig {
                 nproc_max: rootless.then_some(limits.pids_max),
                 ..guest_config(&id, &rec.config, &image.config)?
