@@ -275,3 +275,38 @@ fn mounted_on(dir: &Path) -> bool {
     let dir = dir.display().to_string();
     table.lines().any(|line| line.split(' ').nth(4) == Some(dir.as_str()))
 }
+
+/// A rootless box (its runtime is not root) gets plain binds: the user's files are box
+/// root's, what box root writes is the user's, read-only holds, and read-only volumes with
+/// CAP_SYS_ADMIN are refused. This test, run as root, runs itself again as an unprivileged
+/// uid through `setpriv` (util-linux), as escape.rs does.
+#[tokio::test]
+async fn a_rootless_box_shares_the_users_files_and_keeps_read_only() {
+    const TEST: &str = "a_rootless_box_shares_the_users_files_and_keeps_read_only";
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        common::rerun_as_user(TEST, "61011");
+        return;
+    }
+    let t = TestHome::new();
+    let shared = host_dir(&t, "shared");
+    std::fs::write(shared.join("mine"), "the user's\n").unwrap();
+    let volumes = vec![volume(&shared, "/data", false), volume(&shared, "/ro", true)];
+    let base = BoxOptions { volumes, network: boxlite_core::NetworkMode::Disabled, ..t.options() };
+    let admin = BoxOptions { cap_add: vec!["SYS_ADMIN".into()], ..base.clone() };
+    let err = t.rt.create(admin, None).unwrap_err();
+    assert!(err.to_string().contains("cannot be kept read-only"), "{err}");
+    let b = t.rt.create(base, None).unwrap();
+    b.start().await.unwrap();
+    let (out, err, code) = script(
+        &b,
+        "stat -c %u /data/mine && echo box > /data/out && \
+         { echo x > /ro/mine 2>/dev/null || echo ro refused; }",
+    )
+    .await;
+    assert_eq!((out.as_str(), code), ("0\nro refused\n", Some(0)), "{err}");
+    assert_eq!(std::fs::metadata(shared.join("out")).unwrap().uid(), uid);
+    assert_eq!(std::fs::read_to_string(shared.join("mine")).unwrap(), "the user's\n");
+    b.stop(STOP).await.unwrap();
+}
