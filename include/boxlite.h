@@ -736,6 +736,32 @@ bool boxlite_box_info_port_host_port(const BoxliteBoxInfo *info, size_t index, u
 // `info` is NULL or a live info object.
 const char *boxlite_box_info_port_host_ip(const BoxliteBoxInfo *info, size_t index);
 
+// How many volumes the box has (its `volumes` option); 0 if `info` is NULL.
+//
+// # Safety
+// `info` is NULL or a live info object.
+size_t boxlite_box_info_volume_count(const BoxliteBoxInfo *info);
+
+// The host path of volume `index` (from 0), or NULL when `info` is NULL or `index` is out of
+// range. Borrowed from `info`: valid until `info` is freed.
+//
+// # Safety
+// `info` is NULL or a live info object.
+const char *boxlite_box_info_volume_host_path(const BoxliteBoxInfo *info, size_t index);
+
+// The path inside the box of volume `index` (from 0), or NULL when `info` is NULL or `index`
+// is out of range. Borrowed from `info`: valid until `info` is freed.
+//
+// # Safety
+// `info` is NULL or a live info object.
+const char *boxlite_box_info_volume_guest_path(const BoxliteBoxInfo *info, size_t index);
+
+// Whether volume `index` is read-only; false when `info` is NULL or `index` is out of range.
+//
+// # Safety
+// `info` is NULL or a live info object.
+bool boxlite_box_info_volume_read_only(const BoxliteBoxInfo *info, size_t index);
+
 // How many warnings the info holds: one sentence per wall the box's options take down
 // (`userns` "host", say). 0 if `info` is NULL.
 //

@@ -6,6 +6,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const os = require('node:os');
 
 const boxlite = require('boxlite');
 const { Boxlite, JsBoxlite, Box, BoxliteError, ExecError, TimeoutError, ParseError } = boxlite;
@@ -82,7 +83,6 @@ test('node: runtime options are checked, imageRegistries entry by entry', () => 
 test('node: options upstream has and this version lacks are refused, each by name', async () => {
   await withRuntime(async (rt) => {
     const unimplemented = {
-      volumes: [{ hostPath: '/tmp', guestPath: '/mnt' }],
       secrets: [{ name: 'k', value: 'v' }],
       security: { jailerEnabled: true },
       healthCheck: { interval: 1, timeout: 1, retries: 1, startPeriod: 1 },
@@ -96,6 +96,19 @@ test('node: options upstream has and this version lacks are refused, each by nam
     // A port's keys are checked too: napi would drop a misspelt one.
     const typo = { image: IMAGE, network: 'enabled', ports: [{ guestPort: 80, hostport: 8080 }] };
     assert.match((await rejectsWithCode(rt.create(typo), 'invalid_argument')).message, /hostport/);
+    // A volume's keys too: a dropped `readonly` would leave the volume writable.
+    const ro = { image: IMAGE, volumes: [{ hostPath: '/tmp', guestPath: '/mnt', readonly: true }] };
+    assert.match((await rejectsWithCode(rt.create(ro), 'invalid_argument')).message, /readonly/);
+    const missing = { image: IMAGE, volumes: [{ hostPath: '/nonexistent/x', guestPath: '/mnt' }] };
+    assert.match((await rejectsWithCode(rt.create(missing), 'invalid_argument')).message, /does not exist/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bl-vol-'));
+    try {
+      const box = await rt.create({ image: IMAGE, volumes: [{ hostPath: dir, guestPath: '/mnt', readOnly: true }] });
+      assert.deepEqual((await box.info()).volumes, [{ hostPath: dir, guestPath: '/mnt', readOnly: true }]);
+      await rt.remove(box.id);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
     // Unset (undefined/null) is not set: upstream code passes those around.
     await rt.create({ image: IMAGE, volumes: undefined, ports: null });
     assert.equal((await rt.listInfo()).length, 1);

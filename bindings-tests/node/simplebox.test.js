@@ -89,8 +89,8 @@ test('simplebox: Symbol.asyncDispose (await using) stops the box; bad options ar
     }
     assert.equal((await rt.getInfo(id)).status, 'stopped');
     assert.throws(
-      () => new SimpleBox({ image: runImage(), runtime: rt, volumes: [{ hostPath: '/', guestPath: '/h' }] }),
-      /option volumes is not implemented/,
+      () => new SimpleBox({ image: runImage(), runtime: rt, secrets: [{ name: 'k', value: 'v' }] }),
+      /option secrets is not implemented/,
     );
     assert.throws(() => new SimpleBox({ runtime: rt }), /image or rootfsPath is required/);
     // stop() of a box never created does nothing.

@@ -575,6 +575,40 @@ const scenarios = {
     });
   },
 
+  async volume_shares_files({ file, content, written, code }) {
+    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'bl-volume-'));
+    try {
+      fs.writeFileSync(path.join(dir, file), `${content}\n`);
+      const volumes = [
+        { hostPath: dir, guestPath: '/data', readOnly: false },
+        { hostPath: dir, guestPath: '/ro', readOnly: true },
+      ];
+      await withRuntime(async (rt) => {
+        const box = await runBox(rt, { volumes });
+        assert.deepEqual((await box.info()).volumes, volumes);
+        await box.start();
+        const read = await run(box, 'cat', [`/ro/${file}`]);
+        assert.deepEqual([read.stdout, read.exitCode], [`${content}\n`, 0], read.stderr);
+        const wrote = await run(box, 'sh', ['-c', `echo ${written} > /data/out`]);
+        assert.equal(wrote.exitCode, 0, wrote.stderr);
+        assert.equal(fs.readFileSync(path.join(dir, 'out'), 'utf8'), `${written}\n`);
+        assert.notEqual((await run(box, 'touch', ['/ro/denied'])).exitCode, 0);
+        assert.ok(!fs.existsSync(path.join(dir, 'denied')));
+        await box.stop();
+      });
+      await withRuntime(async (rt) => {
+        const missing = path.join(dir, 'missing');
+        const gone = { image: IMAGE, volumes: [{ hostPath: missing, guestPath: '/data' }] };
+        assert.ok((await rejectsWithCode(rt.create(gone), code)).message.includes(missing));
+        const proc = { image: IMAGE, volumes: [{ hostPath: dir, guestPath: '/proc/x' }] };
+        assert.match((await rejectsWithCode(rt.create(proc), code)).message, /\/proc/);
+        assert.deepEqual(await rt.listInfo(), []);
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+
   async image_pull_list_remove({ repo, tag }) {
     const dest = `${repo}:${tag}`;
     await withRegistry([dest], (reg) =>

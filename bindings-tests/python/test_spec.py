@@ -643,6 +643,31 @@ async def test_published_port_reaches_box(home, run_image):
 
 
 @scenario
+async def test_volume_shares_files(home, run_image, tmp_path):
+    p = params("volume_shares_files")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / p["file"]).write_text(p["content"] + "\n")
+    rt = runtime(home)
+    volumes = [(str(shared), "/data"), (str(shared), "/ro", True)]
+    box = await started(rt, run_image, volumes=volumes, auto_remove=False)
+    assert (await box.info()).volumes == [(str(shared), "/data", False), (str(shared), "/ro", True)]
+    out, err, result = await run(box, "cat", f"/ro/{p['file']}")
+    assert (out, result.exit_code) == (p["content"] + "\n", 0), err
+    _, err, result = await run(box, "sh", "-c", f"echo {p['written']} > /data/out")
+    assert result.exit_code == 0, err
+    assert (shared / "out").read_text() == p["written"] + "\n"
+    _, _, result = await run(box, "touch", "/ro/denied")
+    assert result.exit_code != 0
+    assert not (shared / "denied").exists()
+    await bounded(box.stop())
+    await rt.remove(box.id)
+    missing = str(shared / "missing")
+    await assert_create_refused(home, p["code"], missing, volumes=[(missing, "/data")])
+    await assert_create_refused(home, p["code"], "/proc", volumes=[(str(shared), "/proc/x")])
+
+
+@scenario
 async def test_image_pull_list_remove(home, run_image):
     p = params("image_pull_list_remove")
     dest = f"{p['repo']}:{p['tag']}"

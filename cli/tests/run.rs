@@ -286,4 +286,30 @@ fn cp_copies_both_ways_and_streams_tar() {
     assert_eq!(out.status.code(), Some(125));
     let err = text(&out.stderr);
     assert!(err.lines().count() == 1 && err.contains("/nope"), "{err}");
+
+#[test]
+fn run_with_volumes_shares_a_host_directory_and_refuses_a_bad_one() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let shared = h.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("in"), "from host\n").unwrap();
+    let (rw, ro) = (format!("{}:/data", shared.display()), format!("{}:/ro:ro", shared.display()));
+    let script = "cat /data/in && echo out > /data/out && { touch /ro/x 2>/dev/null || echo ro; }";
+    let args = ["run", "--name", "vol", "-v", &rw, "--volume", &ro, &image(), "sh", "-c", script];
+    let out = boxlite(h, &args, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "from host\nro\n");
+    assert_eq!(std::fs::read_to_string(shared.join("out")).unwrap(), "out\n");
+    let volumes = &box_json(h, "vol")["options"]["volumes"];
+    assert_eq!(volumes[1]["guest_path"], "/ro");
+    assert_eq!(volumes[1]["read_only"], true);
+    assert!(boxlite(h, &["rm", "-f", "vol"], None).status.success());
+
+    let missing = format!("{}:/data", h.join("missing").display());
+    let out = boxlite(h, &["create", "-v", &missing, &image()], None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("does not exist"), "{}", text(&out.stderr));
+    let out = boxlite(h, &["create", "-v", "/tmp:/x:rx", &image()], None);
+    assert!(text(&out.stderr).contains("HOST_PATH:BOX_PATH[:ro|:rw]"), "{}", text(&out.stderr));
 }

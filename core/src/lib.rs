@@ -46,6 +46,7 @@ mod runtime;
 mod shim;
 mod status;
 mod tree;
+mod volumes;
 
 #[doc(hidden)]
 pub mod fuzzing;
@@ -80,3 +81,4 @@ pub use registries::{
 };
 pub use runtime::{ImageHandle, ImageInfo, PruneReport, Runtime};
 pub use status::{BoxState, BoxStatus};
+pub use volumes::VolumeSpec;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::network::NetworkMode;
 use crate::ports::PortSpec;
+use crate::volumes::VolumeSpec;
 
 /// How to open a [`crate::Runtime`]. Build it with `..Default::default()`: fields are added.
 #[derive(Clone, Debug, Default)]
@@ -125,6 +126,10 @@ pub struct BoxOptions {
     /// other addresses are refused, also when dialled directly. Empty: full egress.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allow_net: Vec<String>,
+    /// Host files and directories bind-mounted into the box ([`VolumeSpec`]), checked at
+    /// create and at each start (docs/architecture.md, "Volumes").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeSpec>,
     /// Box TCP ports published on the host ([`PortSpec`]); needs a network. A port already
     /// taken on the host fails the start, and the box is `failed` with that reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -344,6 +349,7 @@ impl BoxOptions {
         self.seccomp_program(self.capabilities()?)?;
         crate::network::validate(self)?;
         crate::ports::validate(self)?;
+        crate::volumes::validate(self)?;
         crate::rootless::check(self)?;
         crate::limits::validate(self)
     }

@@ -28,6 +28,16 @@ pub(crate) fn check(opts: &BoxOptions) -> Result<()> {
              namespace of their own",
         ));
     }
+    // A rootless box's mounts are its own root's, not locked by a more privileged user
+    // namespace: with CAP_SYS_ADMIN it could remount a read-only volume read-write.
+    let sys_admin = opts.capabilities().is_ok_and(|caps| caps & (1 << CAP_SYS_ADMIN) != 0);
+    if active() && sys_admin && opts.volumes.iter().any(|v| v.read_only) {
+        return Err(Error::invalid_argument(
+            "read-only volumes cannot be kept read-only in a non-root user's box that has \
+             CAP_SYS_ADMIN (its root could remount them); drop SYS_ADMIN from cap_add or make \
+             the volumes read-write",
+        ));
+    }
     if active() && !opts.network.is_disabled() && !tun_usable() {
         return Err(Error::invalid_argument(format!(
             "network \"enabled\" (the default) needs {TUN} for a non-root user's box, and this \
@@ -40,6 +50,8 @@ pub(crate) fn check(opts: &BoxOptions) -> Result<()> {
 }
 
 const TUN: &str = "/dev/net/tun";
+/// linux/capability.h.
+const CAP_SYS_ADMIN: u32 = 21;
 
 /// Whether this user can open the TUN device the box's `eth0` is made from (opening it makes
 /// no device; that takes an ioctl).

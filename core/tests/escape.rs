@@ -103,18 +103,7 @@ async fn attacks_from_box_root_are_denied_in_a_rootless_box() {
         attacks_from_box_root(UsernsMode::Private).await;
         return;
     }
-    let uid = "61010";
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid", uid, "--regid", uid, "--clear-groups", "--"])
-        .arg(std::env::current_exe().expect("test binary"))
-        .args(["--exact", TEST, "--nocapture", "--test-threads", "1"])
-        .output()
-        .expect("setpriv (util-linux) is needed");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "as uid {uid}:\n{stdout}\n{stderr}");
-    // The run as the user must have run the test, not filtered it out.
-    assert!(stdout.contains("test result: ok. 1 passed"), "as uid {uid}:\n{stdout}");
+    common::rerun_as_user(TEST, "61010");
 }
 
 fn rootless() -> bool {

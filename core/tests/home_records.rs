@@ -65,7 +65,7 @@ fn options_of_a_newer_version_are_kept_and_refused_at_start() {
     let home = TestHome::new();
     let b = home.rt.create(home.options(), Some("from-the-future")).unwrap();
     let future = format!(
-        r#"{{"image":{:?},"memory_mib":64,"secrets":[{{"name":"k"}}],"volumes":[]}}"#,
+        r#"{{"image":{:?},"memory_mib":64,"secrets":[{{"name":"k"}}],"healthcheck":[]}}"#,
         common::fixture().image
     );
     set_column(home.path(), b.id(), "config", &future);
@@ -79,7 +79,7 @@ fn options_of_a_newer_version_are_kept_and_refused_at_start() {
     let err = tokio::runtime::Runtime::new().unwrap().block_on(handle.start()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
     let msg = err.to_string();
-    assert!(msg.contains("secrets") && msg.contains("volumes"), "{msg}");
+    assert!(msg.contains("secrets") && msg.contains("healthcheck"), "{msg}");
     assert_eq!(rt.get_info(b.id()).unwrap().unwrap().status, BoxStatus::Configured);
 
     let stored: String = db(home.path())

@@ -85,8 +85,26 @@ pub struct ShimSpec {
     /// The box's network beyond loopback; `None`: loopback only.
     #[serde(default)]
     pub network: Option<NetworkSpec>,
+    /// Host paths bind-mounted into the box, in the order they are mounted (a guest path
+    /// below another volume's comes after it).
+    #[serde(default)]
+    pub volumes: Vec<VolumeMount>,
     /// Handed to the agent on [`fds::CONFIG`].
     pub guest: GuestConfig,
+}
+
+/// One host path seen inside the box. The shim opens `host_path` once, refusing a symbolic
+/// link in any of its components, and mounts what it opened: a link swapped in later changes
+/// nothing. `guest_path` is resolved inside the box's root, as the box would resolve it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeMount {
+    /// An existing file or directory of the host (absolute).
+    pub host_path: PathBuf,
+    /// Where the box sees it (absolute, never `/`, `/proc`, `/sys`, `/dev` or below them).
+    pub guest_path: PathBuf,
+    /// Read-only for every process of the box, root included.
+    pub read_only: bool,
 }
 
 /// A box with egress: an `eth0` whose packets the shim's own TCP/IP stack terminates, making

@@ -173,6 +173,8 @@ export interface BoxInfo {
   network: string
   /** Published ports; while the box runs, with the host port bound. */
   ports: BoxPort[]
+  /** Its volumes, as given. */
+  volumes: VolumeSpec[]
   /** The walls the box's options take down, one sentence each. */
   warnings: Array<string>
 }
@@ -292,6 +294,8 @@ export interface BoxOptions {
   allowNet?: Array<string>
   /** Box TCP ports published on the host; needs a network. */
   ports?: PortSpec[]
+  /** Host files and directories bind-mounted into the box. */
+  volumes?: VolumeSpec[]
   /** Remove the box when it stops (core's default: false; the JS layer defaults to true). */
   autoRemove?: boolean
   /** Keep the box running after the process that started it exits. */
@@ -448,3 +452,13 @@ export interface RuntimeOptions {
 
 /** Every status name, in lifecycle order (`BoxStatus::ALL`). */
 export declare function statusNames(): Array<string>
+
+/** A host file or directory seen inside the box (`BoxOptions.volumes`, `BoxInfo.volumes`). */
+export interface VolumeSpec {
+  /** An existing host file or directory: absolute, no symbolic link in the path. */
+  hostPath: string
+  /** Where the box sees it (absolute; not `/`, `/proc`, `/sys`, `/dev`). */
+  guestPath: string
+  /** Read-only for every process of the box, root included; unset: false. */
+  readOnly?: boolean
+}

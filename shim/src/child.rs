@@ -23,7 +23,7 @@ use crate::agent_binary::{self, HostBinary};
 use crate::descriptors::{self, Sources};
 use crate::error::{Step, StepError};
 use crate::mounts::{self, RootfsPlan};
-use crate::{cgroup, devices, disk, log, net, netstack, userns};
+use crate::{cgroup, devices, disk, log, net, netstack, userns, volumes};
 
 /// The agent's argv[0] and its whole initial environment.
 const AGENT_NAME: &std::ffi::CStr = c"boxlite-guest";
@@ -53,6 +53,8 @@ pub struct ChildPlan {
     pub shim_ends: [RawFd; 2],
     /// With a network: the child's end of the socket pair its `eth0` is handed over on.
     pub net_handoff: Option<RawFd>,
+    /// Host paths to mount into the box, in order (volumes.rs).
+    pub volumes: Vec<boxlite_protocol::launch::VolumeMount>,
 }
 
 /// The user namespace the child joins once the host-root steps are done.
@@ -101,11 +103,13 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
     // While the host's paths are still reachable; `pivot_into` detaches the bind with the
     // old root, and from then on only this descriptor leads to it.
     let agent = agent_binary::bind_read_only(&plan.agent)?;
+    let host_root = plan.userns.as_ref().filter(|userns| !userns.rootless);
+    // Also while the host's paths are reachable, and while host root: idmapping needs it.
+    let volumes = volumes::prepare(&plan.box_id, &plan.volumes, host_root.map(|userns| userns.fd))?;
     if let Some(disk) = &plan.rootfs.disk {
         disk::mount(&disk.device, &disk.spec, &plan.rootfs.upper, &plan.rootfs.work)?;
     }
     let tmp_in_image = mounts::image_has_tmp(&plan.rootfs)?;
-    let host_root = plan.userns.as_ref().filter(|userns| !userns.rootless);
     if let Some(userns) = host_root {
         userns::idmap_in_place(&plan.rootfs.lower, userns.fd)?;
         userns::idmap_in_place(mounts::writable_root(&plan.rootfs)?, userns.fd)?;
@@ -120,6 +124,10 @@ fn setup_and_exec(plan: &ChildPlan, report: &mut RawFd) -> Result<Infallible, St
     // walk the host path that leads to it.
     let merged = Path::new(".");
     chdir(&plan.rootfs.merged).step(|| format!("chdir {}", plan.rootfs.merged.display()))?;
+    // Before the user namespace, so that their read-only flags are locked from the box's
+    // root; before `/proc`, so that no guest path can reach into it through a link.
+    volumes::attach_all(&volumes, tmp_in_image)?;
+    drop(volumes);
     // Before the user namespace: the box's pid namespace is the host user namespace's (but
     // the box's own in a rootless box).
     mounts::mount_proc(merged)?;

@@ -38,6 +38,7 @@ mod socket;
 mod spec;
 mod supervise;
 mod userns;
+mod volumes;
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -227,6 +228,7 @@ fn launch(
         }),
         shim_ends: [channels.config_write.as_raw_fd(), channels.report_read.as_raw_fd()],
         net_handoff: net_handoff.as_ref().map(|h| h.child.as_raw_fd()),
+        volumes: spec.volumes.clone(),
     };
     // Nothing after this may fail with `Err`: from here on the agent runs, and its end is
     // what the record reports.

@@ -11,8 +11,12 @@ use crate::error::{io_cause, StepError};
 
 // linux/mount.h.
 const OPEN_TREE_CLONE: libc::c_uint = 1;
+pub const MOUNT_ATTR_RDONLY: u64 = 0x0000_0001;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x0000_0002;
+pub const MOUNT_ATTR_NODEV: u64 = 0x0000_0004;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x04;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
 /// `struct mount_attr`.
 #[repr(C)]
@@ -53,13 +57,27 @@ pub fn clone_tree(path: &Path, recursive: bool) -> Result<OwnedFd, StepError> {
 /// Makes the detached `tree` idmapped through the user namespace `userns`. The errno is
 /// returned as it is: EINVAL is the kernel's answer for a filesystem without idmapped mounts,
 /// which the caller explains.
-pub fn set_idmap(tree: &OwnedFd, userns: BorrowedFd<'_>) -> Result<(), io::Error> {
+pub fn set_idmap(tree: &OwnedFd, userns: BorrowedFd<'_>, recursive: bool) -> Result<(), io::Error> {
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,
     };
+    set_attr(tree, &attr, recursive)
+}
+
+/// Sets the `MOUNT_ATTR_*` flags `flags` on `tree` (and the mounts under it when `recursive`).
+pub fn set_flags(tree: &OwnedFd, flags: u64, recursive: bool) -> Result<(), io::Error> {
+    let attr = MountAttr { attr_set: flags, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    set_attr(tree, &attr, recursive)
+}
+
+fn set_attr(tree: &OwnedFd, attr: &MountAttr, recursive: bool) -> Result<(), io::Error> {
+    let mut at_flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        at_flags |= libc::AT_RECURSIVE;
+    }
     // SAFETY: mount_setattr reads `size_of::<MountAttr>()` bytes of `attr`, a valid
     // `struct mount_attr`, for the detached tree we own.
     let rc = unsafe {
@@ -67,13 +85,50 @@ pub fn set_idmap(tree: &OwnedFd, userns: BorrowedFd<'_>) -> Result<(), io::Error
             libc::SYS_mount_setattr,
             tree.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
+            at_flags,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
     if rc < 0 {
         return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A detached copy of the mount tree at the opened file `source` (an `O_PATH` descriptor),
+/// with the mounts under it, rooted at that file. `what` names it in the error.
+pub fn clone_opened(source: BorrowedFd<'_>, what: &str) -> Result<OwnedFd, StepError> {
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | libc::AT_EMPTY_PATH as libc::c_uint
+        | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: open_tree of a descriptor we hold, with an empty NUL-terminated path.
+    let raw =
+        unsafe { libc::syscall(libc::SYS_open_tree, source.as_raw_fd(), c"".as_ptr(), flags) };
+    if raw < 0 {
+        return Err(last_error(format!("clone the mount of {what}")));
+    }
+    // SAFETY: open_tree returned a new descriptor, owned from here on.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw as RawFd) })
+}
+
+/// Attaches the detached `tree` on the opened file `target` (an `O_PATH` descriptor), so
+/// that no path is looked up again; `what` names the target in the error.
+pub fn attach_opened(tree: &OwnedFd, target: BorrowedFd<'_>, what: &str) -> Result<(), StepError> {
+    // SAFETY: move_mount between two descriptors we hold, with empty NUL-terminated paths.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(last_error(format!("mount on {what}")));
     }
     Ok(())
 }

@@ -164,6 +164,10 @@ impl Range {
     }
 }
 
+/// Why `mount_setattr` answers EINVAL to an idmap request, for the messages that explain it.
+pub const NO_IDMAP: &str = "this filesystem or kernel has no idmapped mounts: Linux 5.19+ with \
+                            ext4, xfs, btrfs or tmpfs is needed";
+
 /// In the child, still host root, in its private mount namespace: replaces the mount at `dir`
 /// (a directory) by a copy of it idmapped through `userns`: owner `n` on disk is host `base +
 /// n` through it, and back for what is written through it.
@@ -171,14 +175,12 @@ pub fn idmap_in_place(dir: &Path, userns: RawFd) -> Result<(), StepError> {
     let tree = mount_api::clone_tree(dir, false)?;
     // SAFETY: `userns` is the namespace descriptor the shim opened for this child.
     let userns = unsafe { BorrowedFd::borrow_raw(userns) };
-    mount_api::set_idmap(&tree, userns).map_err(|err| {
+    mount_api::set_idmap(&tree, userns, false).map_err(|err| {
         let mut cause = io_cause(&err);
         if err.raw_os_error() == Some(libc::EINVAL) {
-            cause.push_str(
-                " (this filesystem or kernel has no idmapped mounts: Linux 5.19+ with ext4, xfs, \
-                 btrfs or tmpfs is needed; a box created with userns \"host\" runs without a \
-                 user namespace)",
-            );
+            cause.push_str(&format!(
+                " ({NO_IDMAP}; a box created with userns \"host\" runs without a user namespace)"
+            ));
         }
         StepError::new(format!("idmap the mount of {}", dir.display()), cause)
     })?;

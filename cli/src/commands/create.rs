@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use boxlite_core::{
     BoxOptions, Error, ErrorKind, NetworkMode, PortSpec, Runtime, SeccompMode, UsernsMode,
+    VolumeSpec,
 };
 
 use super::args::ProcessArgs;
@@ -65,6 +66,10 @@ pub(crate) struct BoxArgs {
     /// to 127.0.0.1, no HOST_PORT picks a free one (see `boxlite inspect`) (repeatable)
     #[arg(short = 'p', long = "publish", value_name = "[IP:][PORT:]BOX_PORT")]
     publish: Vec<String>,
+    /// Bind-mount a host file or directory (absolute, existing, no symbolic link in the path)
+    /// into the box: HOST_PATH:BOX_PATH, read-only with :ro (repeatable)
+    #[arg(short = 'v', long = "volume", value_name = "HOST:BOX[:ro|:rw]")]
+    volumes: Vec<String>,
     /// Security option, as Docker spells it: seccomp=unconfined (no seccomp filter),
     /// seccomp=default, or seccomp=PROFILE.json (an OCI seccomp profile file in place of the
     /// default filter) (repeatable; a later value wins)
@@ -121,6 +126,7 @@ impl BoxArgs {
             dns: self.dns,
             allow_net: self.allow_net,
             ports: self.publish.iter().map(|p| PortSpec::parse(p)).collect::<Result<_, _>>()?,
+            volumes: self.volumes.iter().map(|v| VolumeSpec::parse(v)).collect::<Result<_, _>>()?,
             entrypoint: self.entrypoint.map(|e| vec![e]),
             cmd: (!self.cmd.is_empty()).then_some(self.cmd),
             auto_remove: self.auto_remove,

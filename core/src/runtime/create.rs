@@ -18,6 +18,8 @@ impl Runtime {
         if let Some(name) = name {
             validate_name(name)?;
         }
+        let subject = name.map_or_else(|| "new box".to_string(), |n| format!("new box {n}"));
+        crate::volumes::check_hosts(&options, &subject)?;
         let id = crate::id::new_box_id()?;
         // Held until the box's directory exists. Another process may find the new record (by
         // name, in a list) the moment it is inserted and remove the box at once; it takes this

@@ -146,6 +146,10 @@ impl Runtime {
         // Checked at create; checked again because the stored options are a file on disk.
         crate::rootless::check(config)
             .map_err(|e| Error::invalid_argument(format!("box {id}: {e}")))?;
+        // The host may have changed since create: a volume's path gone or made a link.
+        crate::volumes::validate(config)
+            .map_err(|e| Error::invalid_argument(format!("box {id}: {e}")))?;
+        crate::volumes::check_hosts(config, &format!("box {id}"))?;
         let layer = WritableLayer::of(self.home(), &paths, limits.disk_size_gb, rootless);
         for dir in [&paths.merged, &paths.disk_mount] {
             std::fs::create_dir_all(dir)
@@ -207,6 +211,7 @@ impl Runtime {
             user_namespace: config.userns == UsernsMode::Private,
             rootless,
             network: crate::network::spec(config, &paths.ports),
+            volumes: crate::volumes::spec(config),
             guest,
         };
         let has_main = spec.guest.main.is_some();

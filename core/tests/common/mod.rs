@@ -306,3 +306,20 @@ pub fn loop_devices_under(path: &Path) -> Vec<String> {
     }
     found
 }
+
+/// Runs the test `test` of this test binary again as the unprivileged `uid` (through
+/// `setpriv`, util-linux) and asserts that it ran and passed there: how a test run as root
+/// checks what a non-root user's (rootless) boxes do.
+pub fn rerun_as_user(test: &str, uid: &str) {
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid", uid, "--regid", uid, "--clear-groups", "--"])
+        .arg(std::env::current_exe().expect("test binary"))
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .output()
+        .expect("setpriv (util-linux) is needed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "as uid {uid}:\n{stdout}\n{stderr}");
+    // The run as the user must have run the test, not filtered it out.
+    assert!(stdout.contains("test result: ok. 1 passed"), "as uid {uid}:\n{stdout}");
+}

@@ -26,6 +26,7 @@ pub struct BoxliteBoxInfo {
     seccomp: CString,
     network: CString,
     ports: Vec<Port>,
+    volumes: Vec<Volume>,
     warnings: Vec<CString>,
     not_enforced: Vec<CString>,
 }
@@ -36,6 +37,14 @@ struct Port {
     host_ip: CString,
     host_port: Option<u16>,
     guest_port: u16,
+}
+
+/// A volume, as its options gave it.
+#[derive(Debug)]
+struct Volume {
+    host_path: CString,
+    guest_path: CString,
+    read_only: bool,
 }
 
 impl TryFrom<BoxInfo> for BoxliteBoxInfo {
@@ -69,6 +78,16 @@ impl TryFrom<BoxInfo> for BoxliteBoxInfo {
                     host_ip: cstring_lossy(p.host_ip()),
                     host_port: p.host_port,
                     guest_port: p.guest_port,
+                })
+                .collect(),
+            volumes: info
+                .options
+                .volumes
+                .iter()
+                .map(|v| Volume {
+                    host_path: cstring_lossy(&v.host_path),
+                    guest_path: cstring_lossy(&v.guest_path),
+                    read_only: v.read_only,
                 })
                 .collect(),
             warnings: info.warnings.iter().map(|w| cstring_lossy(w)).collect(),
@@ -245,6 +264,57 @@ pub unsafe extern "C" fn boxlite_box_info_port_host_ip(
 ) -> *const c_char {
     // SAFETY: forwarded caller contract.
     unsafe { field(info, |i| i.ports.get(index).map(|p| p.host_ip.as_c_str())) }
+}
+
+/// How many volumes the box has (its `volumes` option); 0 if `info` is NULL.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_volume_count(info: *const BoxliteBoxInfo) -> usize {
+    // SAFETY: forwarded caller contract.
+    unsafe { info.as_ref() }.map_or(0, |i| i.volumes.len())
+}
+
+/// The host path of volume `index` (from 0), or NULL when `info` is NULL or `index` is out of
+/// range. Borrowed from `info`: valid until `info` is freed.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_volume_host_path(
+    info: *const BoxliteBoxInfo,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| i.volumes.get(index).map(|v| v.host_path.as_c_str())) }
+}
+
+/// The path inside the box of volume `index` (from 0), or NULL when `info` is NULL or `index`
+/// is out of range. Borrowed from `info`: valid until `info` is freed.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_volume_guest_path(
+    info: *const BoxliteBoxInfo,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { field(info, |i| i.volumes.get(index).map(|v| v.guest_path.as_c_str())) }
+}
+
+/// Whether volume `index` is read-only; false when `info` is NULL or `index` is out of range.
+///
+/// # Safety
+/// `info` is NULL or a live info object.
+#[no_mangle]
+pub unsafe extern "C" fn boxlite_box_info_volume_read_only(
+    info: *const BoxliteBoxInfo,
+    index: usize,
+) -> bool {
+    // SAFETY: forwarded caller contract.
+    unsafe { info.as_ref() }.and_then(|i| i.volumes.get(index)).is_some_and(|v| v.read_only)
 }
 
 /// How many warnings the info holds: one sentence per wall the box's options take down

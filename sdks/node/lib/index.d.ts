@@ -11,6 +11,7 @@ import type {
   ImageInfo,
   ImagePruneReport,
   PortSpec,
+  VolumeSpec,
 } from '../native';
 
 export type {
@@ -22,6 +23,7 @@ export type {
   ImageInfo,
   ImagePruneReport,
   PortSpec,
+  VolumeSpec,
 };
 
 /** One of `errorCodes()`. */
@@ -164,6 +166,12 @@ export interface BoxOptions {
    * already taken fails the start. `BoxInfo.ports` reports the port bound.
    */
   ports?: PortSpec[] | null;
+  /**
+   * Host files and directories bind-mounted into the box: `{hostPath, guestPath, readOnly?}`.
+   * The host path must exist and have no symbolic link in it; `readOnly` holds for box root
+   * too. `BoxInfo.volumes` reports them.
+   */
+  volumes?: VolumeSpec[] | null;
   /** Absolute working directory of the main command and default of exec. */
   workingDir?: string | null;
   /** Environment; a later entry wins. */

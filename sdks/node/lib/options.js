@@ -9,7 +9,6 @@ const { invalidArgument } = require('./errors.js');
 
 /** Box options upstream has and this version does not implement yet. */
 const NOT_IMPLEMENTED = new Set([
-  'volumes',
   'secrets',
   'security',
   'healthCheck',
@@ -48,6 +47,7 @@ const BOX_KEYS = new Set([
   'dns',
   'allowNet',
   'ports',
+  'volumes',
 ]);
 
 /** Unset, as upstream's optional fields are: `undefined` or `null`. */
@@ -117,6 +117,34 @@ function portSpecs(ports) {
   });
 }
 
+const VOLUME_KEYS = new Set(['hostPath', 'guestPath', 'readOnly']);
+
+/**
+ * `volumes` as the native module takes them: `{hostPath, guestPath, readOnly}` objects, each
+ * key checked here (napi would drop a misspelt `readonly`, and the volume would be writable);
+ * core checks the paths.
+ */
+function volumeSpecs(volumes) {
+  if (!Array.isArray(volumes)) {
+    throw invalidArgument('box options: volumes must be an array of {hostPath, guestPath} objects');
+  }
+  return volumes.map((volume) => {
+    if (!isPlainObject(volume)) {
+      throw invalidArgument(`box options: volume ${JSON.stringify(volume)} is not an object`);
+    }
+    refuseUnknown(volume, VOLUME_KEYS, 'box options: volume');
+    for (const key of ['hostPath', 'guestPath']) {
+      if (typeof volume[key] !== 'string') {
+        throw invalidArgument(`box options: volume ${JSON.stringify(volume)} has no ${key} string`);
+      }
+    }
+    if (!isUnset(volume.readOnly) && typeof volume.readOnly !== 'boolean') {
+      throw invalidArgument(`box options: volume readOnly must be a boolean`);
+    }
+    return { hostPath: volume.hostPath, guestPath: volume.guestPath, readOnly: volume.readOnly ?? false };
+  });
+}
+
 /** The native image reference of `image` / `rootfsPath` (an OCI layout directory). */
 function imageReference(options) {
   const { image, rootfsPath } = options;
@@ -153,6 +181,7 @@ function toNativeBoxOptions(options) {
   // A seccomp profile may be given as the object it is; the native layer takes its JSON text.
   if (isPlainObject(options.seccomp)) native.seccomp = JSON.stringify(options.seccomp);
   if (!isUnset(options.ports)) native.ports = portSpecs(options.ports);
+  if (!isUnset(options.volumes)) native.volumes = volumeSpecs(options.volumes);
   const env = envPairs(options.env, 'box options');
   if (env !== undefined) native.env = env;
   return native;

@@ -43,6 +43,9 @@ pub struct JsBoxInfo {
     /// Published ports; while the box runs, with the host port bound.
     #[napi(ts_type = "BoxPort[]")]
     pub ports: Vec<JsBoxPort>,
+    /// Its volumes, as given.
+    #[napi(ts_type = "VolumeSpec[]")]
+    pub volumes: Vec<crate::options::JsVolumeSpec>,
     /// The walls the box's options take down, one sentence each.
     pub warnings: Vec<String>,
 }
@@ -160,6 +163,7 @@ impl From<BoxInfo> for JsBoxInfo {
                 .collect(),
             userns: info.userns.as_str().to_owned(),
             seccomp: info.seccomp.as_str().to_owned(),
+            volumes: info.options.volumes.iter().map(Into::into).collect(),
             warnings: info.warnings,
         }
     }

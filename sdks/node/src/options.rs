@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use boxlite_core::{
     BoxOptions, Command, Error, ImageRegistry, NetworkMode, PortProtocol, PortSpec, RuntimeOptions,
-    SeccompMode, UsernsMode,
+    SeccompMode, UsernsMode, VolumeSpec,
 };
 use napi_derive::napi;
 
@@ -99,6 +99,9 @@ pub struct JsBoxOptions {
     /// Box TCP ports published on the host; needs a network.
     #[napi(ts_type = "PortSpec[]")]
     pub ports: Option<Vec<JsPortSpec>>,
+    /// Host files and directories bind-mounted into the box.
+    #[napi(ts_type = "VolumeSpec[]")]
+    pub volumes: Option<Vec<JsVolumeSpec>>,
     /// Remove the box when it stops (core's default: false; the JS layer defaults to true).
     pub auto_remove: Option<bool>,
     /// Keep the box running after the process that started it exits.
@@ -150,10 +153,42 @@ impl TryFrom<JsBoxOptions> for BoxOptions {
                 .into_iter()
                 .map(PortSpec::try_from)
                 .collect::<Result<_, _>>()?,
+            volumes: opts.volumes.unwrap_or_default().into_iter().map(VolumeSpec::from).collect(),
             auto_remove: opts.auto_remove.unwrap_or_default(),
             detach: opts.detach.unwrap_or_default(),
             ..BoxOptions::default()
         })
+    }
+}
+
+/// A host file or directory seen inside the box (`BoxOptions.volumes`, `BoxInfo.volumes`).
+#[napi(object, js_name = "VolumeSpec")]
+pub struct JsVolumeSpec {
+    /// An existing host file or directory: absolute, no symbolic link in the path.
+    pub host_path: String,
+    /// Where the box sees it (absolute; not `/`, `/proc`, `/sys`, `/dev`).
+    pub guest_path: String,
+    /// Read-only for every process of the box, root included; unset: false.
+    pub read_only: Option<bool>,
+}
+
+impl From<JsVolumeSpec> for VolumeSpec {
+    fn from(v: JsVolumeSpec) -> Self {
+        VolumeSpec {
+            host_path: v.host_path,
+            guest_path: v.guest_path,
+            read_only: v.read_only.unwrap_or(false),
+        }
+    }
+}
+
+impl From<&VolumeSpec> for JsVolumeSpec {
+    fn from(v: &VolumeSpec) -> Self {
+        JsVolumeSpec {
+            host_path: v.host_path.clone(),
+            guest_path: v.guest_path.clone(),
+            read_only: Some(v.read_only),
+        }
     }
 }
 

@@ -31,6 +31,8 @@ pub(crate) struct PyBoxInfo {
     network: &'static str,
     /// Published ports; while the box runs, with the host port bound.
     ports: Vec<Py<PyBoxPort>>,
+    /// Its volumes, as `(host_path, guest_path, read_only)` tuples.
+    volumes: Vec<(String, String, bool)>,
     /// The walls the box's options take down, one sentence each.
     warnings: Vec<String>,
 }
@@ -187,6 +189,12 @@ impl PyBoxInfo {
             seccomp: info.seccomp.as_str(),
             network: info.network.as_str(),
             ports,
+            volumes: info
+                .options
+                .volumes
+                .iter()
+                .map(|v| (v.host_path.clone(), v.guest_path.clone(), v.read_only))
+                .collect(),
             warnings: info.warnings,
         })
     }

@@ -4,6 +4,7 @@
 
 use boxlite_core::{
     BoxOptions, Error, ErrorKind, NetworkMode, PortProtocol, PortSpec, SeccompMode, UsernsMode,
+    VolumeSpec,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -30,6 +31,9 @@ pub(crate) struct PyBoxOptions {
     working_dir: Option<String>,
     #[pyo3(get, set)]
     env: Vec<(String, String)>,
+    /// Host files and directories bind-mounted into the box: `(host_path, guest_path)` or
+    /// `(host_path, guest_path, read_only)` tuples (`read_only` a bool, or `"ro"` / `"rw"`),
+    /// or dicts with `host_path`, `guest_path` and optional `read_only`.
     #[pyo3(get, set)]
     volumes: Option<Py<PyAny>>,
     /// `"enabled"` (the default, as upstream's: egress through the host, never to the host
@@ -102,7 +106,6 @@ pub(crate) struct PyBoxOptions {
 
 /// Upstream fields without an implementation here yet, and what they would have needed.
 const NOT_IMPLEMENTED: &[(&str, &str)] = &[
-    ("volumes", "host directories cannot be mounted into boxes yet"),
     ("advanced", "security, health-check and mount options are fixed in this version"),
     ("secrets", "there is no outbound proxy to inject secrets"),
 ];
@@ -114,7 +117,6 @@ fn invalid(message: String) -> PyErr {
 impl PyBoxOptions {
     fn unimplemented_field(&self, py: Python<'_>, name: &str) -> Option<&Py<PyAny>> {
         let value = match name {
-            "volumes" => &self.volumes,
             "advanced" => &self.advanced,
             "secrets" => &self.secrets,
             _ => &None,
@@ -192,6 +194,10 @@ impl PyBoxOptions {
                 Some(ports) => ports_to_core(ports.bind(py))?,
                 None => Vec::new(),
             },
+            volumes: match &self.volumes {
+                Some(volumes) => volumes_to_core(volumes.bind(py))?,
+                None => Vec::new(),
+            },
             auto_remove: self.auto_remove.unwrap_or(true),
             detach: self.detach.unwrap_or(false),
             ..BoxOptions::default()
@@ -246,6 +252,64 @@ fn ports_to_core(ports: &Bound<'_, PyAny>) -> PyResult<Vec<PortSpec>> {
             }
         } else {
             return Err(bad("each port is a (host_port, guest_port) tuple or a dict"));
+        };
+        out.push(spec);
+    }
+    Ok(out)
+}
+
+/// `volumes` as core's: a list (or tuple) of `(host, guest[, read_only])` tuples or of dicts
+/// (upstream's keys, with its short aliases `host`, `guest` and `ro`). Paths are checked by
+/// core at create.
+fn volumes_to_core(volumes: &Bound<'_, PyAny>) -> PyResult<Vec<VolumeSpec>> {
+    let bad = |why: &str| invalid(format!("BoxOptions.volumes: {why}"));
+    if !(volumes.is_instance_of::<PyList>() || volumes.is_instance_of::<PyTuple>()) {
+        return Err(bad("expected a list of (host_path, guest_path[, read_only]) tuples or dicts"));
+    }
+    let mode = |value: &Bound<'_, PyAny>| -> PyResult<bool> {
+        if let Ok(flag) = value.extract::<bool>() {
+            return Ok(flag);
+        }
+        match value.extract::<String>().ok().as_deref() {
+            Some("ro") => Ok(true),
+            Some("rw") => Ok(false),
+            _ => Err(bad("read_only must be a bool, \"ro\" or \"rw\"")),
+        }
+    };
+    let mut out = Vec::new();
+    for item in volumes.try_iter()? {
+        let item = item?;
+        let spec = if let Ok(dict) = item.cast::<PyDict>() {
+            let mut spec = VolumeSpec::default();
+            let (mut host, mut guest) = (None, None);
+            for (key, value) in dict.iter() {
+                match key.extract::<String>()?.as_str() {
+                    "host_path" | "host" => host = Some(value.extract::<String>()?),
+                    "guest_path" | "guest" => guest = Some(value.extract::<String>()?),
+                    "read_only" | "ro" => spec.read_only = mode(&value)?,
+                    other => {
+                        return Err(bad(&format!(
+                            "unknown key {other:?} (known: host_path, guest_path, read_only)"
+                        )))
+                    }
+                }
+            }
+            spec.host_path = host.ok_or_else(|| bad("a volume dict has no host_path"))?;
+            spec.guest_path = guest.ok_or_else(|| bad("a volume dict has no guest_path"))?;
+            spec
+        } else if let Ok(tuple) = item.cast::<PyTuple>() {
+            let read_only = match tuple.len() {
+                2 => false,
+                3 => mode(&tuple.get_item(2)?)?,
+                _ => return Err(bad("a volume tuple is (host_path, guest_path[, read_only])")),
+            };
+            VolumeSpec {
+                host_path: tuple.get_item(0)?.extract()?,
+                guest_path: tuple.get_item(1)?.extract()?,
+                read_only,
+            }
+        } else {
+            return Err(bad("each volume is a (host_path, guest_path) tuple or a dict"));
         };
         out.push(spec);
     }

@@ -96,7 +96,6 @@ async def test_bounds_set_one_by_one_reach_core(rt):
 @pytest.mark.parametrize(
     "field,value",
     [
-        ("volumes", [("/host", "/guest")]),
         ("advanced", object()),
         ("secrets", [object()]),
     ],
@@ -106,14 +105,42 @@ def test_options_not_implemented_are_refused_by_name(field, value):
         boxlite.BoxOptions(image="oci:/a", **{field: value})
     assert f"BoxOptions.{field} is not implemented" in str(caught.value)
     # Upstream's "none" spellings are fine.
-    boxlite.BoxOptions(image="oci:/a", **{field: [] if field in ("volumes", "secrets") else None})
+    boxlite.BoxOptions(image="oci:/a", **{field: [] if field == "secrets" else None})
 
 
 async def test_a_refused_option_set_later_is_refused_at_create(rt):
     opts = boxlite.BoxOptions(image="oci:/a")
-    opts.volumes = [("/h", "/g")]
-    with pytest.raises(boxlite.InvalidArgumentError, match="volumes"):
+    opts.secrets = [object()]
+    with pytest.raises(boxlite.InvalidArgumentError, match="secrets"):
         await rt.create(opts)
+
+
+async def test_volumes_take_upstreams_tuples_and_dicts(rt, tmp_path):
+    shapes = [
+        (str(tmp_path), "/a"),
+        (str(tmp_path), "/b", True),
+        (str(tmp_path), "/c", "ro"),
+        {"host_path": str(tmp_path), "guest_path": "/d", "read_only": False},
+        {"host": str(tmp_path), "guest": "/e", "ro": True},
+    ]
+    box = await rt.create(boxlite.BoxOptions(image="oci:/a", volumes=shapes))
+    assert box.info().volumes == [
+        (str(tmp_path), "/a", False),
+        (str(tmp_path), "/b", True),
+        (str(tmp_path), "/c", True),
+        (str(tmp_path), "/d", False),
+        (str(tmp_path), "/e", True),
+    ]
+    for bad, message in [
+        ([("/x",)], "a volume tuple"),
+        ([{"host_path": str(tmp_path)}], "no guest_path"),
+        ([{"host_path": str(tmp_path), "guest_path": "/g", "mode": "ro"}], "unknown key"),
+        ([(str(tmp_path), "/g", "rx")], "read_only must be"),
+        ([(str(tmp_path / "missing"), "/g")], "does not exist"),
+        ([(str(tmp_path), "/proc/g")], "/proc"),
+    ]:
+        with pytest.raises(boxlite.InvalidArgumentError, match=message):
+            await rt.create(boxlite.BoxOptions(image="oci:/a", volumes=bad))
 
 
 async def test_rootfs_path_is_an_oci_layout_directory(rt, run_image, tmp_path, monkeypatch):

@@ -100,6 +100,7 @@ pub fn spec(dir: &Path, rootfs: &Path, main: Option<&[&str]>) -> ShimSpec {
         user_namespace: true,
         rootless: false,
         network: None,
+        volumes: Vec::new(),
         guest: GuestConfig {
             box_id,
             env: vec![("GREETING".to_string(), "hello".to_string())],

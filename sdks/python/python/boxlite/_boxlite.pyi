@@ -34,7 +34,7 @@ class BoxOptions:
     disk_size_gb: Optional[int]
     working_dir: Optional[str]
     env: list[tuple[str, str]]
-    volumes: Optional[Any]
+    volumes: Optional[list[tuple[str, str]] | list[tuple[str, str, bool | str]] | list[dict[str, Any]]]
     network: Optional[str]
     ports: Optional[list[tuple[Optional[int], int]] | list[tuple[Optional[int], int, str]] | list[dict[str, Any]]]
     dns: list[str]
@@ -65,7 +65,7 @@ class BoxOptions:
         disk_size_gb: Optional[int] = None,
         working_dir: Optional[str] = None,
         env: list[tuple[str, str]] = ...,
-        volumes: Optional[Any] = None,
+        volumes: Optional[list[tuple[str, str]] | list[tuple[str, str, bool | str]] | list[dict[str, Any]]] = None,
         network: Optional[str] = None,
         ports: Optional[list[tuple[Optional[int], int]] | list[tuple[Optional[int], int, str]] | list[dict[str, Any]]] = None,
         auto_remove: Optional[bool] = None,
@@ -181,6 +181,8 @@ class BoxInfo:
     def network(self) -> str: ...
     @property
     def ports(self) -> list[BoxPort]: ...
+    @property
+    def volumes(self) -> list[tuple[str, str, bool]]: ...
     @property
     def warnings(self) -> list[str]: ...
     def __await__(self) -> Generator[Any, Any, BoxInfo]: ...
