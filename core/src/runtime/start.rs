@@ -2,7 +2,7 @@
 //! step after `starting` is persisted runs under a [`CleanupGuard`].
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use boxlite_protocol::launch::{DiskSpec, GuestConfig, Limits, LogLimits, ShimSpec};
 
@@ -19,6 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::home::{BoxPaths, Home};
 use crate::images::ImageConfig;
 use crate::limits::BoxLimits;
+use crate::metrics::StartTimes;
 use crate::options::{BoxOptions, SeccompMode, UsernsMode};
 use crate::status::BoxStatus;
 
@@ -30,6 +31,7 @@ impl Runtime {
     /// Starts box `id` unless it runs already. `detach` overrides the box's option.
     pub(crate) async fn start_box(&self, id: &str, detach: Option<bool>) -> Result<()> {
         self.check_open(&format!("start box {id}"))?;
+        let begun = Instant::now();
         let _lock = self.lock_box(id).await?;
         let mut rec = self.resolve_existing(id)?;
         if rec.state.status() == BoxStatus::Running {
@@ -65,8 +67,10 @@ impl Runtime {
         let mut guard = CleanupGuard::new(self, id);
         let detach = detach.unwrap_or(rec.config.detach);
         match self.launch_and_connect(&mut rec, detach, &mut guard).await {
-            Ok(()) => {
+            Ok(mut times) => {
                 guard.disarm();
+                times.total = begun.elapsed();
+                self.counters().started(&rec.id, times);
                 Ok(())
             }
             Err(e) => {
@@ -81,9 +85,11 @@ impl Runtime {
         rec: &mut BoxRecord,
         detach: bool,
         guard: &mut CleanupGuard,
-    ) -> Result<()> {
+    ) -> Result<StartTimes> {
         let id = rec.id.clone();
+        let stage = Instant::now();
         let image = self.image_for_box(&id, &rec.config.image).await?;
+        let image_prepare = stage.elapsed();
 
         let paths = self.home().box_paths(&id);
         let limits = BoxLimits::of(&rec.config);
@@ -152,8 +158,10 @@ impl Runtime {
         };
         let request =
             LaunchRequest { spec, spec_path: paths.spec.clone(), log_path: paths.log.clone() };
+        let stage = Instant::now();
         let launched = engine.launch(&request)?;
         let shim = self.reaper()?.register(launched.child)?;
+        let box_spawn = stage.elapsed();
         guard.set_shim(shim.clone());
         rec.state.set_shim(shim.pid(), crate::procfs::start_ticks(shim.pid()));
         self.store().update_state(&id, &rec.state)?;
@@ -164,6 +172,7 @@ impl Runtime {
             log_path: paths.log.clone(),
             socket_path: paths.socket.clone(),
         };
+        let stage = Instant::now();
         wait_for_guest_ready(launched.ready, &shim, timeout, &ctx).await.map_err(|reason| {
             let kind = if shim.status().is_none() && !reason.contains("exited") {
                 ErrorKind::Timeout
@@ -172,6 +181,7 @@ impl Runtime {
             };
             Error::new(kind, reason)
         })?;
+        let guest_ready = stage.elapsed();
         // The shim wrote them before it started the box, which is ready now.
         if !rec.config.ports.is_empty() {
             let bound = crate::ports::read_bound(&id, &paths.ports, &rec.config.ports)?;
@@ -207,7 +217,7 @@ impl Runtime {
             },
         );
         self.spawn_exit_monitor(&id, shim);
-        Ok(())
+        Ok(StartTimes { total: Duration::ZERO, image_prepare, box_spawn, guest_ready })
     }
 }
 
