@@ -138,6 +138,10 @@ int expect_no_boxes(struct ctx *c, BoxliteRuntime *rt);
 int network_enabled_has_eth0(struct ctx *c);
 int published_port_reaches_box(struct ctx *c);
 
+/* Metrics scenarios (spec_metrics.c). */
+int box_metrics_report_usage(struct ctx *c);
+int runtime_metrics_count_boxes(struct ctx *c);
+
 /* Image scenarios (spec_images.c): each runs its own registry, no box. */
 int image_pull_list_remove(struct ctx *c);
 int image_missing_not_found(struct ctx *c);

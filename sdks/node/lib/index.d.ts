@@ -11,6 +11,7 @@ import type {
   ImageInfo,
   ImagePruneReport,
   PortSpec,
+  RuntimeMetrics,
 } from '../native';
 
 export type {
@@ -22,6 +23,7 @@ export type {
   ImageInfo,
   ImagePruneReport,
   PortSpec,
+  RuntimeMetrics,
 };
 
 /** One of `errorCodes()`. */
@@ -281,7 +283,7 @@ export declare class Box {
   readonly id: string;
   readonly name: string | null;
   info(): Promise<BoxInfo>;
-  /** Its counters now (each null while it does not run, or has no network). */
+  /** Its usage now and this runtime's counters of it (usage null while it does not run). */
   metrics(): Promise<BoxMetrics>;
   start(): Promise<void>;
   /** SIGTERM, then SIGKILL after `timeoutSecs` (default 10). */
@@ -319,6 +321,8 @@ export declare class Boxlite {
   get(idOrName: string): Promise<Box | null>;
   getInfo(idOrName: string): Promise<BoxInfo | null>;
   listInfo(): Promise<BoxInfo[]>;
+  /** This runtime's counters since it was opened (`numRunningBoxes`: the whole home's). */
+  metrics(): Promise<RuntimeMetrics>;
   remove(idOrName: string, force?: boolean): Promise<void>;
   /** Stops this runtime's non-detached boxes (grace default 10 s; -1 waits indefinitely). */
   shutdown(timeoutSecs?: number | null): Promise<void>;
