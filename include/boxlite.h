@@ -193,10 +193,11 @@ typedef struct {
   uint64_t bytes_freed;
 } BoxliteImagePruneReport;
 
-// A box's counters, written by `boxlite_box_metrics()`.
+// A box's metrics, written by `boxlite_box_metrics()`. A value whose `has_` flag is false is
+// 0; so is a cgroup value whose file is missing (a `memory_peak_bytes` on kernels before 5.19
+// with cgroup v2).
 typedef struct {
-  // Whether the network counters below were read: the box runs with a network. When false
-  // they are 0.
+  // Whether the network counters below were read: the box runs with a network.
   bool has_network;
   // Bytes the box sent out of its `eth0` (IP packets, headers included).
   uint64_t network_bytes_sent;
@@ -206,7 +207,61 @@ typedef struct {
   uint64_t network_packets_sent;
   // Packets the box received.
   uint64_t network_packets_received;
+  // Whether the box's cgroup was read: it runs and is not rootless (CPU, memory, pids and
+  // block io below).
+  bool has_cgroup;
+  // CPU time the box used since it started.
+  uint64_t cpu_time_usec;
+  // Whether `cpu_percent` is set.
+  bool has_cpu_percent;
+  // CPU use in percent of one CPU over the interval since this runtime's previous call on
+  // the box, or since the box started.
+  double cpu_percent;
+  // Memory charged to the box's cgroup now.
+  uint64_t memory_bytes;
+  // The most it was charged since the box started.
+  uint64_t memory_peak_bytes;
+  // The box's memory limit; 0: none.
+  uint64_t memory_limit_bytes;
+  // Processes in the box now.
+  uint64_t pids_current;
+  // The box's process limit; 0: none.
+  uint64_t pids_limit;
+  // Bytes the box's processes read from storage.
+  uint64_t block_read_bytes;
+  // Bytes the box's processes wrote towards storage.
+  uint64_t block_write_bytes;
+  // Execs asked for through this runtime.
+  uint64_t commands_executed_total;
+  // Of those, execs that failed to start (a non-zero exit is not one).
+  uint64_t exec_errors_total;
+  // Whether this runtime started the box and the times below are its last start's.
+  bool has_start_times;
+  // From the start call until the box was running.
+  double total_create_duration_ms;
+  // Of it: resolving the image's rootfs on the host.
+  double stage_image_prepare_ms;
+  // Of it: spawning the shim until it was registered.
+  double stage_box_spawn_ms;
+  // Of it: from the registered shim until the guest agent was ready.
+  double stage_guest_ready_ms;
+  // `stage_box_spawn_ms` plus `stage_guest_ready_ms`.
+  double guest_boot_duration_ms;
 } BoxliteBoxMetrics;
+
+// A runtime's counters since it was opened, written by `boxlite_runtime_metrics()`.
+typedef struct {
+  // Boxes created through this runtime.
+  uint64_t boxes_created_total;
+  // Starts through this runtime that failed (the box was left "failed").
+  uint64_t boxes_failed_total;
+  // Boxes of the home running now, whichever process started them.
+  uint64_t num_running_boxes;
+  // Execs asked for through this runtime.
+  uint64_t total_commands_executed;
+  // Of those, execs that failed to start.
+  uint64_t total_exec_errors;
+} BoxliteRuntimeMetrics;
 
 #ifdef __cplusplus
 extern "C" {
@@ -956,9 +1011,10 @@ BoxliteErrorCode boxlite_box_stop(const BoxliteBox *box,
 // `box` is NULL or a box handle, freed only once and not in use by another thread.
 void boxlite_box_free(BoxliteBox *box);
 
-// Reads the box's counters now, on the host (the kernel's counters of its `eth0` while it
-// runs with a network), into `*out`. Errors: BOXLITE_ERROR_NOT_FOUND once the box was
-// removed.
+// Reads the box's metrics now into `*out`: its usage, read on the host (cgroup, `/proc`, the
+// kernel's counters of its `eth0`) while it runs, and this runtime's exec counts and last
+// start times. Each call also starts the interval of the next call's `cpu_percent`.
+// Errors: BOXLITE_ERROR_NOT_FOUND once the box was removed.
 //
 // # Safety
 // `box` is a live box handle; `out` is valid for writing a `BoxliteBoxMetrics`; `err_out` is
@@ -966,6 +1022,15 @@ void boxlite_box_free(BoxliteBox *box);
 BoxliteErrorCode boxlite_box_metrics(const BoxliteBox *box,
                                      BoxliteBoxMetrics *out,
                                      BoxliteError **err_out);
+
+// Reads the runtime's counters now into `*out`.
+//
+// # Safety
+// `rt` is a live runtime handle; `out` is valid for writing a `BoxliteRuntimeMetrics`;
+// `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_runtime_metrics(const BoxliteRuntime *rt,
+                                         BoxliteRuntimeMetrics *out,
+                                         BoxliteError **err_out);
 
 // Opens the home directory `home_dir`, creating it if missing. NULL means the default home:
 // `$BOXLITE_HOME`, else `~/.boxlite`. `home_dir` is a path, so any bytes are accepted.

@@ -140,6 +140,9 @@ int published_port_reaches_box(struct ctx *c);
 
 /* Volume scenarios (spec_volumes.c). */
 int volume_shares_files(struct ctx *c);
+/* Metrics scenarios (spec_metrics.c). */
+int box_metrics_report_usage(struct ctx *c);
+int runtime_metrics_count_boxes(struct ctx *c);
 
 /* Image scenarios (spec_images.c): each runs its own registry, no box. */
 int image_pull_list_remove(struct ctx *c);

@@ -356,6 +356,8 @@ static const struct {
     {"network_enabled_has_eth0", network_enabled_has_eth0, 1},
     {"published_port_reaches_box", published_port_reaches_box, 1},
     {"volume_shares_files", volume_shares_files, 1},
+    {"box_metrics_report_usage", box_metrics_report_usage, 1},
+    {"runtime_metrics_count_boxes", runtime_metrics_count_boxes, 1},
     {"image_pull_list_remove", image_pull_list_remove, 0},
     {"image_missing_not_found", image_missing_not_found, 0},
     {"image_unauthorized", image_unauthorized, 0},

@@ -609,6 +609,54 @@ const scenarios = {
     }
   },
 
+  async box_metrics_report_usage({ memory_mib, fill_mib, write_mib, execs, exec_errors }) {
+    const mib = 2 ** 20;
+    await withRuntime(async (rt) => {
+      const box = await runBox(rt, { memoryMib: Number(memory_mib) });
+      await box.start();
+      const work =
+        'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; ' +
+        `head -c ${Number(fill_mib) * mib} /dev/zero > /tmp/fill && rm /tmp/fill; ` +
+        `dd if=/dev/zero of=/root/blob bs=1M count=${write_mib} conv=fsync 2>/dev/null`;
+      const done = await run(box, 'sh', ['-c', work]);
+      assert.equal(done.exitCode, 0, done.stderr);
+      await assert.rejects(box.exec('no-such-command'));
+      const m = await box.metrics();
+      const shown = JSON.stringify(m);
+      assert.ok(m.cpuTimeUsec > 0 && m.cpuPercent > 0, shown);
+      assert.ok(m.memoryPeakBytes >= Number(fill_mib) * mib, shown);
+      assert.equal(m.memoryLimitBytes, Number(memory_mib) * mib, shown);
+      assert.ok(m.pidsCurrent >= 1 && m.blockWriteBytes >= Number(write_mib) * mib, shown);
+      const counts = [Number(execs), Number(exec_errors)];
+      assert.deepEqual([m.commandsExecutedTotal, m.execErrorsTotal], counts, shown);
+      assert.ok(m.totalCreateDurationMs > 0, shown);
+      await box.stop();
+      const stopped = await box.metrics();
+      assert.deepEqual([stopped.cpuTimeUsec, stopped.memoryBytes, stopped.pidsCurrent], [null, null, null]);
+      assert.deepEqual([stopped.commandsExecutedTotal, stopped.execErrorsTotal], counts);
+    });
+  },
+
+  async runtime_metrics_count_boxes({ created, failed, running, execs, exec_errors, bad_image }) {
+    const counted = (m) => [
+      m.boxesCreatedTotal, m.boxesFailedTotal, m.numRunningBoxes, m.totalCommandsExecuted, m.totalExecErrors,
+    ];
+    await withRuntime(async (rt) => {
+      assert.deepEqual(counted(await rt.metrics()), [0, 0, 0, 0, 0]);
+      const up = await runBox(rt);
+      await up.start();
+      assert.equal((await run(up, 'true')).exitCode, 0);
+      await assert.rejects(up.exec('no-such-command'));
+      await runBox(rt);
+      const bad = await rt.create({ image: bad_image, autoRemove: false });
+      await assert.rejects(bad.start());
+      const want = [created, failed, running, execs, exec_errors].map(Number);
+      assert.deepEqual(counted(await rt.metrics()), want);
+      await up.stop();
+      assert.equal((await rt.metrics()).numRunningBoxes, 0);
+    });
+  },
+
   async image_pull_list_remove({ repo, tag }) {
     const dest = `${repo}:${tag}`;
     await withRegistry([dest], (reg) =>

@@ -668,6 +668,63 @@ async def test_volume_shares_files(home, run_image, tmp_path):
 
 
 @scenario
+async def test_box_metrics_report_usage(home, run_image):
+    p = params("box_metrics_report_usage")
+    mib = 1 << 20
+    fill, write = int(p["fill_mib"]) * mib, int(p["write_mib"]) * mib
+    rt = runtime(home)
+    box = await started(rt, run_image, memory_mib=int(p["memory_mib"]), auto_remove=False)
+    work = (
+        "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; "
+        f"head -c {fill} /dev/zero > /tmp/fill && rm /tmp/fill; "
+        f"dd if=/dev/zero of=/root/blob bs=1M count={p['write_mib']} conv=fsync 2>/dev/null"
+    )
+    _, err, result = await run(box, "sh", "-c", work)
+    assert result.exit_code == 0, err
+    with pytest.raises(boxlite.BoxliteError):
+        await bounded(box.exec("no-such-command"))
+    m = await bounded(box.metrics())
+    assert m.cpu_time_usec > 0 and m.cpu_percent > 0, m
+    assert m.memory_peak_bytes >= fill, m
+    assert m.memory_limit_bytes == int(p["memory_mib"]) * mib, m
+    assert m.pids_current >= 1 and m.block_write_bytes >= write, m
+    counts = (int(p["execs"]), int(p["exec_errors"]))
+    assert (m.commands_executed_total, m.exec_errors_total) == counts, m
+    assert m.total_create_duration_ms > 0, m
+    await bounded(box.stop())
+    stopped = await bounded(box.metrics())
+    assert (stopped.cpu_time_usec, stopped.memory_bytes, stopped.pids_current) == (None,) * 3
+    assert (stopped.commands_executed_total, stopped.exec_errors_total) == counts, stopped
+    await rt.remove(box.id)
+
+
+@scenario
+async def test_runtime_metrics_count_boxes(home, run_image):
+    p = params("runtime_metrics_count_boxes")
+    rt = runtime(home)
+    fresh = await rt.metrics()
+    assert (fresh.boxes_created_total, fresh.boxes_failed_total, fresh.num_running_boxes,
+            fresh.total_commands_executed, fresh.total_exec_errors) == (0,) * 5
+    up = await started(rt, run_image, auto_remove=False)
+    _, err, result = await run(up, "true")
+    assert result.exit_code == 0, err
+    with pytest.raises(boxlite.BoxliteError):
+        await bounded(up.exec("no-such-command"))
+    idle = await rt.create(boxlite.BoxOptions(image=run_image))
+    bad = await rt.create(boxlite.BoxOptions(image=p["bad_image"]))
+    with pytest.raises(boxlite.BoxliteError):
+        await bounded(bad.start())
+    m = await rt.metrics()
+    want = tuple(int(p[k]) for k in ("created", "failed", "running", "execs", "exec_errors"))
+    assert (m.boxes_created_total, m.boxes_failed_total, m.num_running_boxes,
+            m.total_commands_executed, m.total_exec_errors) == want, m
+    await bounded(up.stop())
+    assert (await rt.metrics()).num_running_boxes == 0
+    for b in (up, idle, bad):
+        await rt.remove(b.id)
+
+
+@scenario
 async def test_image_pull_list_remove(home, run_image):
     p = params("image_pull_list_remove")
     dest = f"{p['repo']}:{p['tag']}"

@@ -27,6 +27,15 @@ pub(crate) fn line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
     }
 }
 
+/// Writes `text` to standard output as it is, and flushes it (a terminal control sequence).
+pub(crate) fn raw(text: &str) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        other => Ok(other?),
+    }
+}
+
 /// `println!` for commands: `?`-propagates a write failure ([`StdoutClosed`] for a reader
 /// that went away).
 macro_rules! outln {

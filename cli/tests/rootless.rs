@@ -143,6 +143,12 @@ fn a_non_root_user_creates_runs_execs_stops_and_removes_boxes() {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         assert_eq!(host_uids(&status), [user.uid; 4], "pid {pid}");
     }
+    // No cgroup, so no usage from one; the box still runs.
+    let (out, _) = user.ok(&["stats", "--no-stream", "--format", "json", "r"]);
+    let stats: Value = serde_json::from_str(&out).expect("stats json");
+    for key in ["cpu_time_usec", "memory_bytes", "pids_current", "block_write_bytes"] {
+        assert!(stats[0][key].is_null(), "{key} of a rootless box: {stats}");
+    }
     let warnings = info["warnings"].as_array().expect("warnings");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let warning = warnings[0].as_str().unwrap();

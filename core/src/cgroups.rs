@@ -48,7 +48,7 @@ pub(crate) fn hierarchies() -> Vec<Hierarchy> {
 }
 
 /// The box's cgroup directories that exist now.
-fn box_dirs(id: &str) -> Vec<PathBuf> {
+pub(crate) fn box_dirs(id: &str) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = hierarchies()
         .into_iter()
         .map(|h| h.point.join("boxlite").join(id))

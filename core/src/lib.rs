@@ -68,7 +68,7 @@ pub use limits::{
 };
 pub use litebox::{LiteBox, DEFAULT_STOP_TIMEOUT};
 pub use logs::{LogOptions, LogStream, LOG_CHUNK_BYTES};
-pub use metrics::BoxMetrics;
+pub use metrics::{BoxMetrics, RuntimeMetrics};
 pub use network::NetworkMode;
 pub use options::{
     parse_env_pair, validate_name, BoxOptions, RuntimeOptions, SeccompMode, UsernsMode,

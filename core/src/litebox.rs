@@ -47,8 +47,9 @@ impl LiteBox {
             .ok_or_else(|| Error::not_found(format!("box {} was removed", self.id)))
     }
 
-    /// The box's counters now, read on the host ([`crate::BoxMetrics`]): the kernel's
-    /// counters of its `eth0` while it runs with a network.
+    /// The box's usage now, read on the host, and this runtime's counters of it
+    /// ([`crate::BoxMetrics`]). Each call also starts the interval of the next call's
+    /// `cpu_percent`.
     pub async fn metrics(&self) -> Result<crate::BoxMetrics> {
         self.runtime.box_metrics(&self.id)
     }
@@ -95,8 +96,12 @@ impl LiteBox {
 
     /// Runs `cmd` in the box, starting the box first when it is configured or stopped.
     pub async fn exec(&self, cmd: Command) -> Result<Execution> {
-        let agent = self.running_agent().await?;
-        Execution::start(&self.id, agent, cmd).await
+        let started = match self.running_agent().await {
+            Ok(agent) => Execution::start(&self.id, agent, cmd).await,
+            Err(e) => Err(e),
+        };
+        self.runtime.counters().exec(&self.id, started.is_err());
+        started
     }
 
     /// Follows the box's main command: its output from the start, then its exit.

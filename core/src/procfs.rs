@@ -34,6 +34,16 @@ pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
     stat(pid).map(|(_, ticks)| ticks)
 }
 
+/// Seconds from a process start time in clock ticks since boot (`/proc/PID/stat` field 22)
+/// until now, or `None` when the clock cannot be read.
+pub(crate) fn seconds_since(ticks: u64) -> Option<f64> {
+    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+    let uptime: f64 = uptime.split_whitespace().next()?.parse().ok()?;
+    // SAFETY: sysconf reads a constant of the system; it has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| (uptime - ticks as f64 / hz as f64).max(0.0))
+}
+
 /// Whether the process `pid` that started at `ticks` is still alive (and not a zombie). A pid
 /// without its start time cannot be told from a reused one, so it never counts as alive (the
 /// start pipeline always records both).
@@ -158,5 +168,7 @@ mod tests {
         assert!(!is_alive(me, Some(ticks + 1)), "another start time is another process");
         assert!(!is_alive(me, None), "no start time, no trust");
         assert!(!is_alive(u32::MAX - 1, Some(ticks)));
+        let age = seconds_since(ticks).expect("uptime readable");
+        assert!((0.0..86_400.0 * 365.0).contains(&age), "this test process is {age} s old");
     }
 }

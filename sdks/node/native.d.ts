@@ -55,6 +55,8 @@ export declare class Boxlite {
   get(idOrName: string): Promise<Box | null>
   /** Info of the box with this id or name, or null. */
   getInfo(idOrName: string): Promise<BoxInfo | null>
+  /** This runtime's counters since it was opened (`numRunningBoxes`: the whole home's). */
+  metrics(): Promise<RuntimeMetrics>
   /** Info of every box, newest first. */
   listInfo(): Promise<Array<BoxInfo>>
   /** Removes a box and its files; `force` also removes an active box. */
@@ -207,10 +209,28 @@ export interface BoxLimits {
 }
 
 /**
- * A snapshot of one box's counters; each is null while the box does not run, and the
- * network's when it has no network. Numbers: exact up to 2^53.
+ * A snapshot of one box (core `BoxMetrics`); usage fields are null while the box does not
+ * run or when their source is missing. Numbers: exact up to 2^53.
  */
 export interface BoxMetrics {
+  /** CPU time the box used since it started. */
+  cpuTimeUsec: number | null
+  /** CPU use in percent of one CPU since this runtime's previous call, or since start. */
+  cpuPercent: number | null
+  /** Memory charged to the box now. */
+  memoryBytes: number | null
+  /** The most memory charged since it started. */
+  memoryPeakBytes: number | null
+  /** Its memory limit (null also when it has none). */
+  memoryLimitBytes: number | null
+  /** Processes in the box now. */
+  pidsCurrent: number | null
+  /** Its process limit (null also when it has none). */
+  pidsLimit: number | null
+  /** Bytes its processes read from storage. */
+  blockReadBytes: number | null
+  /** Bytes its processes wrote towards storage. */
+  blockWriteBytes: number | null
   /** Bytes the box sent out of its `eth0`. */
   networkBytesSent: number | null
   /** Bytes the box received on its `eth0`. */
@@ -219,6 +239,20 @@ export interface BoxMetrics {
   networkPacketsSent: number | null
   /** Packets the box received. */
   networkPacketsReceived: number | null
+  /** Execs asked for through this runtime. */
+  commandsExecutedTotal: number
+  /** Of those, execs that failed to start. */
+  execErrorsTotal: number
+  /** The last start through this runtime, from the call until running. */
+  totalCreateDurationMs: number | null
+  /** Of it: resolving the image's rootfs. */
+  stageImagePrepareMs: number | null
+  /** Of it: spawning the shim until registered. */
+  stageBoxSpawnMs: number | null
+  /** Of it: from the registered shim until the guest was ready. */
+  stageGuestReadyMs: number | null
+  /** Spawn plus guest ready. */
+  guestBootDurationMs: number | null
 }
 
 /** The configuration of a box (camelCase of the core's `BoxOptions`). */
@@ -437,6 +471,20 @@ export interface RegistryAuth {
   password?: string
   /** A bearer token sent as is (alone). */
   token?: string
+}
+
+/** A runtime's counters since it was opened (core `RuntimeMetrics`). */
+export interface RuntimeMetrics {
+  /** Boxes created through this runtime. */
+  boxesCreatedTotal: number
+  /** Starts through this runtime that failed. */
+  boxesFailedTotal: number
+  /** Boxes of the home running now. */
+  numRunningBoxes: number
+  /** Execs asked for through this runtime. */
+  totalCommandsExecuted: number
+  /** Of those, execs that failed to start. */
+  totalExecErrors: number
 }
 
 /** How to open a runtime. */

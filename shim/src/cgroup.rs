@@ -4,8 +4,8 @@
 //! unified hierarchy, most machines) and v1 (one hierarchy per controller, found in
 //! /proc/self/mountinfo; also the "hybrid" layout, whose v2 part carries none of our
 //! controllers and is ignored). A [`Cgroup`] is the box's directory in each hierarchy that
-//! carries one of the memory, pids, cpu and (v1) devices controllers: one directory on v2, up
-//! to four on v1. The device filter (device_filter.rs) is part of it.
+//! carries one of the memory, pids, cpu and (v1) devices and cpuacct controllers: one directory
+//! on v2, up to five on v1. The device filter (device_filter.rs) is part of it.
 //!
 //! Placement: the shim creates the directories but never joins them, so a workload at the
 //! box's memory or pids limit cannot take the shim down with it (the OOM killer only picks
@@ -40,22 +40,30 @@ const CPU_PERIOD_US: u64 = 100_000;
 /// The kernel's smallest CFS quota (1 ms).
 const CPU_MIN_QUOTA_US: u64 = 1_000;
 
-/// The controllers a box's limits use, and v1's `devices` (device_filter.rs), which v2
-/// replaces with an eBPF program.
+/// The controllers a box's limits use, v1's `devices` (device_filter.rs), which v2 replaces
+/// with an eBPF program, and v1's `cpuacct`, which counts the box's CPU time for its metrics
+/// (core/src/metrics/cgroup.rs) where it is not mounted with `cpu` (v2's `cpu.stat` always
+/// counts it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Controller {
     Memory,
     Pids,
     Cpu,
     Devices,
+    Cpuacct,
 }
 
 impl Controller {
     /// The controllers of limits, on either layout.
     const ALL: [Controller; 3] = [Controller::Memory, Controller::Pids, Controller::Cpu];
     /// The v1 hierarchies a box gets a cgroup in.
-    const V1: [Controller; 4] =
-        [Controller::Memory, Controller::Pids, Controller::Cpu, Controller::Devices];
+    const V1: [Controller; 5] = [
+        Controller::Memory,
+        Controller::Pids,
+        Controller::Cpu,
+        Controller::Devices,
+        Controller::Cpuacct,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -63,6 +71,7 @@ impl Controller {
             Controller::Pids => "pids",
             Controller::Cpu => "cpu",
             Controller::Devices => "devices",
+            Controller::Cpuacct => "cpuacct",
         }
     }
 
@@ -152,6 +161,8 @@ impl Values {
             Controller::Pids => self.pids_max.is_some(),
             Controller::Cpu => self.cpu_quota_us.is_some(),
             Controller::Devices => self.devices_required,
+            // Nothing to limit: counting only, never a reason to refuse a box.
+            Controller::Cpuacct => false,
         }
     }
 }
@@ -347,6 +358,7 @@ fn write_v1(dir: &Path, controller: Controller, values: &Values) -> Result<(), S
         }
         Controller::Pids => write(dir, "pids.max", &max_or(values.pids_max))?,
         Controller::Devices => device_filter::write_v1(dir, &values.devices)?,
+        Controller::Cpuacct => {}
     }
     Ok(())
 }
@@ -365,8 +377,9 @@ fn write_v2(dir: &Path, controller: Controller, values: &Values) -> Result<(), S
             set(dir, "cpu.max", &format!("{quota} {CPU_PERIOD_US}"), values.cpu_quota_us)?;
         }
         Controller::Pids => write(dir, "pids.max", &max_or(values.pids_max))?,
-        // No such controller on v2: the eBPF filter, attached by the caller.
-        Controller::Devices => {}
+        // No such controller on v2: the eBPF filter, attached by the caller; CPU time is in
+        // every v2 cgroup's `cpu.stat`.
+        Controller::Devices | Controller::Cpuacct => {}
     }
     Ok(())
 }
@@ -541,6 +554,7 @@ fn v1_conventional(root: &Path) -> Vec<Hierarchy> {
         ("cpu", Controller::Cpu),
         ("cpu,cpuacct", Controller::Cpu),
         ("devices", Controller::Devices),
+        ("cpuacct", Controller::Cpuacct),
     ] {
         let mount = root.join(dir);
         if found.iter().any(|h| h.controllers.contains(&controller))
@@ -572,17 +586,29 @@ mod tests {
     #[test]
     fn v1_hierarchies_come_from_the_mount_table() {
         let found = v1_hierarchies(&parse_mountinfo(HYBRID));
-        let expected = [
-            ("/sys/fs/cgroup/cpu,cpuacct", Controller::Cpu),
-            ("/sys/fs/cgroup/memory", Controller::Memory),
-            ("/sys/fs/cgroup/devices", Controller::Devices),
-            ("/sys/fs/cgroup/pids", Controller::Pids),
+        let expected: [(&str, &[Controller]); 4] = [
+            ("/sys/fs/cgroup/cpu,cpuacct", &[Controller::Cpu, Controller::Cpuacct]),
+            ("/sys/fs/cgroup/memory", &[Controller::Memory]),
+            ("/sys/fs/cgroup/devices", &[Controller::Devices]),
+            ("/sys/fs/cgroup/pids", &[Controller::Pids]),
         ];
         assert_eq!(found.len(), expected.len(), "{found:?}");
-        for (hierarchy, (mount, controller)) in found.iter().zip(expected) {
+        for (hierarchy, (mount, controllers)) in found.iter().zip(expected) {
             assert_eq!(hierarchy.mount, Path::new(mount));
-            assert_eq!(hierarchy.controllers, [controller]);
+            assert_eq!(hierarchy.controllers, controllers);
         }
+    }
+
+    #[test]
+    fn a_separate_cpuacct_hierarchy_is_found() {
+        let mounts = parse_mountinfo(
+            "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+             33 31 0:30 / /sys/fs/cgroup/cpuacct rw - cgroup cgroup rw,cpuacct\n",
+        );
+        let found = v1_hierarchies(&mounts);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[1].mount, Path::new("/sys/fs/cgroup/cpuacct"));
+        assert_eq!(found[1].controllers, [Controller::Cpuacct]);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod pull;
 mod rm;
 mod run;
 mod start;
+mod stats;
 mod stop;
 mod table;
 
@@ -39,6 +40,9 @@ pub(crate) enum Command {
     /// List boxes
     #[command(alias = "list", alias = "ps")]
     Ls(ls::Args),
+    /// Show running boxes' usage (CPU, memory, network, block io, pids), refreshed every
+    /// second until Ctrl-C
+    Stats(stats::Args),
     /// Show one box as JSON
     Inspect(inspect::Args),
     /// Say which walls this host gives boxes (user namespace, limits, filters) and how
@@ -67,6 +71,7 @@ impl Command {
             Command::Cp(args) => cp::run(rt, args).await,
             Command::Logs(args) => logs::run(rt, args).await,
             Command::Ls(args) => ls::run(rt, args),
+            Command::Stats(args) => stats::run(rt, args).await,
             Command::Inspect(args) => inspect::run(rt, args),
             Command::Info(args) => info::run(rt, args),
             Command::Rm(args) => rm::run(rt, args),

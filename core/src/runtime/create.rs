@@ -51,6 +51,7 @@ impl Runtime {
             ));
         }
         drop(lock);
+        self.counters().box_created();
         Ok(LiteBox::new(self.clone(), rec.id, rec.name))
     }
 

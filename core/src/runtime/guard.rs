@@ -77,6 +77,7 @@ fn kill_shim(shim: &ShimHandle) {
 /// Persists `failed` without taking the box lock (the pipeline holds it). A database error
 /// here has nowhere better to go than the log of the embedding program.
 fn persist_failed(rt: &Runtime, box_id: &str, reason: &str) {
+    rt.counters().box_failed();
     let result = rt.store().box_by_id(box_id).and_then(|rec| match rec {
         Some(mut rec) => {
             rec.state.mark_failed(reason);

@@ -54,6 +54,8 @@ struct Inner {
     shim_path: OnceLock<PathBuf>,
     reaper: OnceLock<ShimReaper>,
     live: Mutex<HashMap<String, LiveBox>>,
+    /// What went through this runtime ([`crate::RuntimeMetrics`], [`crate::BoxMetrics`]).
+    counters: crate::metrics::Counters,
     /// Set by [`Runtime::shutdown`]: from then on every operation but another shutdown fails.
     shut_down: std::sync::atomic::AtomicBool,
 }
@@ -105,6 +107,7 @@ impl Runtime {
                 shim_path: OnceLock::new(),
                 reaper: OnceLock::new(),
                 live: Mutex::default(),
+                counters: Default::default(),
                 shut_down: Default::default(),
             }),
         };
@@ -156,6 +159,10 @@ impl Runtime {
 
     pub(crate) fn options(&self) -> &RuntimeOptions {
         &self.inner.options
+    }
+
+    pub(crate) fn counters(&self) -> &crate::metrics::Counters {
+        &self.inner.counters
     }
 
     pub(crate) fn live(&self) -> MutexGuard<'_, HashMap<String, LiveBox>> {

@@ -44,6 +44,7 @@ impl Runtime {
 
     /// Deletes files, then the record, then the lock file. Caller holds the box lock.
     pub(crate) fn remove_locked(&self, id: &str) -> Result<()> {
+        self.counters().forget(id);
         let paths = self.home().box_paths(id);
         // Files first: if that fails the record stays, so nothing is lost without a trace.
         for path in [&paths.dir, &paths.socket] {

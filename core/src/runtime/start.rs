@@ -2,7 +2,7 @@
 //! step after `starting` is persisted runs under a [`CleanupGuard`].
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use boxlite_protocol::launch::{DiskSpec, GuestConfig, Limits, LogLimits, ShimSpec};
 
@@ -19,6 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::home::{BoxPaths, Home};
 use crate::images::ImageConfig;
 use crate::limits::BoxLimits;
+use crate::metrics::StartTimes;
 use crate::options::{BoxOptions, SeccompMode, UsernsMode};
 use crate::shim::ShimHandle;
 use crate::status::BoxStatus;
@@ -31,6 +32,7 @@ impl Runtime {
     /// Starts box `id` unless it runs already. `detach` overrides the box's option.
     pub(crate) async fn start_box(&self, id: &str, detach: Option<bool>) -> Result<()> {
         self.check_open(&format!("start box {id}"))?;
+        let begun = Instant::now();
         let _lock = self.lock_box(id).await?;
         let mut rec = self.resolve_existing(id)?;
         if rec.state.status() == BoxStatus::Running {
@@ -66,8 +68,10 @@ impl Runtime {
         let mut guard = CleanupGuard::new(self, id);
         let detach = detach.unwrap_or(rec.config.detach);
         match self.launch_and_connect(&mut rec, detach, &mut guard).await {
-            Ok(()) => {
+            Ok(mut times) => {
                 guard.disarm();
+                times.total = begun.elapsed();
+                self.counters().started(&rec.id, times);
                 Ok(())
             }
             Err(e) => {
@@ -82,7 +86,7 @@ impl Runtime {
         rec: &mut BoxRecord,
         detach: bool,
         guard: &mut CleanupGuard,
-    ) -> Result<()> {
+    ) -> Result<StartTimes> {
         let id = rec.id.clone();
         let config = rec.config.clone();
         let name = rec.name.clone();
@@ -93,7 +97,7 @@ impl Runtime {
                 self.store().update_state(&id, &rec.state)
             })
             .await?;
-        let Booted { shim, liveness, mut agent, has_main } = booted;
+        let Booted { shim, liveness, mut agent, has_main, times } = booted;
         // The shim wrote them before it started the box, which is ready now.
         if !rec.config.ports.is_empty() {
             let ports_path = self.home().box_paths(&id).ports;
@@ -123,7 +127,7 @@ impl Runtime {
             LiveBox { shim: Some(shim.clone()), liveness, agent: Some(agent), detach, main_stream },
         );
         self.spawn_exit_monitor(&id, shim);
-        Ok(())
+        Ok(times)
     }
 
     /// Launches the shim of box `id` and connects to its agent once it is ready. `registered`
@@ -138,7 +142,9 @@ impl Runtime {
         mut registered: impl FnMut(&ShimHandle) -> Result<()>,
     ) -> Result<Booted> {
         let id = id.to_string();
+        let stage = Instant::now();
         let image = self.image_for_box(&id, &config.image).await?;
+        let image_prepare = stage.elapsed();
 
         let paths = self.home().box_paths(&id);
         let limits = BoxLimits::of(config);
@@ -217,8 +223,10 @@ impl Runtime {
         let has_main = spec.guest.main.is_some();
         let request =
             LaunchRequest { spec, spec_path: paths.spec.clone(), log_path: paths.log.clone() };
+        let stage = Instant::now();
         let launched = engine.launch(&request)?;
         let shim = self.reaper()?.register(launched.child)?;
+        let box_spawn = stage.elapsed();
         registered(&shim)?;
 
         let timeout = self.options().resolved_guest_ready_timeout()?;
@@ -227,6 +235,7 @@ impl Runtime {
             log_path: paths.log.clone(),
             socket_path: paths.socket.clone(),
         };
+        let stage = Instant::now();
         wait_for_guest_ready(launched.ready, &shim, timeout, &ctx).await.map_err(|reason| {
             let kind = if shim.status().is_none() && !reason.contains("exited") {
                 ErrorKind::Timeout
@@ -235,8 +244,10 @@ impl Runtime {
             };
             Error::new(kind, reason)
         })?;
+        let guest_ready = stage.elapsed();
         let agent = connect(&id, &paths.socket).await?;
-        Ok(Booted { shim, liveness: launched.liveness, agent, has_main })
+        let times = StartTimes { total: Duration::ZERO, image_prepare, box_spawn, guest_ready };
+        Ok(Booted { shim, liveness: launched.liveness, agent, has_main, times })
     }
 }
 
@@ -255,6 +266,8 @@ pub(super) struct Booted {
     pub(super) liveness: Option<std::process::ChildStdin>,
     pub(super) agent: crate::agent::Agent,
     pub(super) has_main: bool,
+    /// How long each stage took (`total` is the caller's to fill).
+    pub(super) times: StartTimes,
 }
 
 /// Where a box's writable layer lives.

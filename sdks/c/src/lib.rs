@@ -4,8 +4,8 @@
 //! The modules mirror boxlite-core file for file and only convert types, ownership and errors:
 //! [`runtime`] (open, create, lookup, remove, shutdown), [`litebox`] (the box handle: start,
 //! stop, info), [`exec`] (commands and executions: streams, stdin, signals, the result),
-//! [`info`] (box info and lists), [`metrics`] (a box's counters), [`images`] (pull, list,
-//! inspect, remove, prune of images), [`options`] (box and runtime options from JSON),
+//! [`info`] (box info and lists), [`metrics`] (a box's and a runtime's metrics), [`images`]
+//! (pull, list, inspect, remove, prune of images), [`options`] (box and runtime options from JSON),
 //! [`status`] (status names), [`error`] (codes and error objects), and [`simple`], the
 //! blocking one-call API.
 //! [`ffi`] holds the boundary helpers every exported function goes through: argument

@@ -12,6 +12,7 @@ import type {
   ImagePruneReport,
   PortSpec,
   VolumeSpec,
+  RuntimeMetrics,
 } from '../native';
 
 export type {
@@ -24,6 +25,7 @@ export type {
   ImagePruneReport,
   PortSpec,
   VolumeSpec,
+  RuntimeMetrics,
 };
 
 /** One of `errorCodes()`. */
@@ -289,7 +291,7 @@ export declare class Box {
   readonly id: string;
   readonly name: string | null;
   info(): Promise<BoxInfo>;
-  /** Its counters now (each null while it does not run, or has no network). */
+  /** Its usage now and this runtime's counters of it (usage null while it does not run). */
   metrics(): Promise<BoxMetrics>;
   start(): Promise<void>;
   /** SIGTERM, then SIGKILL after `timeoutSecs` (default 10). */
@@ -327,6 +329,8 @@ export declare class Boxlite {
   get(idOrName: string): Promise<Box | null>;
   getInfo(idOrName: string): Promise<BoxInfo | null>;
   listInfo(): Promise<BoxInfo[]>;
+  /** This runtime's counters since it was opened (`numRunningBoxes`: the whole home's). */
+  metrics(): Promise<RuntimeMetrics>;
   remove(idOrName: string, force?: boolean): Promise<void>;
   /** Stops this runtime's non-detached boxes (grace default 10 s; -1 waits indefinitely). */
   shutdown(timeoutSecs?: number | null): Promise<void>;

@@ -158,6 +158,11 @@ class Boxlite {
     return mapped(this.#native.getInfo(idOrName));
   }
 
+  /** This runtime's counters since it was opened (`numRunningBoxes`: the whole home's). */
+  async metrics() {
+    return mapped(this.#native.metrics());
+  }
+
   /** Info of every box, newest first. */
   async listInfo() {
     return mapped(this.#native.listInfo());

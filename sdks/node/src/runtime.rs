@@ -16,6 +16,7 @@ use crate::error::{blocking, to_napi, Result, Settled};
 use crate::images::JsImageHandle;
 use crate::info::JsBoxInfo;
 use crate::litebox::JsBox;
+use crate::metrics::JsRuntimeMetrics;
 use crate::options::{seconds, JsBoxOptions, JsRuntimeOptions};
 
 /// A home directory, opened on first use. Methods return Promises; failures reject with an
@@ -135,6 +136,12 @@ impl JsBoxlite {
     #[napi(ts_return_type = "Promise<BoxInfo | null>")]
     pub async fn get_info(&self, id_or_name: String) -> Settled<Option<JsBoxInfo>> {
         self.with_runtime(move |rt| rt.get_info(&id_or_name).map(|i| i.map(JsBoxInfo::from))).await
+    }
+
+    /// This runtime's counters since it was opened (`numRunningBoxes`: the whole home's).
+    #[napi(ts_return_type = "Promise<RuntimeMetrics>")]
+    pub async fn metrics(&self) -> Settled<JsRuntimeMetrics> {
+        self.with_runtime(|rt| rt.metrics().map(JsRuntimeMetrics::from)).await
     }
 
     /// Info of every box, newest first.

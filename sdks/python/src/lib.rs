@@ -30,6 +30,7 @@ fn _boxlite(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<info::PyBoxLimits>()?;
     m.add_class::<info::PyBoxPort>()?;
     m.add_class::<metrics::PyBoxMetrics>()?;
+    m.add_class::<metrics::PyRuntimeMetrics>()?;
     m.add_class::<images::PyImageHandle>()?;
     m.add_class::<images::PyImageInfo>()?;
     m.add_class::<images::PyPruneReport>()?;

@@ -12,6 +12,7 @@ use crate::error::to_py_err;
 use crate::images::{PyImageHandle, PyImageRegistry};
 use crate::info::PyBoxInfo;
 use crate::litebox::PyBox;
+use crate::metrics::PyRuntimeMetrics;
 use crate::options::PyBoxOptions;
 
 /// An open boxlite home. Methods return awaitables; core's blocking work (SQLite, file
@@ -113,6 +114,12 @@ impl PyRuntime {
     fn get_info<'py>(&self, py: Python<'py>, id_or_name: String) -> PyResult<Bound<'py, PyAny>> {
         let rt = self.rt()?;
         blocking(py, move || rt.get_info(&id_or_name), info_obj)
+    }
+
+    /// The runtime's counters (core `Runtime::metrics`).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rt = self.rt()?;
+        blocking(py, move || rt.metrics(), |py, m| PyRuntimeMetrics::from(m).into_py_any(py))
     }
 
     fn list_info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

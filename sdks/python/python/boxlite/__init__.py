@@ -23,6 +23,7 @@ from ._boxlite import (
     ImageInfo,
     ImagePruneReport,
     ImageRegistry,
+    RuntimeMetrics,
     error_codes,
     status_names,
 )
@@ -110,6 +111,7 @@ __all__ = [
     "NotFoundError",
     "Options",
     "ParseError",
+    "RuntimeMetrics",
     "SimpleBox",
     "SyncBox",
     "SyncBoxlite",

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import ClassVar, Optional, Union
 
 from . import _boxlite
-from ._boxlite import BoxInfo, BoxMetrics, BoxOptions, ImageRegistry
+from ._boxlite import BoxInfo, BoxMetrics, BoxOptions, ImageRegistry, RuntimeMetrics
 from .errors import InvalidArgumentError
 from .execution import Execution
 from .images import ImageHandle
@@ -69,8 +69,10 @@ class Box:
         return self._native.info()
 
     async def metrics(self) -> BoxMetrics:
-        """The box's counters now: its network's bytes and packets, read on the host (each
-        ``None`` while it does not run, or has no network)."""
+        """The box's usage now, read on the host (CPU, memory, pids, block io from its cgroup;
+        its network's bytes and packets; each ``None`` while it does not run or when its source
+        is missing), and this runtime's exec counts and last start times. ``cpu_percent``
+        covers the interval since this runtime's previous call, or since the box started."""
         return await self._native.metrics()
 
     async def start(self) -> None:
@@ -193,6 +195,11 @@ class Boxlite:
     async def list_info(self) -> list[BoxInfo]:
         """Every box, newest first."""
         return await self._native.list_info()
+
+    async def metrics(self) -> RuntimeMetrics:
+        """This runtime's counters since it was opened: boxes created and failed, execs and
+        exec errors; ``num_running_boxes`` counts every running box of the home."""
+        return await self._native.metrics()
 
     async def get_or_create(
         self, options: BoxOptions, name: Optional[str] = None

@@ -13,7 +13,15 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Optional, TypeVar, Union
 
-from ._boxlite import BoxInfo, BoxMetrics, BoxOptions, ExecResult, ImageInfo, ImagePruneReport
+from ._boxlite import (
+    BoxInfo,
+    BoxMetrics,
+    BoxOptions,
+    ExecResult,
+    ImageInfo,
+    ImagePruneReport,
+    RuntimeMetrics,
+)
 from .codebox import DEFAULT_IMAGE, CodeBox
 from .errors import InvalidStateError
 from .exec import ExecResult as SimpleExecResult
@@ -295,6 +303,9 @@ class SyncBoxlite:
 
     def list_info(self) -> list[BoxInfo]:
         return _run(self._runtime.list_info())
+
+    def metrics(self) -> RuntimeMetrics:
+        return _run(self._runtime.metrics())
 
     def get_or_create(
         self, options: BoxOptions, name: Optional[str] = None
