@@ -286,6 +286,7 @@ fn cp_copies_both_ways_and_streams_tar() {
     assert_eq!(out.status.code(), Some(125));
     let err = text(&out.stderr);
     assert!(err.lines().count() == 1 && err.contains("/nope"), "{err}");
+}
 
 #[test]
 fn run_with_volumes_shares_a_host_directory_and_refuses_a_bad_one() {
