@@ -381,6 +381,7 @@ pub(super) async fn receive(
     request: CopyOutRequest,
     consume: impl FnOnce(ChunkReader) -> archive::Result<archive::Totals> + Send + 'static,
 ) -> Result<CopyStats> {
+    let cap = stream_cap(&request);
     let (tx, rx) = mpsc::channel::<Vec<u8>>(QUEUED_CHUNKS);
     let consumer = tokio::task::spawn_blocking(move || consume(ChunkReader::new(rx)));
     let mut client = agent.clone();
@@ -394,6 +395,15 @@ pub(super) async fn receive(
         let mut bytes = 0u64;
         while let Some(chunk) = stream.message().await.map_err(|s| agent_error(id, what, s))? {
             bytes += chunk.data.len() as u64;
+            // The agent is ours to distrust: whatever it sends past what the request allows
+            // ends the copy, also when nothing on this side parses the stream.
+            if cap.is_some_and(|cap| bytes > cap) {
+                return Err(Error::invalid_argument(format!(
+                    "box {id}: {what}: the box sent more than the {} bytes a stream within the \
+                     copy's bounds can take",
+                    cap.unwrap_or_default()
+                )));
+            }
             // The consumer stopped: its error is the copy's.
             if tx.send(chunk.data).await.is_err() {
                 break;
@@ -412,4 +422,34 @@ pub(super) async fn receive(
         true => CopyStats { entries: 0, bytes },
         false => totals.into(),
     })
+}
+
+/// Most bytes a stream within `request`'s bounds can take: the file data, and per entry its
+/// header, GNU long name and long link headers (each up to PATH_MAX) and padding; `None` when
+/// the request bounds nothing.
+fn stream_cap(request: &CopyOutRequest) -> Option<u64> {
+    const PER_ENTRY_BYTES: u64 = 4 * 512 + 2 * 4096;
+    if request.max_entries == 0 || request.max_bytes == 0 {
+        return None;
+    }
+    let headers = request.max_entries.saturating_mul(PER_ENTRY_BYTES);
+    Some(request.max_bytes.saturating_add(headers).saturating_add(1 << 20))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_cap_covers_data_and_headers_and_nothing_more() {
+        let request = |max_entries, max_bytes| CopyOutRequest {
+            max_entries,
+            max_bytes,
+            ..Default::default()
+        };
+        let cap = stream_cap(&request(10, 1000)).unwrap();
+        assert_eq!(cap, 1000 + 10 * (4 * 512 + 2 * 4096) + (1 << 20));
+        assert_eq!(stream_cap(&request(0, 1000)), None);
+        assert_eq!(stream_cap(&request(u64::MAX, u64::MAX)), Some(u64::MAX));
+    }
 }

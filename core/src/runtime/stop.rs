@@ -55,7 +55,14 @@ impl Runtime {
             rec.state.transition(BoxStatus::Stopping)?;
             self.store().update_state(id, &rec.state)?;
         }
-        match self.bring_down(&rec, &shim, grace).await {
+        // Our own child: a stop returns once it is reaped, not merely exited, so no zombie of
+        // ours outlives the call (the reaper thread reaps it; this waits for that, bounded).
+        let own = self.live().get(id).and_then(|live| live.shim.clone());
+        let ended = self.bring_down(&rec, &shim, grace).await;
+        if let (Some(own), Ok(_)) = (&own, &ended) {
+            let _ = tokio::time::timeout(SHIM_KILL_WAIT, own.wait()).await;
+        }
+        match ended {
             Ok(Ending::Exited | Ending::KilledAfterAnswer) => self.settle_exit(&rec, true),
             Ok(Ending::Killed(reason)) => self.settle_killed(&rec, &reason),
             Err(e) => {

@@ -180,6 +180,18 @@ fn an_oversized_extension_header_is_refused_before_it_is_read() {
 }
 
 #[test]
+fn an_endless_run_of_extension_headers_ends_at_the_entry_bound() {
+    let (_tmp, dest, _outside) = dirs();
+    let mut stream = Raw::default();
+    for _ in 0..50 {
+        stream = stream.entry(b"././@LongLink", tar::EntryType::GNULongName, b"name", b"");
+    }
+    let opts = UnpackOptions { limits: Limits { max_entries: 5, max_bytes: 0 }, ..overwrite() };
+    let err = unpack_into(&dest, &stream.end(), &opts).unwrap_err();
+    assert_eq!(err.kind, Kind::Limit, "{err}");
+}
+
+#[test]
 fn setuid_bits_are_cleared_unless_kept() {
     let (_tmp, dest, _outside) = dirs();
     let mut header = tar::Header::new_gnu();

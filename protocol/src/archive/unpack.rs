@@ -32,8 +32,21 @@ pub fn unpack(stream: impl Read, dir: BorrowedFd<'_>, opts: &UnpackOptions) -> R
     let entries = archive.entries().map_err(stream_error)?.raw(true);
     let mut state = Unpacker { base: dir, opts, totals: Totals::default(), dirs: Vec::new() };
     let mut pending = Pending::default();
+    let mut headers = 0u64;
     for entry in entries {
         let mut entry = entry.map_err(stream_error)?;
+        // Extension headers are no entries, yet an endless run of them must end too.
+        headers += 1;
+        let most = opts.limits.max_entries.saturating_mul(MAX_HEADERS_PER_ENTRY);
+        if most != 0 && headers > most {
+            return Err(Error::new(
+                Kind::Limit,
+                format!(
+                    "more than {most} headers in a stream of at most {} entries",
+                    opts.limits.max_entries
+                ),
+            ));
+        }
         let Some(meta) = pending.take_meta(&mut entry)? else { continue };
         state.apply(meta, &mut entry)?;
     }
@@ -226,6 +239,9 @@ struct Unpacker<'a> {
     /// Directories unpacked, whose mode and times are set last (their entries change them).
     dirs: Vec<(Vec<OsString>, Meta)>,
 }
+
+/// Headers one entry may come with: its own, a GNU long name and long link, a PAX header.
+const MAX_HEADERS_PER_ENTRY: u64 = 4;
 
 /// Bytes copied at a time from the stream into a file.
 const COPY_BUFFER_BYTES: usize = 128 << 10;
