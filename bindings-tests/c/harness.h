@@ -138,6 +138,11 @@ int expect_no_boxes(struct ctx *c, BoxliteRuntime *rt);
 int network_enabled_has_eth0(struct ctx *c);
 int published_port_reaches_box(struct ctx *c);
 
+/* Files scenarios (spec_files.c). */
+int copy_in_and_out_roundtrip(struct ctx *c);
+int small_files_write_read_list(struct ctx *c);
+int copy_refuses_hostile_sources(struct ctx *c);
+
 /* Image scenarios (spec_images.c): each runs its own registry, no box. */
 int image_pull_list_remove(struct ctx *c);
 int image_missing_not_found(struct ctx *c);
