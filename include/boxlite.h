@@ -139,6 +139,9 @@ typedef struct BoxliteBoxList BoxliteBoxList;
 // threads while it is being changed.
 typedef struct BoxliteCommand BoxliteCommand;
 
+// The entries of a box directory, sorted by name, as read by `boxlite_box_list_dir()`.
+typedef struct BoxliteDirList BoxliteDirList;
+
 // An error returned through `err_out`: a code and a message naming what failed and on which
 // subject.
 typedef struct BoxliteError BoxliteError;
@@ -182,6 +185,30 @@ typedef struct {
 // Receives a chunk of an execution's output: `len` bytes at `data` (not NUL-terminated; valid
 // only during the call) and the `user_data` given to `boxlite_command_set_output()`.
 typedef void (*BoxliteOutputFn)(const uint8_t *data, size_t len, void *user_data);
+
+// How `boxlite_box_copy_in()` and `boxlite_box_copy_out()` copy; start from
+// `boxlite_copy_options_default()` and change what differs.
+typedef struct {
+  // Copy directory trees; otherwise a directory source is refused. Default true.
+  bool recursive;
+  // Replace files and symlinks in the way; otherwise one fails the copy. Default true.
+  bool overwrite;
+  // Copy what symlinks in the source point to rather than the links. Default false.
+  bool follow_symlinks;
+  // A directory copied into an existing directory lands as `dst/<name>`; otherwise its
+  // contents go in `dst`. Default true.
+  bool include_parent;
+  // Keep the numeric owners of the source. Default false.
+  bool preserve_owners;
+} BoxliteCopyOptions;
+
+// What a copy moved, written by the copy calls when the caller asks for it.
+typedef struct {
+  // Files, directories and links.
+  uint64_t entries;
+  // Bytes of file data.
+  uint64_t bytes;
+} BoxliteCopyStats;
 
 // What `boxlite_image_prune()` removed.
 typedef struct {
@@ -528,6 +555,170 @@ BoxliteErrorCode boxlite_command_set_output(BoxliteCommand *cmd,
 // # Safety
 // `cmd` is NULL or a command from `boxlite_command_new`, freed only once.
 void boxlite_command_free(BoxliteCommand *cmd);
+
+// The default copy options (the same in every boxlite SDK): recursive, overwrite and
+// include_parent on, follow_symlinks and preserve_owners off.
+BoxliteCopyOptions boxlite_copy_options_default(void);
+
+// Copies the host file or directory tree `host_path` into the running box at `box_path`
+// (an absolute path in the box), with `docker cp`'s rules for where it lands
+// (docs/files.md). `opts` NULL means `boxlite_copy_options_default()`. When `stats_out` is
+// not NULL it receives what was copied.
+//
+// Errors: BOXLITE_ERROR_INVALID_STATE when the box is not running, BOXLITE_ERROR_NOT_FOUND
+// for a missing source, BOXLITE_ERROR_ALREADY_EXISTS for a file in the way without
+// `overwrite`, BOXLITE_ERROR_INVALID_ARGUMENT for a path that is not absolute, a source that
+// cannot be copied (a FIFO, a device) or a copy over its bounds.
+//
+// # Safety
+// `box` is a live box handle; `host_path` and `box_path` are NUL-terminated strings; `opts`
+// is NULL or valid for reading; `stats_out` is NULL or valid for writing; `err_out` is NULL
+// or valid for writing a pointer.
+BoxliteErrorCode boxlite_box_copy_in(const BoxliteBox *box,
+                                     const char *host_path,
+                                     const char *box_path,
+                                     const BoxliteCopyOptions *opts,
+                                     BoxliteCopyStats *stats_out,
+                                     BoxliteError **err_out);
+
+// Copies the running box's file or directory tree `box_path` to the host at `host_path`,
+// with the same rules as `boxlite_box_copy_in()`. What arrives belongs to the calling user
+// (unless `preserve_owners`), with setuid and setgid bits cleared.
+//
+// Errors: as `boxlite_box_copy_in()`; a FIFO, device node or socket in the box fails the
+// copy with BOXLITE_ERROR_INVALID_ARGUMENT naming it.
+//
+// # Safety
+// As `boxlite_box_copy_in()`.
+BoxliteErrorCode boxlite_box_copy_out(const BoxliteBox *box,
+                                      const char *box_path,
+                                      const char *host_path,
+                                      const BoxliteCopyOptions *opts,
+                                      BoxliteCopyStats *stats_out,
+                                      BoxliteError **err_out);
+
+// Reads the whole box file `path` (symlinks followed; at most 64 MiB, else
+// BOXLITE_ERROR_INVALID_ARGUMENT: use `boxlite_box_copy_out()` for more).
+//
+// On success `*data_out` and `*len_out` receive the bytes, owned by the caller and freed with
+// `boxlite_bytes_free(data, len)`; the pointer may be non-NULL for an empty file and must be
+// freed all the same. Errors: BOXLITE_ERROR_NOT_FOUND for a missing file,
+// BOXLITE_ERROR_INVALID_ARGUMENT for a directory or a FIFO, BOXLITE_ERROR_INVALID_STATE when
+// the box is not running.
+//
+// # Safety
+// `box` is a live box handle; `path` a NUL-terminated string; `data_out` and `len_out` are
+// valid for writing; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_box_read_file(const BoxliteBox *box,
+                                       const char *path,
+                                       uint8_t **data_out,
+                                       size_t *len_out,
+                                       BoxliteError **err_out);
+
+// Frees bytes returned by `boxlite_box_read_file()`, given with the length it returned.
+// NULL does nothing.
+//
+// # Safety
+// `data` is NULL or a pointer from `boxlite_box_read_file()` with its `len`, freed once.
+void boxlite_bytes_free(uint8_t *data, size_t len);
+
+// Replaces the box file `path` with the `len` bytes at `data` (NULL is allowed when `len` is
+// 0), with permission bits `mode` (0644 is what the other SDKs default to); missing parent
+// directories are made. The file belongs to box root. Errors as `boxlite_box_read_file()`.
+//
+// # Safety
+// `box` is a live box handle; `path` a NUL-terminated string; `data` is valid for reading
+// `len` bytes (or NULL with `len` 0); `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_box_write_file(const BoxliteBox *box,
+                                        const char *path,
+                                        const uint8_t *data,
+                                        size_t len,
+                                        uint32_t mode,
+                                        BoxliteError **err_out);
+
+// Lists the box directory `path` (at most 100 000 entries; symlinks are listed, never
+// followed). On success `*out` receives a list owned by the caller, freed with
+// `boxlite_dir_list_free()`. Errors: BOXLITE_ERROR_NOT_FOUND for a missing directory,
+// BOXLITE_ERROR_INVALID_STATE when the box is not running.
+//
+// # Safety
+// `box` is a live box handle; `path` a NUL-terminated string; `out` is valid for writing a
+// pointer; `err_out` is NULL or valid for writing a pointer.
+BoxliteErrorCode boxlite_box_list_dir(const BoxliteBox *box,
+                                      const char *path,
+                                      BoxliteDirList **out,
+                                      BoxliteError **err_out);
+
+// The number of entries in `list`; 0 when `list` is NULL.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_box_list_dir`.
+size_t boxlite_dir_list_count(const BoxliteDirList *list);
+
+// The name of entry `index` (from 0) in its directory, or NULL when `list` is NULL or
+// `index` out of range. Borrowed from `list`: valid until `list` is freed.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_box_list_dir`.
+const char *boxlite_dir_list_name(const BoxliteDirList *list, size_t index);
+
+// The path in the box of entry `index`, or NULL as `boxlite_dir_list_name()`. Borrowed.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_box_list_dir`.
+const char *boxlite_dir_list_path(const BoxliteDirList *list, size_t index);
+
+// What entry `index` is: "file", "dir", "symlink" or "other" (a device node, FIFO or
+// socket); NULL as `boxlite_dir_list_name()`. Borrowed.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_box_list_dir`.
+const char *boxlite_dir_list_kind(const BoxliteDirList *list, size_t index);
+
+// Where symlink `index` points, or NULL when the entry is no symlink (or as
+// `boxlite_dir_list_name()`). Borrowed.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_box_list_dir`.
+const char *boxlite_dir_list_link_target(const BoxliteDirList *list, size_t index);
+
+// The size in bytes of entry `index` (of the link itself for a symlink); 0 when `list` is
+// NULL or `index` out of range.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_box_list_dir`.
+uint64_t boxlite_dir_list_size(const BoxliteDirList *list, size_t index);
+
+// The permission bits of entry `index` (0755, ...); 0 as `boxlite_dir_list_size()`.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_box_list_dir`.
+uint32_t boxlite_dir_list_mode(const BoxliteDirList *list, size_t index);
+
+// The last modification of entry `index`, milliseconds since the epoch; 0 as
+// `boxlite_dir_list_size()`.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_box_list_dir`.
+int64_t boxlite_dir_list_mtime_ms(const BoxliteDirList *list, size_t index);
+
+// The owner of entry `index`, as the box numbers users; 0 as `boxlite_dir_list_size()`.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_box_list_dir`.
+uint32_t boxlite_dir_list_uid(const BoxliteDirList *list, size_t index);
+
+// The group of entry `index`, as the box numbers groups; 0 as `boxlite_dir_list_size()`.
+//
+// # Safety
+// `list` is NULL or a live list from `boxlite_box_list_dir`.
+uint32_t boxlite_dir_list_gid(const BoxliteDirList *list, size_t index);
+
+// Frees a list returned by `boxlite_box_list_dir()`. NULL does nothing.
+//
+// # Safety
+// `list` is NULL or a list returned by `boxlite_box_list_dir`, freed only once.
+void boxlite_dir_list_free(BoxliteDirList *list);
 
 // Pulls `reference` from its registry ("alpine:3.20", "127.0.0.1:5000/app@sha256:…"; the
 // runtime's registry options apply, see `boxlite_runtime_open_json()`) or loads a local

@@ -143,6 +143,10 @@ int volume_shares_files(struct ctx *c);
 /* Metrics scenarios (spec_metrics.c). */
 int box_metrics_report_usage(struct ctx *c);
 int runtime_metrics_count_boxes(struct ctx *c);
+/* Files scenarios (spec_files.c). */
+int copy_in_and_out_roundtrip(struct ctx *c);
+int small_files_write_read_list(struct ctx *c);
+int copy_refuses_hostile_sources(struct ctx *c);
 
 /* Image scenarios (spec_images.c): each runs its own registry, no box. */
 int image_pull_list_remove(struct ctx *c);

@@ -11,7 +11,7 @@ const net = require('node:net');
 const path = require('node:path');
 
 const { Boxlite, statusNames, errorCodes } = require('boxlite');
-const { REPO, loadSpec, runImage, withRuntime, rejectsWithCode, readAll, run, within } = require('./helpers.js');
+const { REPO, loadSpec, runImage, withHome, withRuntime, rejectsWithCode, readAll, run, within } = require('./helpers.js');
 
 const TESTKIT =
   process.env.BOXLITE_TESTKIT ||
@@ -655,6 +655,69 @@ const scenarios = {
       await up.stop();
       assert.equal((await rt.metrics()).numRunningBoxes, 0);
     });
+  },
+
+  async copy_in_and_out_roundtrip({ file, content, mode, sub_file, sub_content, dest }) {
+    await withRuntime((rt) =>
+      withHome(async (tmp) => {
+        const box = await runBox(rt);
+        await box.start();
+        const src = path.join(tmp, 'src');
+        fs.mkdirSync(path.dirname(path.join(src, sub_file)), { recursive: true });
+        fs.writeFileSync(path.join(src, file), content);
+        fs.chmodSync(path.join(src, file), parseInt(mode, 8));
+        fs.writeFileSync(path.join(src, sub_file), sub_content);
+        const stats = await box.copyIn(src, dest);
+        assert.deepEqual(stats, { entries: 4, bytes: content.length + sub_content.length });
+        const stat = await run(box, 'stat', ['-c', '%a', `${dest}/${file}`]);
+        assert.deepEqual([stat.stdout, stat.exitCode], [`${mode}\n`, 0], stat.stderr);
+        const cat = await run(box, 'cat', [`${dest}/${sub_file}`]);
+        assert.deepEqual([cat.stdout, cat.exitCode], [sub_content, 0], cat.stderr);
+        const back = path.join(tmp, 'back');
+        await box.copyOut(dest, back, { recursive: true });
+        assert.equal(fs.readFileSync(path.join(back, file), 'utf8'), content);
+        assert.equal(fs.statSync(path.join(back, file)).mode & 0o7777, parseInt(mode, 8));
+        assert.equal(fs.readFileSync(path.join(back, sub_file), 'utf8'), sub_content);
+      }),
+    );
+  },
+
+  async small_files_write_read_list({ path: filePath, content, mode }) {
+    const parent = filePath.slice(0, filePath.lastIndexOf('/'));
+    const name = filePath.slice(filePath.lastIndexOf('/') + 1);
+    await withRuntime(async (rt) => {
+      const box = await runBox(rt);
+      await box.start();
+      await box.writeFile(filePath, content, parseInt(mode, 8));
+      const read = await box.readFile(filePath);
+      assert.ok(Buffer.isBuffer(read));
+      assert.equal(read.toString('utf8'), content);
+      const stat = await run(box, 'stat', ['-c', '%a', filePath]);
+      assert.deepEqual([stat.stdout, stat.exitCode], [`${mode}\n`, 0], stat.stderr);
+      const made = await run(box, 'sh', ['-c', `mkdir ${parent}/d && ln -s ${name} ${parent}/ln`]);
+      assert.equal(made.exitCode, 0, made.stderr);
+      const entries = await box.listDir(parent);
+      assert.deepEqual(entries.map((e) => [e.name, e.kind]), [['d', 'dir'], ['ln', 'symlink'], [name, 'file']]);
+      const [d, ln, f] = entries;
+      assert.deepEqual([f.path, f.size, f.mode, f.linkTarget], [filePath, Buffer.byteLength(content), parseInt(mode, 8), null]);
+      assert.equal(ln.linkTarget, name);
+      assert.ok(f.mtimeMs > 0 && d.linkTarget === null);
+    });
+  },
+
+  async copy_refuses_hostile_sources({ fifo, code, missing, missing_code }) {
+    await withRuntime((rt) =>
+      withHome(async (tmp) => {
+        const box = await runBox(rt);
+        await box.start();
+        const made = await run(box, 'mkfifo', [fifo]);
+        assert.equal(made.exitCode, 0, made.stderr);
+        const err = await rejectsWithCode(box.copyOut(fifo, path.join(tmp, 'out')), code);
+        assert.ok(err.message.includes(fifo), err.message);
+        assert.equal((await box.info()).status, 'running');
+        await rejectsWithCode(box.readFile(missing), missing_code);
+      }),
+    );
   },
 
   async image_pull_list_remove({ repo, tag }) {

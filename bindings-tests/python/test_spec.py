@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boxlite
@@ -563,6 +566,78 @@ async def test_seccomp_profile_replaces_default(home, run_image):
     assert out.split() == ["Seccomp:", "2"]
     await bounded(box.stop())
     await assert_create_refused(home, p["code"], "SCMP_ACT_NOTIFY", seccomp=p["notify"])
+
+
+@scenario
+async def test_copy_in_and_out_roundtrip(home, run_image):
+    p = params("copy_in_and_out_roundtrip")
+    mode = int(p["mode"], 8)
+    rt = runtime(home)
+    box = await started(rt, run_image, auto_remove=False)
+    with tempfile.TemporaryDirectory(prefix="boxlite-py-files-") as tmp:
+        src = Path(tmp, "src")
+        (src / p["sub_file"]).parent.mkdir(parents=True)
+        (src / p["file"]).write_text(p["content"])
+        os.chmod(src / p["file"], mode)
+        (src / p["sub_file"]).write_text(p["sub_content"])
+        stats = await bounded(box.copy_in(src, p["dest"]))
+        assert (stats.entries, stats.bytes) == (4, len(p["content"]) + len(p["sub_content"]))
+        out, err, res = await run(box, "stat", "-c", "%a", f"{p['dest']}/{p['file']}")
+        assert (out, res.exit_code) == (p["mode"] + "\n", 0), err
+        out, err, res = await run(box, "cat", f"{p['dest']}/{p['sub_file']}")
+        assert (out, res.exit_code) == (p["sub_content"], 0), err
+        back = Path(tmp, "back")
+        await bounded(box.copy_out(p["dest"], back, boxlite.CopyOptions()))
+        assert (back / p["file"]).read_text() == p["content"]
+        assert (back / p["file"]).stat().st_mode & 0o7777 == mode
+        assert (back / p["sub_file"]).read_text() == p["sub_content"]
+    await bounded(box.stop())
+    await rt.remove(box.id)
+
+
+@scenario
+async def test_small_files_write_read_list(home, run_image):
+    p = params("small_files_write_read_list")
+    path, content, mode = p["path"], p["content"], int(p["mode"], 8)
+    parent, name = path.rsplit("/", 1)
+    rt = runtime(home)
+    box = await started(rt, run_image, auto_remove=False)
+    await bounded(box.write_file(path, content, mode=mode))
+    assert await bounded(box.read_file(path)) == content.encode()
+    out, err, res = await run(box, "stat", "-c", "%a", path)
+    assert (out, res.exit_code) == (p["mode"] + "\n", 0), err
+    _, err, res = await run(box, "sh", "-c", f"mkdir {parent}/d && ln -s {name} {parent}/ln")
+    assert res.exit_code == 0, err
+    entries = await bounded(box.list_dir(parent))
+    assert [(e.name, e.kind) for e in entries] == [
+        ("d", "dir"), ("ln", "symlink"), (name, "file")
+    ]
+    d, ln, f = entries
+    assert (f.path, f.size, f.mode, f.link_target) == (path, len(content.encode()), mode, None)
+    assert ln.link_target == name
+    assert f.mtime_ms > 0 and d.link_target is None
+    await bounded(box.stop())
+    await rt.remove(box.id)
+
+
+@scenario
+async def test_copy_refuses_hostile_sources(home, run_image):
+    p = params("copy_refuses_hostile_sources")
+    rt = runtime(home)
+    box = await started(rt, run_image, auto_remove=False)
+    _, err, res = await run(box, "mkfifo", p["fifo"])
+    assert res.exit_code == 0, err
+    with tempfile.TemporaryDirectory(prefix="boxlite-py-files-") as tmp:
+        with pytest.raises(boxlite.BoxliteError) as caught:
+            await bounded(box.copy_out(p["fifo"], Path(tmp, "out")))
+    assert caught.value.code == p["code"] and p["fifo"] in str(caught.value)
+    assert isinstance(caught.value, boxlite.InvalidArgumentError)
+    assert box.info().status == "running"
+    with pytest.raises(boxlite.BoxliteError) as caught:
+        await bounded(box.read_file(p["missing"]))
+    assert caught.value.code == p["missing_code"]
+    await bounded(box.stop())
+    await rt.remove(box.id)
 
 
 @contextlib.contextmanager

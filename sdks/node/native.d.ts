@@ -32,6 +32,19 @@ export declare class Box {
    * `command_not_found`, `not_executable` or `bad_working_dir`.
    */
   exec(command: string, args?: Array<string> | undefined | null, options?: ExecOptions | undefined | null): Promise<Execution>
+  /**
+   * Copies the host file or tree `hostPath` into the running box at `containerDest`
+   * (docs/files.md).
+   */
+  copyIn(hostPath: string, containerDest: string, options?: CopyOptions | undefined | null): Promise<CopyStats>
+  /** Copies the running box's file or tree `containerSrc` to the host at `hostDest`. */
+  copyOut(containerSrc: string, hostDest: string, options?: CopyOptions | undefined | null): Promise<CopyStats>
+  /** The bytes of the box file `path` (at most 64 MiB). */
+  readFile(path: string): Promise<Buffer>
+  /** Replaces the box file `path` with `data`, mode `mode` (default 0o644). */
+  writeFile(path: string, data: Buffer, mode?: number | undefined | null): Promise<void>
+  /** The entries of the box directory `path`, sorted by name. */
+  listDir(path: string): Promise<FileEntry[]>
 }
 export type JsBox = Box
 
@@ -365,6 +378,31 @@ export interface BoxState {
   errorReason: string | null
 }
 
+/**
+ * How `copyIn` and `copyOut` copy (upstream BoxLite's four, and `preserveOwners`); an unset
+ * option takes core's default.
+ */
+export interface CopyOptions {
+  /** Copy directory trees (default true). */
+  recursive?: boolean
+  /** Replace files and symlinks in the way (default true). */
+  overwrite?: boolean
+  /** Copy what symlinks point to instead of the links (default false). */
+  followSymlinks?: boolean
+  /** A directory copied into a directory lands as `dst/<name>` (default true). */
+  includeParent?: boolean
+  /** Keep numeric owners (default false). */
+  preserveOwners?: boolean
+}
+
+/** What a copy moved. Numbers: exact up to 2^53. */
+export interface CopyStats {
+  /** Files, directories and links. */
+  entries: number
+  /** Bytes of file data. */
+  bytes: number
+}
+
 /** Every stable error code, in core order (`ErrorKind::ALL`). */
 export declare function errorCodes(): Array<string>
 
@@ -394,6 +432,28 @@ export interface ExecResult {
   timedOut: boolean
   /** The kernel's OOM killer killed the command (the box hit its memory limit). */
   oomKilled: boolean
+}
+
+/** One entry of `Box.listDir`. */
+export interface FileEntry {
+  /** The entry's name in its directory. */
+  name: string
+  /** The entry's path in the box. */
+  path: string
+  /** `'file'`, `'dir'`, `'symlink'` or `'other'`. */
+  kind: 'file' | 'dir' | 'symlink' | 'other'
+  /** Bytes (of the link itself for a symlink). */
+  size: number
+  /** Permission bits. */
+  mode: number
+  /** Last modification, milliseconds since the epoch. */
+  mtimeMs: number
+  /** Owner, as the box numbers users. */
+  uid: number
+  /** Group, as the box numbers groups. */
+  gid: number
+  /** Where a symlink points; null for anything else. */
+  linkTarget: string | null
 }
 
 /** What `getOrCreate` resolves to. */

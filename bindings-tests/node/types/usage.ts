@@ -14,13 +14,29 @@ import {
   type BoxInfo,
   type BoxLimits,
   type BoxOptions,
+  type CopyOptions,
+  type CopyStats,
   type ErrorCode,
   type ExecResult,
+  type FileEntry,
   type ImageInfo,
   type ImagePruneReport,
   type ImageRegistry,
   type SimpleExecResult,
 } from 'boxlite';
+
+export async function files(box: Box, simple: SimpleBox): Promise<void> {
+  const opts: CopyOptions = { recursive: true, overwrite: false, followSymlinks: false, includeParent: true };
+  const stats: CopyStats = await box.copyIn('/tmp/src', '/app', opts);
+  await simple.copyOut('/app', '/tmp/back', { preserveOwners: true });
+  await box.writeFile('/app/notes.txt', 'hello', 0o600);
+  await simple.writeFile('/app/raw', Buffer.from([1, 2]));
+  const data: Buffer = await box.readFile('/app/notes.txt');
+  const entries: FileEntry[] = await simple.listDir('/app');
+  const kind: 'file' | 'dir' | 'symlink' | 'other' = entries[0].kind;
+  const target: string | null = entries[0].linkTarget;
+  void [stats.entries, stats.bytes, data, kind, target, entries[0].mtimeMs];
+}
 
 export async function images(): Promise<void> {
   const registries: ImageRegistry[] = [

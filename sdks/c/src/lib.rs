@@ -4,8 +4,9 @@
 //! The modules mirror boxlite-core file for file and only convert types, ownership and errors:
 //! [`runtime`] (open, create, lookup, remove, shutdown), [`litebox`] (the box handle: start,
 //! stop, info), [`exec`] (commands and executions: streams, stdin, signals, the result),
-//! [`info`] (box info and lists), [`metrics`] (a box's and a runtime's metrics), [`images`]
-//! (pull, list, inspect, remove, prune of images), [`options`] (box and runtime options from JSON),
+//! [`info`] (box info and lists), [`metrics`] (a box's and a runtime's metrics), [`files`]
+//! (copies in and out of a box, small-file reads, writes and listings), [`images`] (pull,
+//! list, inspect, remove, prune of images), [`options`] (box and runtime options from JSON),
 //! [`status`] (status names), [`error`] (codes and error objects), and [`simple`], the
 //! blocking one-call API.
 //! [`ffi`] holds the boundary helpers every exported function goes through: argument
@@ -23,6 +24,7 @@ pub mod blocking;
 pub mod error;
 pub mod exec;
 pub mod ffi;
+pub mod files;
 pub mod images;
 pub mod info;
 pub mod litebox;

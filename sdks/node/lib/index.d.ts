@@ -8,6 +8,8 @@ import type {
   BoxMetrics,
   BoxPort,
   BoxState,
+  CopyStats,
+  FileEntry,
   ImageInfo,
   ImagePruneReport,
   PortSpec,
@@ -21,6 +23,8 @@ export type {
   BoxMetrics,
   BoxPort,
   BoxState,
+  CopyStats,
+  FileEntry,
   ImageInfo,
   ImagePruneReport,
   PortSpec,
@@ -285,6 +289,34 @@ export declare class Execution {
 }
 export type JsExecution = Execution;
 
+/** Options of `copyIn` / `copyOut` (upstream's four, and `preserveOwners`). */
+export interface CopyOptions {
+  /** Copy directory trees (default true). */
+  recursive?: boolean | null;
+  /** Replace files and symlinks in the way (default true). */
+  overwrite?: boolean | null;
+  /** Copy what symlinks point to instead of the links (default false). */
+  followSymlinks?: boolean | null;
+  /** A directory copied into a directory lands as `dst/<name>` (default true). */
+  includeParent?: boolean | null;
+  /** Keep numeric owners (default false). */
+  preserveOwners?: boolean | null;
+}
+
+/** The file methods of `Box` and `SimpleBox` (docs/files.md). */
+export interface BoxFiles {
+  /** Copies a host file or tree into the running box, as `docker cp` places it. */
+  copyIn(hostPath: string, containerDest: string, opts?: CopyOptions | null): Promise<CopyStats>;
+  /** Copies a box file or tree to the host. */
+  copyOut(containerSrc: string, hostDest: string, opts?: CopyOptions | null): Promise<CopyStats>;
+  /** The bytes of a box file (at most 64 MiB). */
+  readFile(path: string): Promise<Buffer>;
+  /** Replaces a box file (a string is written as UTF-8); mode default 0o644. */
+  writeFile(path: string, data: Uint8Array | string, mode?: number | null): Promise<void>;
+  /** The entries of a box directory, sorted by name. */
+  listDir(path: string): Promise<FileEntry[]>;
+}
+
 /** A handle to one box. */
 export declare class Box {
   private constructor();
@@ -307,6 +339,8 @@ export declare class Box {
     cwd?: string | null,
   ): Promise<Execution>;
 }
+// The file methods, merged into the class declaration.
+export interface Box extends BoxFiles {}
 export type JsBox = Box;
 
 /** What `getOrCreate` resolves to. */
@@ -381,6 +415,8 @@ export declare class SimpleBox {
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
+// The file methods (the box is created and started first when needed).
+export interface SimpleBox extends BoxFiles {}
 
 /** Options of `CodeBox`; `image` defaults to upstream's `python:slim`. */
 export type CodeBoxOptions = SimpleBoxOptions;

@@ -187,4 +187,23 @@ function toNativeBoxOptions(options) {
   return native;
 }
 
-module.exports = { BOX_KEYS, NOT_IMPLEMENTED, isUnset, refuseUnknown, envPairs, toNativeBoxOptions };
+/** The keys of `copyIn` / `copyOut` options: upstream's four and `preserveOwners`. */
+const COPY_KEYS = new Set(['recursive', 'overwrite', 'followSymlinks', 'includeParent', 'preserveOwners']);
+
+/** Copy options for the native module: unset keys left out (core's defaults apply). */
+function toNativeCopyOptions(options, what) {
+  if (isUnset(options)) return undefined;
+  if (!isPlainObject(options)) throw invalidArgument(`${what}: options must be an object`);
+  refuseUnknown(options, COPY_KEYS, what);
+  const native = {};
+  for (const key of COPY_KEYS) {
+    if (isUnset(options[key])) continue;
+    if (typeof options[key] !== 'boolean') {
+      throw invalidArgument(`${what}: option ${key} must be a boolean`);
+    }
+    native[key] = options[key];
+  }
+  return native;
+}
+
+module.exports = { BOX_KEYS, toNativeCopyOptions, NOT_IMPLEMENTED, isUnset, refuseUnknown, envPairs, toNativeBoxOptions };

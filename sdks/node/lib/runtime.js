@@ -5,12 +5,25 @@ const native = require('../native.js');
 const { BoxliteError, mapped, mappedSync, invalidArgument } = require('./errors.js');
 const { Execution } = require('./execution.js');
 const { ImageHandle, toNativeRegistries } = require('./images.js');
-const { envPairs, isUnset, refuseUnknown, toNativeBoxOptions } = require('./options.js');
+const {
+  envPairs,
+  isUnset,
+  refuseUnknown,
+  toNativeBoxOptions,
+  toNativeCopyOptions,
+} = require('./options.js');
 
 const RUNTIME_KEYS = new Set(['homeDir', 'imageRegistries']);
 
 /** What `shutdown(-1)` ("wait indefinitely", as upstream) waits: long enough never to end. */
 const INDEFINITE_SECS = 100 * 365 * 24 * 3600;
+
+/** Refuses, as core would, an argument that must be a string and is not. */
+function requireStrings(what, args) {
+  for (const [name, value] of Object.entries(args)) {
+    if (typeof value !== 'string') throw invalidArgument(`${what}: ${name} must be a string`);
+  }
+}
 
 /** A handle to one box. Status and everything else are read from the database on each call. */
 class Box {
@@ -39,6 +52,47 @@ class Box {
   /** The box's counters now: its network's bytes and packets, read on the host. */
   async metrics() {
     return mapped(this.#native.metrics());
+  }
+
+  /**
+   * Copies the host file or tree `hostPath` into the running box at `containerDest`, as
+   * `docker cp` places it. `opts`: `{recursive, overwrite, followSymlinks, includeParent,
+   * preserveOwners}`, each defaulting as upstream's. Resolves to `{entries, bytes}`.
+   */
+  async copyIn(hostPath, containerDest, opts) {
+    const what = `copyIn to box ${this.id}`;
+    requireStrings(what, { hostPath, containerDest });
+    return mapped(this.#native.copyIn(hostPath, containerDest, toNativeCopyOptions(opts, what)));
+  }
+
+  /** Copies the running box's file or tree `containerSrc` to the host at `hostDest`. */
+  async copyOut(containerSrc, hostDest, opts) {
+    const what = `copyOut from box ${this.id}`;
+    requireStrings(what, { containerSrc, hostDest });
+    return mapped(this.#native.copyOut(containerSrc, hostDest, toNativeCopyOptions(opts, what)));
+  }
+
+  /** The bytes of the box file `path` (at most 64 MiB), as a Buffer. */
+  async readFile(path) {
+    requireStrings(`readFile in box ${this.id}`, { path });
+    return mapped(this.#native.readFile(path));
+  }
+
+  /** Replaces the box file `path` with `data` (a string is written as UTF-8), mode 0o644 unless given. */
+  async writeFile(path, data, mode) {
+    const what = `writeFile in box ${this.id}`;
+    requireStrings(what, { path });
+    let bytes;
+    if (typeof data === 'string') bytes = Buffer.from(data, 'utf8');
+    else if (data instanceof Uint8Array) bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    else throw invalidArgument(`${what}: data must be a Buffer, a Uint8Array or a string`);
+    await mapped(this.#native.writeFile(path, bytes, mode ?? undefined));
+  }
+
+  /** The entries of the box directory `path`, sorted by name. */
+  async listDir(path) {
+    requireStrings(`listDir in box ${this.id}`, { path });
+    return mapped(this.#native.listDir(path));
   }
 
   /** Starts the box (idempotent when running). */

@@ -119,6 +119,38 @@ class SimpleBox {
     return this._box.metrics();
   }
 
+  /** Copies a host file or tree into the box (`Box.copyIn`), creating and starting it if needed. */
+  async copyIn(hostPath, containerDest, opts) {
+    return (await this.#running()).copyIn(hostPath, containerDest, opts);
+  }
+
+  /** Copies a box file or tree to the host (`Box.copyOut`), creating and starting it if needed. */
+  async copyOut(containerSrc, hostDest, opts) {
+    return (await this.#running()).copyOut(containerSrc, hostDest, opts);
+  }
+
+  /** The bytes of a box file (`Box.readFile`). */
+  async readFile(path) {
+    return (await this.#running()).readFile(path);
+  }
+
+  /** Replaces a box file (`Box.writeFile`). */
+  async writeFile(path, data, mode) {
+    await (await this.#running()).writeFile(path, data, mode);
+  }
+
+  /** The entries of a box directory (`Box.listDir`). */
+  async listDir(path) {
+    return (await this.#running()).listDir(path);
+  }
+
+  /** The box, created if needed and started, as a SimpleBox is for its whole life. */
+  async #running() {
+    const box = await this._ensureBox();
+    await box.start();
+    return box;
+  }
+
   /** The box's info, creating the box if needed. */
   async getInfo() {
     return (await this._ensureBox()).info();

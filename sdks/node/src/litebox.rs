@@ -1,10 +1,14 @@
 //! `Box`: a handle to one box; everything but the id and name is read from the database.
 
-use boxlite_core::{LiteBox, DEFAULT_STOP_TIMEOUT};
+use std::path::PathBuf;
+
+use boxlite_core::{CopyOptions, LiteBox, DEFAULT_STOP_TIMEOUT};
+use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
 use crate::error::{blocking, settle, Settled};
 use crate::exec::JsExecution;
+use crate::files::{JsCopyOptions, JsCopyStats, JsFileEntry};
 use crate::info::JsBoxInfo;
 use crate::metrics::JsBoxMetrics;
 use crate::options::{seconds, JsExecOptions};
@@ -80,6 +84,68 @@ impl JsBox {
             let options = options.unwrap_or_default();
             let cmd = options.into_command(command, args.unwrap_or_default())?;
             self.inner.exec(cmd).await.map(JsExecution::from)
+        })
+        .await
+    }
+
+    /// Copies the host file or tree `hostPath` into the running box at `containerDest`
+    /// (docs/files.md).
+    #[napi(ts_return_type = "Promise<CopyStats>")]
+    pub async fn copy_in(
+        &self,
+        host_path: String,
+        container_dest: String,
+        #[napi(ts_arg_type = "CopyOptions | undefined | null")] options: Option<JsCopyOptions>,
+    ) -> Settled<JsCopyStats> {
+        let options = CopyOptions::from(options.unwrap_or_default());
+        let b = self.inner.clone();
+        settle(async move {
+            b.copy_in(PathBuf::from(host_path), &container_dest, options)
+                .await
+                .map(JsCopyStats::from)
+        })
+        .await
+    }
+
+    /// Copies the running box's file or tree `containerSrc` to the host at `hostDest`.
+    #[napi(ts_return_type = "Promise<CopyStats>")]
+    pub async fn copy_out(
+        &self,
+        container_src: String,
+        host_dest: String,
+        #[napi(ts_arg_type = "CopyOptions | undefined | null")] options: Option<JsCopyOptions>,
+    ) -> Settled<JsCopyStats> {
+        let options = CopyOptions::from(options.unwrap_or_default());
+        let b = self.inner.clone();
+        settle(async move {
+            b.copy_out(&container_src, PathBuf::from(host_dest), options)
+                .await
+                .map(JsCopyStats::from)
+        })
+        .await
+    }
+
+    /// The bytes of the box file `path` (at most 64 MiB).
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub async fn read_file(&self, path: String) -> Settled<Buffer> {
+        let b = self.inner.clone();
+        settle(async move { b.read_file(&path).await.map(Buffer::from) }).await
+    }
+
+    /// Replaces the box file `path` with `data`, mode `mode` (default 0o644).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn write_file(&self, path: String, data: Buffer, mode: Option<u32>) -> Settled<()> {
+        let data: Vec<u8> = data.into();
+        let b = self.inner.clone();
+        settle(async move { b.write_file(&path, data, mode).await }).await
+    }
+
+    /// The entries of the box directory `path`, sorted by name.
+    #[napi(ts_return_type = "Promise<FileEntry[]>")]
+    pub async fn list_dir(&self, path: String) -> Settled<Vec<JsFileEntry>> {
+        let b = self.inner.clone();
+        settle(async move {
+            b.list_dir(&path).await.map(|v| v.into_iter().map(JsFileEntry::from).collect())
         })
         .await
     }

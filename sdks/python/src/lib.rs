@@ -6,6 +6,7 @@
 mod bridge;
 mod error;
 mod exec;
+mod files;
 mod images;
 mod info;
 mod litebox;
@@ -31,6 +32,9 @@ fn _boxlite(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<info::PyBoxPort>()?;
     m.add_class::<metrics::PyBoxMetrics>()?;
     m.add_class::<metrics::PyRuntimeMetrics>()?;
+    m.add_class::<files::PyCopyOptions>()?;
+    m.add_class::<files::PyCopyStats>()?;
+    m.add_class::<files::PyFileEntry>()?;
     m.add_class::<images::PyImageHandle>()?;
     m.add_class::<images::PyImageInfo>()?;
     m.add_class::<images::PyPruneReport>()?;

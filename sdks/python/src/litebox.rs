@@ -1,5 +1,6 @@
 //! `Box` ↔ core's [`LiteBox`]: a handle to one box.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use boxlite_core::{Command, Error, ErrorKind, LiteBox, DEFAULT_STOP_TIMEOUT};
@@ -8,6 +9,7 @@ use pyo3::prelude::*;
 use crate::bridge::{awaitable, Guarded};
 use crate::error::to_py_err;
 use crate::exec::PyExecution;
+use crate::files::{self, PyCopyOptions};
 use crate::info::PyBoxInfo;
 use crate::metrics::PyBoxMetrics;
 
@@ -121,6 +123,66 @@ impl PyBox {
             let execution = b.exec(cmd).await.map_err(to_py_err)?;
             Ok(PyExecution::new(b.id(), execution))
         })
+    }
+
+    /// Copies the host file or tree `host_path` into the running box at `container_dest`
+    /// (docs/files.md); resolves to `CopyStats`.
+    #[pyo3(signature = (host_path, container_dest, copy_options=None))]
+    fn copy_in<'py>(
+        &self,
+        py: Python<'py>,
+        host_path: PathBuf,
+        container_dest: &Bound<'py, PyAny>,
+        copy_options: Option<PyRef<'py, PyCopyOptions>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let dest = files::box_path("copy_in container_dest", container_dest)?;
+        files::copy_in(py, self.handle()?, host_path, dest, copy_options)
+    }
+
+    /// Copies the running box's file or tree `container_src` to the host at `host_dest`.
+    #[pyo3(signature = (container_src, host_dest, copy_options=None))]
+    fn copy_out<'py>(
+        &self,
+        py: Python<'py>,
+        container_src: &Bound<'py, PyAny>,
+        host_dest: PathBuf,
+        copy_options: Option<PyRef<'py, PyCopyOptions>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let src = files::box_path("copy_out container_src", container_src)?;
+        files::copy_out(py, self.handle()?, src, host_dest, copy_options)
+    }
+
+    /// The bytes of the box file `path` (at most 64 MiB).
+    fn read_file<'py>(
+        &self,
+        py: Python<'py>,
+        path: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let path = files::box_path("read_file path", path)?;
+        files::read_file(py, self.handle()?, path)
+    }
+
+    /// Replaces the box file `path` with `data`, mode `mode` (default 0o644).
+    #[pyo3(signature = (path, data, mode=None))]
+    fn write_file<'py>(
+        &self,
+        py: Python<'py>,
+        path: &Bound<'py, PyAny>,
+        data: &[u8],
+        mode: Option<u32>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let path = files::box_path("write_file path", path)?;
+        files::write_file(py, self.handle()?, path, data.to_vec(), mode)
+    }
+
+    /// The entries of the box directory `path` (`FileEntry`s, sorted by name).
+    fn list_dir<'py>(
+        &self,
+        py: Python<'py>,
+        path: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let path = files::box_path("list_dir path", path)?;
+        files::list_dir(py, self.handle()?, path)
     }
 
     fn __repr__(&self) -> String {

@@ -11,10 +11,13 @@ __all__ = [
     "BoxOptions",
     "BoxPort",
     "BoxStateInfo",
+    "CopyOptions",
+    "CopyStats",
     "ExecResult",
     "ExecStdin",
     "ExecStream",
     "Execution",
+    "FileEntry",
     "ImageHandle",
     "ImageInfo",
     "ImagePruneReport",
@@ -268,6 +271,50 @@ class Execution:
     def resize_tty(self, rows: int, cols: int) -> Awaitable[None]: ...
 
 @final
+class CopyOptions:
+    recursive: bool
+    overwrite: bool
+    follow_symlinks: bool
+    include_parent: bool
+    preserve_owners: bool
+    def __new__(
+        cls,
+        recursive: Optional[bool] = None,
+        overwrite: Optional[bool] = None,
+        follow_symlinks: Optional[bool] = None,
+        include_parent: Optional[bool] = None,
+        preserve_owners: Optional[bool] = None,
+    ) -> CopyOptions: ...
+
+@final
+class CopyStats:
+    @property
+    def entries(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+
+@final
+class FileEntry:
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mode(self) -> int: ...
+    @property
+    def mtime_ms(self) -> int: ...
+    @property
+    def uid(self) -> int: ...
+    @property
+    def gid(self) -> int: ...
+    @property
+    def link_target(self) -> Optional[str]: ...
+
+@final
 class Box:
     @property
     def id(self) -> str: ...
@@ -289,6 +336,21 @@ class Box:
         *,
         stdin: bool = True,
     ) -> Awaitable[Execution]: ...
+    def copy_in(
+        self,
+        host_path: str | os.PathLike[str],
+        container_dest: str,
+        copy_options: Optional[CopyOptions] = None,
+    ) -> Awaitable[CopyStats]: ...
+    def copy_out(
+        self,
+        container_src: str,
+        host_dest: str | os.PathLike[str],
+        copy_options: Optional[CopyOptions] = None,
+    ) -> Awaitable[CopyStats]: ...
+    def read_file(self, path: str) -> Awaitable[bytes]: ...
+    def write_file(self, path: str, data: bytes, mode: Optional[int] = None) -> Awaitable[None]: ...
+    def list_dir(self, path: str) -> Awaitable[list[FileEntry]]: ...
 
 @final
 class ImageRegistry:

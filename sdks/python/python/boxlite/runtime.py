@@ -10,7 +10,16 @@ from types import TracebackType
 from typing import ClassVar, Optional, Union
 
 from . import _boxlite
-from ._boxlite import BoxInfo, BoxMetrics, BoxOptions, ImageRegistry, RuntimeMetrics
+from ._boxlite import (
+    BoxInfo,
+    BoxMetrics,
+    BoxOptions,
+    CopyOptions,
+    CopyStats,
+    FileEntry,
+    ImageRegistry,
+    RuntimeMetrics,
+)
 from .errors import InvalidArgumentError
 from .execution import Execution
 from .images import ImageHandle
@@ -74,6 +83,42 @@ class Box:
         is missing), and this runtime's exec counts and last start times. ``cpu_percent``
         covers the interval since this runtime's previous call, or since the box started."""
         return await self._native.metrics()
+
+    async def copy_in(
+        self,
+        host_path: PathLike,
+        container_dest: str,
+        copy_options: Optional[CopyOptions] = None,
+    ) -> CopyStats:
+        """Copies the host file or directory tree ``host_path`` into the running box at
+        ``container_dest``, as ``docker cp`` places it (``copy_options`` default:
+        ``CopyOptions()``). Modes, mtimes and symlinks are kept; files belong to box root."""
+        return await self._native.copy_in(host_path, container_dest, copy_options)
+
+    async def copy_out(
+        self,
+        container_src: str,
+        host_dest: PathLike,
+        copy_options: Optional[CopyOptions] = None,
+    ) -> CopyStats:
+        """Copies the running box's file or tree ``container_src`` to the host at
+        ``host_dest``; it belongs to the calling user, setuid bits cleared. A FIFO or device
+        in the box fails the copy (:class:`~boxlite.errors.InvalidArgumentError`)."""
+        return await self._native.copy_out(container_src, host_dest, copy_options)
+
+    async def read_file(self, path: str) -> bytes:
+        """The bytes of the box file ``path`` (at most 64 MiB; use :meth:`copy_out` beyond)."""
+        return await self._native.read_file(path)
+
+    async def write_file(self, path: str, data: Union[bytes, str], mode: int = 0o644) -> None:
+        """Replaces the box file ``path`` with ``data`` (a ``str`` is written as UTF-8),
+        making missing parent directories."""
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        await self._native.write_file(path, raw, mode)
+
+    async def list_dir(self, path: str) -> list[FileEntry]:
+        """The entries of the box directory ``path``, sorted by name."""
+        return await self._native.list_dir(path)
 
     async def start(self) -> None:
         """Starts the box (a no-op when it runs; a failed box is retried)."""

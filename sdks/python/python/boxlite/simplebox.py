@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-from ._boxlite import BoxInfo, BoxMetrics, BoxOptions
+from ._boxlite import BoxInfo, BoxMetrics, BoxOptions, CopyOptions, CopyStats, FileEntry
 from .errors import InvalidStateError, TimeoutError
 from .exec import ExecResult
-from .runtime import Box, Boxlite
+from .runtime import Box, Boxlite, PathLike
 
 __all__ = ["SimpleBox"]
 
@@ -77,6 +77,36 @@ class SimpleBox:
     async def metrics(self) -> BoxMetrics:
         """The box's counters now (``Box.metrics``)."""
         return await self._started_box().metrics()
+
+    async def copy_in(
+        self,
+        host_path: PathLike,
+        container_dest: str,
+        copy_options: Optional[CopyOptions] = None,
+    ) -> CopyStats:
+        """Copies a host file or tree into the box (``Box.copy_in``)."""
+        return await self._started_box().copy_in(host_path, container_dest, copy_options)
+
+    async def copy_out(
+        self,
+        container_src: str,
+        host_dest: PathLike,
+        copy_options: Optional[CopyOptions] = None,
+    ) -> CopyStats:
+        """Copies a box file or tree to the host (``Box.copy_out``)."""
+        return await self._started_box().copy_out(container_src, host_dest, copy_options)
+
+    async def read_file(self, path: str) -> bytes:
+        """The bytes of a box file (``Box.read_file``)."""
+        return await self._started_box().read_file(path)
+
+    async def write_file(self, path: str, data: Union[bytes, str], mode: int = 0o644) -> None:
+        """Replaces a box file (``Box.write_file``)."""
+        await self._started_box().write_file(path, data, mode)
+
+    async def list_dir(self, path: str) -> list[FileEntry]:
+        """The entries of a box directory (``Box.list_dir``)."""
+        return await self._started_box().list_dir(path)
 
     async def start(self) -> SimpleBox:
         """Creates (or reuses) and starts the box; calling it again does nothing."""

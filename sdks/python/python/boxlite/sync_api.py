@@ -17,7 +17,10 @@ from ._boxlite import (
     BoxInfo,
     BoxMetrics,
     BoxOptions,
+    CopyOptions,
+    CopyStats,
     ExecResult,
+    FileEntry,
     ImageInfo,
     ImagePruneReport,
     RuntimeMetrics,
@@ -27,7 +30,7 @@ from .errors import InvalidStateError
 from .exec import ExecResult as SimpleExecResult
 from .execution import ExecOutput, ExecStdin, Execution
 from .images import ImageHandle
-from .runtime import Box, Boxlite, EnvLike, Options
+from .runtime import Box, Boxlite, EnvLike, Options, PathLike
 from .simplebox import SimpleBox
 
 __all__ = [
@@ -169,12 +172,50 @@ class SyncExecution:
         _run(self._execution.resize_tty(rows, cols))
 
 
-class SyncBox:
+class _SyncFiles:
+    """The file methods SyncBox and SyncSimpleBox share, over the async object in
+    ``_files`` (a Box or a SimpleBox, which have the same file methods)."""
+
+    @property
+    def _files(self) -> Union[Box, SimpleBox]:
+        raise NotImplementedError
+
+    def copy_in(
+        self,
+        host_path: PathLike,
+        container_dest: str,
+        copy_options: Optional[CopyOptions] = None,
+    ) -> CopyStats:
+        return _run(self._files.copy_in(host_path, container_dest, copy_options))
+
+    def copy_out(
+        self,
+        container_src: str,
+        host_dest: PathLike,
+        copy_options: Optional[CopyOptions] = None,
+    ) -> CopyStats:
+        return _run(self._files.copy_out(container_src, host_dest, copy_options))
+
+    def read_file(self, path: str) -> bytes:
+        return _run(self._files.read_file(path))
+
+    def write_file(self, path: str, data: Union[bytes, str], mode: int = 0o644) -> None:
+        _run(self._files.write_file(path, data, mode))
+
+    def list_dir(self, path: str) -> list[FileEntry]:
+        return _run(self._files.list_dir(path))
+
+
+class SyncBox(_SyncFiles):
     """:class:`~boxlite.Box` with blocking methods; a context manager that starts and stops
     the box."""
 
     def __init__(self, box: Box) -> None:
         self._box = box
+
+    @property
+    def _files(self) -> Box:
+        return self._box
 
     @property
     def id(self) -> str:
@@ -352,7 +393,7 @@ def _async_runtime(runtime: RuntimeLike) -> Optional[Boxlite]:
     return runtime.runtime if isinstance(runtime, SyncBoxlite) else runtime
 
 
-class SyncSimpleBox:
+class SyncSimpleBox(_SyncFiles):
     """:class:`~boxlite.SimpleBox` with blocking methods; a context manager."""
 
     def __init__(
@@ -378,6 +419,10 @@ class SyncSimpleBox:
             reuse_existing,
             **kwargs,
         )
+
+    @property
+    def _files(self) -> SimpleBox:
+        return self._simple
 
     @property
     def id(self) -> str:
