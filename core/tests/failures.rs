@@ -9,8 +9,13 @@ use std::time::{Duration, Instant};
 use boxlite_core::{BoxStatus, ErrorKind};
 use common::{fake_guest, own_zombies, processes_mentioning, TestHome};
 
+/// The tests here run one at a time: some count the zombies among this process's children,
+/// and one makes such a zombie on purpose, which another test running meanwhile would see.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn guest_never_ready_times_out_with_a_diagnosis() {
+    let _serial = SERIAL.lock().await;
     let t = TestHome::with_options(&fake_guest("never_ready"), Some(Duration::from_secs(2)));
     let b = t.rt.create(t.options(), Some("hung")).unwrap();
     let err = b.start().await.unwrap_err();
@@ -34,6 +39,7 @@ async fn guest_never_ready_times_out_with_a_diagnosis() {
 
 #[tokio::test]
 async fn agent_dying_at_once_fails_fast_not_at_the_timeout() {
+    let _serial = SERIAL.lock().await;
     let t = TestHome::with_options(&fake_guest("exit_at_once"), Some(Duration::from_secs(60)));
     let b = t.rt.create(t.options(), None).unwrap();
     let started = Instant::now();
@@ -46,6 +52,7 @@ async fn agent_dying_at_once_fails_fast_not_at_the_timeout() {
 
 #[tokio::test]
 async fn eight_init_failures_leave_eight_failed_records_and_no_process() {
+    let _serial = SERIAL.lock().await;
     let t = TestHome::with_options(&fake_guest("exit_at_once"), Some(Duration::from_secs(30)));
     let mut ids = Vec::new();
     for i in 0..8 {
@@ -74,6 +81,7 @@ async fn eight_init_failures_leave_eight_failed_records_and_no_process() {
 
 #[tokio::test]
 async fn missing_image_fails_the_start_and_keeps_the_record() {
+    let _serial = SERIAL.lock().await;
     let t = TestHome::new();
     let b =
         t.rt.create(boxlite_core::BoxOptions::new("oci:/nonexistent/layout:latest"), None).unwrap();
@@ -86,6 +94,7 @@ async fn missing_image_fails_the_start_and_keeps_the_record() {
 
 #[tokio::test]
 async fn unregistered_child_keeps_its_exit_code_while_boxes_start() {
+    let _serial = SERIAL.lock().await;
     let t = TestHome::new();
     let b = t.rt.create(t.options(), None).unwrap();
     b.start().await.unwrap();
@@ -105,6 +114,7 @@ async fn unregistered_child_keeps_its_exit_code_while_boxes_start() {
 
 #[tokio::test]
 async fn main_command_that_does_not_exist_fails_the_start() {
+    let _serial = SERIAL.lock().await;
     let t = TestHome::new();
     let opts = boxlite_core::BoxOptions { cmd: Some(vec!["no-such-main".into()]), ..t.options() };
     let b = t.rt.create(opts, None).unwrap();
@@ -130,6 +140,7 @@ fn lock_is_held(path: &std::path::Path) -> bool {
 /// only the (then unpolled) monitor task could release: it used to hang forever.
 #[test]
 fn sync_remove_while_the_exit_monitor_settles_does_not_deadlock() {
+    let _serial = SERIAL.blocking_lock();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let tokio_rt =
